@@ -1,0 +1,35 @@
+# torchtutor: `make run` and `make test` are the whole set-up.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: setup run test lint bench clean
+
+setup: $(STAMP)
+
+# torch==2.13.0 goes first so that nothing later pulls a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+run: setup
+	$(BIN)/torchtutor migrate
+	$(BIN)/torchtutor run
+
+test: setup
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check bot knowledge workers tests benchmarks
+
+bench: setup
+	$(BIN)/python benchmarks/ask.py
+
+clean:
+	rm -rf $(VENV) var/*.db var/cache

@@ -1,0 +1,130 @@
+"""The terminal adapter, and the reference for every platform: a line in, neutral replies out as JSON."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from bot.core.conversation import Person, Reply, Request
+from bot.core.tutor import Tutor
+
+PLATFORM = "console"
+DRAIN_TIMEOUT_S = 120.0
+
+
+def parse_line(line: str, base: Request) -> Request | None:
+    """A request for one input line, or None for a blank line."""
+    line = line.strip()
+    if not line:
+        return None
+    if line.startswith("!click"):
+        return Request(**{**base.__dict__, "action": line[len("!click"):].strip()})
+    if line.startswith("!answer"):
+        return base.with_command("", line[len("!answer"):].strip())
+    if line.startswith("/"):
+        name, _, rest = line[1:].partition(" ")
+        return base.with_command(name.lower(), rest.strip())
+    return base.with_command("ask", line)
+
+
+def render_text(reply: Reply) -> str:
+    """A reply's title, body, extra fields and citation as one markdown text."""
+    parts = [f"**{reply.title}**"] if reply.title else []
+    parts.append(reply.text)
+    parts += [f"**{name}:** {value}" for name, value in reply.fields]
+    if reply.citation:
+        parts.append(f"_Source: {reply.citation}_")
+    return "\n\n".join(p for p in parts if p)
+
+
+@dataclass
+class ConsoleChat:
+    """Runs requests concurrently and writes each reply (or edit) as it arrives."""
+
+    tutor: Tutor
+    user: Person
+    channel_id: str
+    as_json: bool = True
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    image_dir: Path = Path("var/images")
+    buttons_seen: set[str] = field(default_factory=set)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def base_request(self) -> Request:
+        """The request every line starts from."""
+        return Request(platform=PLATFORM, user=self.user, channel_id=self.channel_id, channel_name="terminal",
+                       is_direct=True)
+
+    async def feed(self, line: str) -> None:
+        """Start handling one input line."""
+        request = parse_line(line, self.base_request())
+        if request is None:
+            return
+        if request.action is not None and request.action not in self.buttons_seen:
+            await self.write(Reply(f"There is no button `{request.action}` on screen.", ephemeral=True))
+            return
+        task = asyncio.create_task(self._run(request))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self, timeout: float = DRAIN_TIMEOUT_S) -> None:
+        """Wait for pending jobs' final messages, up to a limit."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout)
+
+    async def _run(self, request: Request) -> None:
+        async for reply in self.tutor.handle(request):
+            await self.write(reply)
+
+    async def write(self, reply: Reply) -> None:
+        """Print one reply as JSON (contract shape) or text."""
+        async with self._write_lock:
+            self.buttons_seen.update(b.id for b in reply.buttons)
+            message = self.to_json(reply)
+            self.out.write((json.dumps(message, ensure_ascii=False) if self.as_json else _human(message)) + "\n")
+            self.out.flush()
+
+    def to_json(self, reply: Reply) -> dict[str, Any]:
+        """The contract's `chat --json` object for a reply."""
+        return {
+            "message_id": reply.edits or reply.id,
+            "edit": reply.edits is not None,
+            "text": render_text(reply),
+            "buttons": [{"id": b.id, "label": b.label} for b in reply.buttons],
+            "images": self._save_images(reply),
+            "ephemeral": reply.ephemeral,
+        }
+
+    def _save_images(self, reply: Reply) -> list[str]:
+        if not reply.images:
+            return []
+        self.image_dir.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for n, image in enumerate(reply.images):
+            path = self.image_dir / f"{reply.id}-{n}-{image.filename}"
+            path.write_bytes(image.data)
+            paths.append(str(path.resolve()))
+        return paths
+
+
+def _human(message: dict[str, Any]) -> str:
+    lines = [("(edited) " if message["edit"] else "") + message["text"]]
+    lines += [f"  [{b['id']}] {b['label']}" for b in message["buttons"]]
+    lines += [f"  image: {p}" for p in message["images"]]
+    return "\n".join(lines) + "\n"
+
+
+async def run_console(chat: ConsoleChat, read_line: Callable[[], str]) -> None:
+    """Feed stdin lines until end of input, then wait for pending jobs."""
+    while True:
+        line = await asyncio.to_thread(read_line)
+        if line == "":
+            break
+        await chat.feed(line)
+    await chat.drain()

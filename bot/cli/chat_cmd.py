@@ -1,0 +1,47 @@
+"""`torchtutor chat`: the terminal chat adapter."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+
+from bot.cli.output import emit
+from bot.config import get_settings
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add the `chat` command."""
+    parser = commands.add_parser("chat", help="chat with the bot in this terminal")
+    parser.add_argument("--json", action="store_true", help="one JSON object per bot message or edit")
+    parser.add_argument("--user", default=None, help="your user id (default: your login name)")
+    parser.add_argument("--channel", default="terminal", help="channel id (default: terminal)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Chat until end of input."""
+    from bot.adapters.console import ConsoleChat, run_console
+    from bot.core.conversation import Person
+    from bot.runtime import build_runtime
+
+    settings = get_settings()
+    runtime = build_runtime(settings)
+    runtime.require_schema()
+    runtime.start()
+    user_id = args.user or _login()
+    chat = ConsoleChat(runtime.tutor, Person(platform_id=user_id, name=user_id), args.channel, as_json=args.json,
+                       image_dir=settings.cache_dir.parent / "images")
+    if not args.json and sys.stdin.isatty():
+        emit("torchtutor chat: type /help, /ask QUESTION, or a question. Ctrl-D to quit.")
+    asyncio.run(run_console(chat, sys.stdin.readline))
+    runtime.close()
+    return 0
+
+
+def _login() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "console-user"

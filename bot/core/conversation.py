@@ -1,0 +1,80 @@
+"""The platform-neutral conversation: what adapters hand the core, and what the core hands back."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Person:
+    """Someone talking to the bot, as their platform identifies them."""
+
+    platform_id: str
+    name: str = ""
+    is_admin: bool = False
+
+
+@dataclass(frozen=True)
+class Request:
+    """A command, a button press or a free-text answer, from any adapter."""
+
+    platform: str
+    user: Person
+    channel_id: str
+    command: str = ""
+    text: str = ""
+    workspace_id: str = ""
+    channel_name: str = ""
+    is_direct: bool = False
+    action: str | None = None
+    handle: Any = field(default=None, compare=False, repr=False)
+
+    def with_command(self, command: str, text: str) -> Request:
+        """The same request, routed to another command."""
+        return replace(self, command=command, text=text, action=None)
+
+
+@dataclass(frozen=True)
+class Button:
+    """A button: its action id is what comes back when it is pressed."""
+
+    id: str
+    label: str
+    style: str = "secondary"
+
+
+@dataclass(frozen=True)
+class Image:
+    """A PNG to show with a reply: its bytes and a file name."""
+
+    data: bytes
+    filename: str = "image.png"
+
+
+def new_reply_id() -> str:
+    """A short unique id for a reply."""
+    return uuid.uuid4().hex[:12]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the core says: markdown text, buttons, images; `edits` names an earlier reply it replaces."""
+
+    text: str
+    title: str | None = None
+    citation: str | None = None
+    buttons: tuple[Button, ...] = ()
+    images: tuple[Image, ...] = ()
+    ephemeral: bool = False
+    edits: str | None = None
+    id: str = field(default_factory=new_reply_id)
+    fields: tuple[tuple[str, str], ...] = ()
+    kind: str = "message"
+
+    def edit(self, **changes: Any) -> Reply:
+        """A reply that replaces this one on screen."""
+        changes.setdefault("edits", self.edits or self.id)
+        changes.setdefault("id", new_reply_id())
+        return replace(self, **changes)

@@ -1,0 +1,114 @@
+"""Question answering as the person sees it: answers with citations, related entries, demos, feedback."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.core.ask import Answer, AskService
+from bot.core.conversation import Button, Reply, Request
+from bot.core.errors import BadInput, NotFound
+from bot.core.text import chat_escape
+from bot.db import repo
+from bot.db.engine import Database
+from knowledge.entries import Entry
+
+LABEL_LIMIT = 80
+DECLINE = ("I don't know that one yet, so I won't guess. I only answer from my PyTorch knowledge base; "
+           "your question has been noted for the people who maintain it.")
+
+
+class QuestionAnswering:
+    """The `/ask` command, the related-entry buttons and the feedback buttons."""
+
+    def __init__(self, service: AskService, database: Database) -> None:
+        self.service = service
+        self.database = database
+
+    async def ask(self, request: Request) -> Reply:
+        """Answer the request's text, record the question, render the reply."""
+        if not request.text.strip():
+            raise BadInput("Ask me a PyTorch question, for example `/ask how do I move a tensor to the GPU?`")
+        answer, question_id = await self.answer_and_record(request)
+        return render_answer(answer, question_id)
+
+    async def answer_and_record(self, request: Request) -> tuple[Answer, int]:
+        """The answer to the request's text and the id of its stored question row."""
+        answer = await asyncio.to_thread(self.service.answer, request.text)
+        question_id = await asyncio.to_thread(self._record, request, answer)
+        return answer, question_id
+
+    async def show_entry(self, request: Request) -> Reply:
+        """A related-entry button: show that entry."""
+        entry_id = (request.action or "").split(":", 2)[-1]
+        entry = self.service.knowledge.index.by_id.get(entry_id)
+        if entry is None:
+            raise NotFound("That entry is no longer in the knowledge base.")
+        return render_entry(entry, question_id=None)
+
+    async def feedback(self, request: Request) -> Reply:
+        """👍 or 👎 on an answer."""
+        parts = (request.action or "").split(":")
+        if len(parts) != 3 or parts[1] not in ("up", "down") or not parts[2].isdigit():
+            raise BadInput("That feedback button is malformed.")
+        vote = 1 if parts[1] == "up" else -1
+        stored = await asyncio.to_thread(self._record_feedback, request, int(parts[2]), vote)
+        if not stored:
+            raise NotFound("I can't find that answer any more.")
+        thanks = "Thanks! Glad it helped." if vote > 0 else "Thanks, noted: this answer will be reviewed."
+        return Reply(thanks, ephemeral=True, kind="feedback")
+
+    def _record(self, request: Request, answer: Answer) -> int:
+        with self.database.transaction() as session:
+            user = repo.get_or_create_user(session=session, platform=request.platform,
+                                           platform_user_id=request.user.platform_id, display_name=request.user.name)
+            channel = repo.get_or_create_channel(session=session, platform=request.platform,
+                                                 workspace_id=request.workspace_id,
+                                                 platform_channel_id=request.channel_id, name=request.channel_name)
+            row = repo.record_question(
+                session=session, platform=request.platform, user=user, channel=channel, text=answer.question,
+                entry_id=answer.hit.entry.id if answer.answered and answer.hit else None,
+                score=answer.hit.score if answer.hit else 0.0, status=answer.status, latency_ms=answer.latency_ms,
+            )
+            return row.id
+
+    def _record_feedback(self, request: Request, question_id: int, vote: int) -> bool:
+        with self.database.transaction() as session:
+            user = repo.get_or_create_user(session=session, platform=request.platform,
+                                           platform_user_id=request.user.platform_id, display_name=request.user.name)
+            return repo.record_feedback(session=session, question_id=question_id, user=user, vote=vote) is not None
+
+
+def render_answer(answer: Answer, question_id: int | None) -> Reply:
+    """The reply for an answered or declined question."""
+    if answer.answered and answer.hit is not None:
+        return render_entry(answer.hit.entry, question_id, related=[h.entry for h in answer.related])
+    suggestions = _related_buttons([h.entry for h in answer.related])
+    text = DECLINE
+    if suggestions:
+        text += "\n\nThese entries might be close:"
+    return Reply(text, title="No answer yet", buttons=tuple(suggestions), kind="no_match")
+
+
+def render_entry(entry: Entry, question_id: int | None, related: list[Entry] | None = None) -> Reply:
+    """An entry as an answer: its text, its citation, and what to do next."""
+    buttons = _related_buttons(related or [])
+    if entry.demo:
+        buttons.append(Button(f"demo:run:{entry.demo}", f"Run the demo: {entry.demo}", style="primary"))
+    if question_id is not None:
+        buttons.append(Button(f"feedback:up:{question_id}", "👍 Helpful"))
+        buttons.append(Button(f"feedback:down:{question_id}", "👎 Not helpful"))
+    return Reply(chat_escape(entry.answer), title=entry.question, citation=_citation(entry), buttons=tuple(buttons),
+                 kind="answer")
+
+
+def _related_buttons(entries: list[Entry]) -> list[Button]:
+    return [Button(f"ask:entry:{e.id}", _label(e.question)) for e in entries]
+
+
+def _label(text: str) -> str:
+    return text if len(text) <= LABEL_LIMIT else text[: LABEL_LIMIT - 1].rstrip() + "…"
+
+
+def _citation(entry: Entry) -> str:
+    source = entry.source.rsplit("/", 1)[-1] if entry.source else "knowledge base"
+    return f"{entry.id} ({source})"

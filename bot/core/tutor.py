@@ -1,0 +1,95 @@
+"""The core facade: routes commands and button actions to use cases and turns errors into replies."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from bot.core.conversation import Reply, Request
+from bot.core.errors import TorchtutorError
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Request], AsyncIterator[Reply] | Awaitable[Reply]]
+
+COMMANDS_HELP = [
+    ("/ask QUESTION", "answer a PyTorch question from the knowledge base, with its source"),
+    ("/demo NAME [key=value ...]", "run a live PyTorch demo on a worker and watch it progress"),
+    ("/quiz [topic]", "take a short quiz, graded at once"),
+    ("/review", "review the questions that are due for you"),
+    ("/study start|stop|status [schedule]", "scheduled questions for this channel"),
+    ("/stats [@user]", "progress: attempts, accuracy, streak"),
+    ("/leaderboard", "this channel's ranking"),
+    ("/help", "this list"),
+]
+
+
+class Tutor:
+    """Dispatches a Request to the use case registered for its command or action prefix."""
+
+    def __init__(self) -> None:
+        self._commands: dict[str, Handler] = {"help": self._help}
+        self._actions: dict[str, Handler] = {}
+        self._text_handler: Handler | None = None
+
+    def command(self, name: str, handler: Handler) -> None:
+        """Register a slash command by name (without the slash)."""
+        self._commands[name] = handler
+
+    def action(self, prefix: str, handler: Handler) -> None:
+        """Register the handler of button actions whose id starts with `prefix:`."""
+        self._actions[prefix] = handler
+
+    def free_text(self, handler: Handler) -> None:
+        """Register the handler of free-text answers to a pending prompt."""
+        self._text_handler = handler
+
+    @property
+    def command_names(self) -> list[str]:
+        return sorted(self._commands)
+
+    async def handle(self, request: Request) -> AsyncIterator[Reply]:
+        """Every reply to one request, in order; errors become friendly replies."""
+        handler = self._route(request)
+        try:
+            result = handler(request)
+            if isinstance(result, AsyncIterator):
+                async for reply in result:
+                    yield reply
+            else:
+                yield await result
+        except TorchtutorError as exc:
+            yield Reply(exc.user_message(), ephemeral=True, kind="error")
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            incident = uuid.uuid4().hex[:8]
+            log.exception("unexpected error handling %s (incident %s)", request.command or request.action, incident)
+            yield Reply(f"Sorry, something went wrong on my side (incident `{incident}`).", ephemeral=True,
+                        kind="error")
+
+    async def collect(self, request: Request) -> list[Reply]:
+        """All replies to a request as a list (tests, HTTP)."""
+        return [reply async for reply in self.handle(request)]
+
+    def _route(self, request: Request) -> Handler:
+        if request.action is not None:
+            prefix = request.action.split(":", 1)[0]
+            return self._actions.get(prefix, self._unknown_action)
+        if request.command == "" and self._text_handler is not None:
+            return self._text_handler
+        return self._commands.get(request.command, self._unknown_command)
+
+    async def _help(self, request: Request) -> Reply:
+        lines = [f"`{usage}`: {what}" for usage, what in COMMANDS_HELP if usage.split()[0][1:] in self._commands]
+        text = "I teach PyTorch. Ask me anything about it, or try a live demo.\n\n" + "\n".join(lines)
+        return Reply(text, title="torchtutor", ephemeral=True, kind="help")
+
+    async def _unknown_command(self, request: Request) -> Reply:
+        name = request.command or "(none)"
+        return Reply(f"I don't know the command `/{name}`. Try `/help`.", ephemeral=True, kind="error")
+
+    async def _unknown_action(self, request: Request) -> Reply:
+        return Reply("That button no longer does anything. Try the command again.", ephemeral=True, kind="error")

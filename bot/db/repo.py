@@ -1,0 +1,70 @@
+"""Data functions of the conversation core; the caller owns the transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from sqlalchemy import Select, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.db.models import Channel, Feedback, Question, User
+
+Row = TypeVar("Row", User, Channel, Feedback)
+
+
+def _get_or_insert(session: Session, query: Select[tuple[Row]], make: Callable[[], Row]) -> Row:
+    """The row the query finds, or a new one; a concurrent insert of the same row is tolerated."""
+    row = session.scalar(query)
+    if row is not None:
+        return row
+    try:
+        with session.begin_nested():
+            row = make()
+            session.add(row)
+        return row
+    except IntegrityError:
+        return session.scalars(query).one()
+
+
+def get_or_create_user(*, session: Session, platform: str, platform_user_id: str, display_name: str = "") -> User:
+    """The user row for a platform identity, created on first sight; the display name kept fresh."""
+    query = select(User).where(User.platform == platform, User.platform_user_id == platform_user_id)
+    name = display_name[:128]
+    user = _get_or_insert(session, query, lambda: User(platform=platform, platform_user_id=platform_user_id,
+                                                       display_name=name))
+    if name and user.display_name != name:
+        user.display_name = name
+    return user
+
+
+def get_or_create_channel(*, session: Session, platform: str, workspace_id: str, platform_channel_id: str,
+                          name: str = "") -> Channel:
+    """The channel row for a platform channel, created on first sight."""
+    query = select(Channel).where(Channel.platform == platform, Channel.workspace_id == workspace_id,
+                                  Channel.platform_channel_id == platform_channel_id)
+    return _get_or_insert(session, query, lambda: Channel(
+        platform=platform, workspace_id=workspace_id, platform_channel_id=platform_channel_id, name=name[:128]))
+
+
+def record_question(*, session: Session, platform: str, user: User | None, channel: Channel | None, text: str,
+                    entry_id: str | None, score: float, status: str, latency_ms: float) -> Question:
+    """Store one question and what the bot did with it."""
+    question = Question(platform=platform, user_id=user.id if user else None,
+                        channel_id=channel.id if channel else None, text=text[:10_000], entry_id=entry_id,
+                        score=score, status=status, latency_ms=latency_ms)
+    session.add(question)
+    session.flush()
+    return question
+
+
+def record_feedback(*, session: Session, question_id: int, user: User, vote: int) -> Feedback | None:
+    """Store or change a person's vote on an answer; None when the question is unknown."""
+    if session.get(Question, question_id) is None:
+        return None
+    query = select(Feedback).where(Feedback.question_id == question_id, Feedback.user_id == user.id)
+    feedback = _get_or_insert(session, query, lambda: Feedback(question_id=question_id, user_id=user.id, vote=vote))
+    feedback.vote = vote
+    session.flush()
+    return feedback

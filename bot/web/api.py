@@ -1,0 +1,33 @@
+"""The JSON API under /api/v1."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from pydantic import BaseModel, Field
+
+from bot.core.conversation import Person
+from bot.core.conversation import Request as ChatRequest
+from bot.web.auth import require_api_access
+
+router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_api_access)])
+
+
+class AskBody(BaseModel):
+    """The body of POST /api/v1/ask."""
+
+    question: str = Field(max_length=100_000)
+
+
+@router.post("/ask")
+async def ask(body: AskBody, request: Request) -> dict[str, Any]:
+    """Answer one question: the `ask --json` object."""
+    runtime = request.app.state.runtime
+    if not runtime.ready:
+        raise HTTPException(503, "still starting: the model and the knowledge index are loading")
+    client = request.client.host if request.client else "unknown"
+    chat_request = ChatRequest(platform="api", user=Person(platform_id=client, name=client), channel_id="api",
+                               command="ask", text=body.question)
+    answer, _ = await runtime.qa.answer_and_record(chat_request)
+    return answer.to_json()

@@ -1,0 +1,63 @@
+"""The command line as a script sees it: JSON shapes, exit statuses, one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SEED, cli
+
+TENSOR_ENTRY = "how-does-pytorch-s-tensor-object-differ-from-a-numpy-ndarray"
+ASK_KEYS = {"question", "status", "entry_id", "entry_question", "score", "answer", "related"}
+
+
+def test_ask_json_answers_and_declines_in_input_order(tmp_path: Path) -> None:
+    questions = tmp_path / "questions.txt"
+    questions.write_text("How is a PyTorch tensor different from a numpy array?\n\n  \nHow do I center a div in CSS?\n")
+    result = cli("ask", "--json", "--knowledge", str(SEED), "--from-file", str(questions))
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(lines) == 2 and all(set(line) == ASK_KEYS for line in lines)
+    assert lines[0]["status"] == "answered" and lines[0]["entry_id"] == TENSOR_ENTRY
+    assert lines[1]["status"] == "no_match" and lines[1]["entry_id"] is None
+    assert isinstance(lines[0]["score"], float)
+
+
+def test_ask_with_the_default_knowledge_answers_the_done_when_question() -> None:
+    result = cli("ask", "--json", "How is a PyTorch tensor different from a numpy array?")
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["entry_id"] == TENSOR_ENTRY
+    declined = json.loads(cli("ask", "--json", "How do I center a div in CSS?").stdout)
+    assert declined["status"] == "no_match"
+
+
+@pytest.mark.parametrize("args", [
+    ("ask",),
+    ("ask", "--json", "--from-file", "/nonexistent/questions.txt"),
+    ("ask", "--knowledge", "/nonexistent/docs", "what is pytorch"),
+    ("no-such-command",),
+    ("knowledge", "check", "/nonexistent.md"),
+    ("serve", "--port", "not-a-port"),
+])
+def test_bad_usage_exits_2_with_one_line(args: tuple[str, ...]) -> None:
+    result = cli(*args)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert result.stderr.strip() and result.stderr.strip().count("\n") == 0
+    assert "Traceback" not in result.stderr
+
+
+def test_knowledge_check_reports_the_seed() -> None:
+    result = cli("knowledge", "check", str(SEED), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["total_entries"] == 3
+    assert report["files"] == [{"path": str(SEED), "entries": 3, "warnings": []}]
+
+
+def test_chat_refuses_an_unmigrated_database_in_one_line() -> None:
+    result = cli("chat", "--json", input="/help\n")
+    assert result.returncode == 1
+    assert "torchtutor migrate" in result.stderr and result.stderr.strip().count("\n") == 0

@@ -1,0 +1,1 @@
+"""Loopback fakes of the platforms torchtutor talks to, driven by their real client libraries."""

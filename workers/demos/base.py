@@ -1,0 +1,39 @@
+"""What a demo is: a named, parameterised piece of real PyTorch that reports progress and returns a result."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+ProgressFn = Callable[[float, str], None]
+"""Called by a running demo with a fraction in [0, 1] and a short stage text."""
+
+
+@dataclass(frozen=True)
+class DemoOutput:
+    """What a demo returns: chat-sized text, the code that ran, numbers, and PNG images."""
+
+    text: str
+    code: str
+    metrics: dict[str, Any]
+    device: str
+    images: tuple[bytes, ...] = ()
+
+
+@dataclass(frozen=True)
+class Demo:
+    """A registered demo: its name, how to describe it, its parameter schema and its entry point."""
+
+    name: str
+    title: str
+    summary: str
+    params: dict[str, Any]
+    run: Callable[[dict[str, Any], ProgressFn], DemoOutput]
+    time_limit_s: float = 60.0
+    queue: str = "cpu"
+    tags: tuple[str, ...] = field(default=())
+
+    def describe(self) -> dict[str, Any]:
+        """The `demo list --json` object of this demo."""
+        return {"name": self.name, "title": self.title, "summary": self.summary, "params": self.params}
