@@ -33,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     args = build_parser().parse_args(argv)
-    configure_logging(args.verbose)
+    configure_logging(args.verbose, chatty=args.command in ("run", "serve", "worker"))
     try:
         return int(args.func(args) or 0)
     except (UsageError, ConfigError) as exc:
@@ -46,11 +46,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def configure_logging(verbose: bool) -> None:
-    """Logs go to stderr so stdout stays machine-readable."""
+def configure_logging(verbose: bool, chatty: bool = False) -> None:
+    """Logs go to stderr so stdout stays machine-readable; long-running commands also log progress."""
     level = logging.DEBUG if verbose else logging.WARNING
     logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("bot").setLevel(logging.DEBUG if verbose else logging.INFO)
+    if chatty and not verbose:
+        for ours in ("bot", "knowledge", "workers"):
+            logging.getLogger(ours).setLevel(logging.INFO)
     for noisy in ("sentence_transformers", "transformers", "httpx", "urllib3", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
