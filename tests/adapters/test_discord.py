@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
+from pydantic import SecretStr
 
 from bot.adapters.discord import TorchtutorDiscord
 from bot.core.conversation import Button, Image, Reply, Request
@@ -91,10 +92,13 @@ async def until(condition: Callable[[], Any], timeout: float = 10.0) -> Any:
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeDiscord]:
+    """A started loopback Discord; afterwards discord.py points home again and nothing is left running."""
     saved = Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY
+    before = asyncio.all_tasks()
     async with start_fake_discord() as server:
         yield server
     assert (Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY) == saved, "the client left discord.py pointed elsewhere"
+    await until(lambda: not (asyncio.all_tasks() - before - {asyncio.current_task()}), timeout=5)
 
 
 @contextlib.asynccontextmanager
@@ -339,3 +343,89 @@ async def test_long_reply_is_paged_with_show_more(fake: FakeDiscord) -> None:
         assert all(p.count("```") % 2 == 0 for p in pages)  # every page's code fence is closed
         lines = [line for p in pages for line in p.splitlines() if line.startswith("x")]
         assert lines == [f"x{n} = torch.zeros({n})" for n in range(400)]
+
+
+# -- the real core, end to end ------------------------------------------------------------------------------
+
+TENSOR_ENTRY = "how-does-pytorch-s-tensor-object-differ-from-a-numpy-ndarray"
+TENSOR_QUESTION = "How does PyTorch's `Tensor` object differ from a NumPy `ndarray`?"
+
+
+async def test_real_answer_cites_its_entry_and_records_feedback(fake: FakeDiscord, runtime) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from bot.adapters.discord import build_client
+    from bot.db.models import Feedback, Question
+
+    settings = runtime.settings.model_copy(update={"discord_api_url": fake.api_url})
+    client = build_client(runtime, settings, guild_ready_timeout=0.05)
+    runner = asyncio.create_task(client.start("fake-token"))
+    try:
+        await until(lambda: client.is_ready())
+        typed = await fake.send_autocomplete("ask", {"question": "tensor numpy"}, focused="question")
+        suggestions = (await fake.wait_for_ack(typed.id)).body["data"]["choices"]
+        assert [c["value"] for c in suggestions] == [TENSOR_QUESTION]
+
+        question = "How is a PyTorch tensor different from a numpy array?"
+        sent = await fake.send_slash_command("ask", {"question": question})
+        ack = await fake.wait_for_ack(sent.id)
+        assert ack.latency < 1.0
+        await until(lambda: fake.messages.get(ack.message_id, {}).get("embeds"))
+        [embed] = fake.messages[ack.message_id]["embeds"]
+        assert embed["footer"]["text"] == f"Source: {TENSOR_ENTRY} (what-is-pytorch.md)"
+        assert "GPU" in embed["description"]
+        ids = [c["custom_id"] for row in fake.messages[ack.message_id]["components"] for c in row["components"]]
+        up = next(i for i in ids if i.startswith("feedback:up:"))
+        assert f"feedback:down:{up.rsplit(':', 1)[1]}" in ids
+
+        press = await fake.send_button_press(ack.message_id, up)
+        thanks = await fake.wait_for(lambda r: r.method == "POST" and r.path == webhook(fake, press.token))
+        assert thanks.json["flags"] & EPHEMERAL and "Thanks" in thanks.json["content"]
+    finally:
+        await client.close()
+        await asyncio.wait_for(runner, 10)
+    with runtime.database.session() as session:
+        question = session.scalars(select(Question)).one()
+        assert (question.platform, question.status) == ("discord", "answered")
+        assert [f.vote for f in session.scalars(select(Feedback))] == [1]
+
+
+async def test_run_serves_the_web_app_and_discord_in_one_loop(fake: FakeDiscord, runtime, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import httpx
+
+    from bot.cli.serve_cmd import serve_all
+    from bot.config import get_settings
+    from tests.helpers import free_port
+
+    monkeypatch.setenv("TORCHTUTOR_DISCORD_TOKEN", "fake-token")
+    monkeypatch.setenv("TORCHTUTOR_DISCORD_API_URL", fake.api_url)
+    monkeypatch.setenv("TORCHTUTOR_DISCORD_GUILD_ID", str(fake.guild_id))
+    get_settings.cache_clear()
+    settings = get_settings()
+    port = free_port()
+    served = asyncio.create_task(serve_all(runtime, settings, "127.0.0.1", port))
+    try:
+        await fake.wait_for_frame(lambda f: f.t == "GUILD_CREATE", timeout=20)
+        assert {c["name"] for c in fake.commands[fake.guild_id]} == COMMANDS
+        async with httpx.AsyncClient() as http:
+            health = await http.get(f"http://127.0.0.1:{port}/healthz")
+        assert health.json() == {"status": "ok"}
+        sent = await fake.send_slash_command("help")
+        ack = await fake.wait_for_ack(sent.id)
+        await until(lambda: "/ask" in str(fake.messages.get(ack.message_id, {})))
+    finally:
+        served.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await served
+
+
+async def test_run_fails_in_one_line_when_discord_refuses_the_token(runtime, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from bot.cli.parser import CommandFailed
+    from bot.cli.serve_cmd import serve_all
+    from tests.helpers import free_port
+
+    async with start_fake_discord(bot_token="the-right-token") as fake:
+        settings = runtime.settings.model_copy(update={"discord_api_url": fake.api_url})
+        settings = settings.model_copy(update={"discord_token": SecretStr("a-wrong-token")})
+        with pytest.raises(CommandFailed, match="TORCHTUTOR_DISCORD_TOKEN"):
+            await asyncio.wait_for(serve_all(runtime, settings, "127.0.0.1", free_port()), 20)
