@@ -429,3 +429,34 @@ async def test_run_fails_in_one_line_when_discord_refuses_the_token(runtime, mon
         settings = settings.model_copy(update={"discord_token": SecretStr("a-wrong-token")})
         with pytest.raises(CommandFailed, match="TORCHTUTOR_DISCORD_TOKEN"):
             await asyncio.wait_for(serve_all(runtime, settings, "127.0.0.1", free_port()), 20)
+
+
+async def test_an_interaction_delivered_too_late_is_answered_in_the_channel_once() -> None:
+    clock = ManualClock()
+    async with start_fake_discord(clock=clock) as fake, running(fake, StubTutor()):
+        async with fake.gateway_outage():  # the client is away past the 3-second window
+            await fake.disconnect_gateway(code=4000)
+            late = await fake.send_slash_command("ask", {"question": "what is autograd?"})
+            private = await fake.send_slash_command("help")
+            clock.advance(5)
+        refused = await fake.wait_for_ack(late.id)
+        assert refused.status == 404  # Unknown interaction: Discord no longer accepts an acknowledgement
+        post = await fake.wait_for(lambda r: r.method == "POST" and r.path == f"/channels/{fake.channel_id}/messages")
+        assert post.json["embeds"][0]["description"].startswith("@everyone what is autograd?")
+        assert post.json["allowed_mentions"] == {"parse": []} and post.json["enforce_nonce"] is True
+        assert (await fake.wait_for_ack(private.id)).status == 404
+        await asyncio.sleep(0.3)  # help is private: with no token left it is dropped, never posted publicly
+
+        # A redelivered interaction (same id) is not answered a second time.
+        frame = next(f for f in fake.gateway_frames if f.t == "INTERACTION_CREATE" and f.d["id"] == str(late.id))
+        await fake.dispatch("INTERACTION_CREATE", frame.d)
+        await asyncio.sleep(0.3)
+        assert len(fake.requests_to("POST", rf"^/channels/{fake.channel_id}/messages$")) == 1
+        assert len(fake.requests_to("POST", rf"^/interactions/{late.id}/")) == 1
+
+
+async def test_demo_params_autocomplete_offers_the_demos_defaults(fake: FakeDiscord) -> None:
+    async with running(fake, StubTutor()):
+        typed = await fake.send_autocomplete("demo", {"name": "train-tiny", "params": ""}, focused="params")
+        choices = (await fake.wait_for_ack(typed.id)).body["data"]["choices"]
+        assert [c["value"] for c in choices] == ["steps=200 lr=0.05 seed=0"]
