@@ -19,7 +19,7 @@ from pydantic import SecretStr
 from bot.adapters.discord import TorchtutorDiscord
 from bot.core.conversation import Button, Image, Reply, Request
 from bot.core.tutor import Tutor
-from tests.fakes.discord_server import EPHEMERAL, FakeDiscord, ManualClock, RecordedRequest, start_fake_discord
+from tests.fakes.discord_server import EPHEMERAL, LOADING, FakeDiscord, ManualClock, RecordedRequest, start_fake_discord
 from workers.demos import list_demos
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(64)
@@ -319,6 +319,10 @@ async def test_mention_is_answered_in_the_channel_and_pings_nobody(fake: FakeDis
         await asyncio.sleep(0.2)  # the bot's own echoed message and the unrelated one get no answer
         assert len(fake.requests_to("POST", rf"^/channels/{fake.channel_id}/messages$")) == 1
 
+        await fake.send_user_message(f"<@!{fake.bot_user_id}> /help")
+        help_ = await fake.wait_for(lambda r: r.method == "POST" and "/ask" in str(r.json.get("embeds")))
+        assert help_.path == f"/channels/{fake.channel_id}/messages" and help_.json["allowed_mentions"]["parse"] == []
+
 
 async def test_long_reply_is_paged_with_show_more(fake: FakeDiscord) -> None:
     async with running(fake, StubTutor()):
@@ -460,3 +464,14 @@ async def test_demo_params_autocomplete_offers_the_demos_defaults(fake: FakeDisc
         typed = await fake.send_autocomplete("demo", {"name": "train-tiny", "params": ""}, focused="params")
         choices = (await fake.wait_for_ack(typed.id)).body["data"]["choices"]
         assert [c["value"] for c in choices] == ["steps=200 lr=0.05 seed=0"]
+
+
+async def test_a_reply_discord_refuses_becomes_an_apology_not_a_silent_spinner(fake: FakeDiscord) -> None:
+    async with running(fake, StubTutor()):
+        sent = await fake.send_slash_command("ask", {"question": "q"})
+        fake.fail_next("PATCH", rf"^{re.escape(webhook(fake, sent.token))}/messages/@original$", status=400)
+        ack = await fake.wait_for_ack(sent.id)
+        sorry = await fake.wait_for(lambda r: r.method == "POST" and r.path == webhook(fake, sent.token))
+        assert sorry.status == 200 and sorry.json["content"].startswith("Sorry, Discord would not show my reply")
+        placeholder = fake.messages[ack.message_id]  # the "thinking" placeholder now holds the apology
+        assert not placeholder["flags"] & LOADING and placeholder["content"] == sorry.json["content"]

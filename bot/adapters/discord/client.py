@@ -137,7 +137,7 @@ class TorchtutorDiscord(discord.AutoShardedClient):
         await self._converse(translate.action_request(interaction, custom_id), conversation)
 
     async def on_message(self, message: discord.Message) -> None:
-        """A message that mentions the bot (or a direct message) is a question; "help" alone asks for help."""
+        """A message that mentions the bot (or a direct message): a question, "help", or a "/command"."""
         if self.user is None or message.author.bot:
             return
         direct = message.guild is None
@@ -146,7 +146,12 @@ class TorchtutorDiscord(discord.AutoShardedClient):
         if not self._first_time("message", message.id):
             return
         text = translate.mention_text(message, self.user.id)
-        command = "help" if text.lower().lstrip("/") in {"", "help"} else "ask"
+        command = "ask"
+        if text.startswith("/"):  # "@torchtutor /quiz autograd", as typed in the terminal chat
+            name, _, text = text[1:].partition(" ")
+            command, text = name.lower(), text.strip()
+        elif text.lower() in {"", "help"}:
+            command, text = "help", ""
         conversation = Conversation(self.delivery, channel_id=message.channel.id, source=message)
         await self._converse(translate.message_request(message, command, text), conversation)
 

@@ -218,6 +218,7 @@ class Conversation:
         self._pressed = pressed
         self._source = source
         self._replied = False
+        self._apologised = False
         self._touched: list[Posted] = []
 
     async def deliver(self, reply: Reply) -> None:
@@ -236,6 +237,7 @@ class Conversation:
             new = await self._post(rendered, nonce=reply.id)
         except discord.HTTPException as exc:
             log.warning("could not post reply %s: %s", reply.id, exc)
+            await self._apologise(reply.id)
             return
         if new is not None:
             self._track(new, root, reply.id)
@@ -247,6 +249,18 @@ class Conversation:
             with contextlib.suppress(discord.HTTPException):
                 await self.token.interaction.delete_original_response()
         await self.delivery.flush(self._touched)
+
+    async def _apologise(self, reply_id: str) -> None:
+        """Say that a reply could not be shown, rather than leave the person waiting on nothing."""
+        if self._apologised:
+            return
+        self._apologised = True
+        sorry = render(Reply(f"Sorry, Discord would not show my reply (reference `{reply_id}`).", ephemeral=True,
+                             kind="error"))
+        try:
+            await self._post(sorry, nonce=f"x{reply_id}")
+        except discord.HTTPException as exc:
+            log.warning("could not apologise for reply %s either: %s", reply_id, exc)
 
     def _track(self, posted: Posted, *reply_ids: str) -> None:
         for reply_id in reply_ids:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import discord
@@ -63,7 +63,6 @@ class Rendered:
     more: tuple[str, ...] = ()
     title: str | None = None
     kind: str = "message"
-    nonce: str | None = field(default=None, compare=False)
 
     def view(self) -> discord.ui.View | None:
         """The buttons as a View; stopped, so discord.py keeps no state: presses route by custom_id alone."""
