@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+from typing import TYPE_CHECKING
 
 from bot.cli.output import emit
+from bot.cli.parser import CommandFailed
 from bot.config import Settings, get_settings
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -21,7 +27,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 def serve(args: argparse.Namespace) -> int:
     """Serve the web app in the foreground."""
     settings = get_settings()
-    _serve(settings, args.host or settings.host, args.port or settings.port)
+    _serve(settings, args.host or settings.host, args.port or settings.port, chat=False)
     return 0
 
 
@@ -30,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     settings = get_settings()
     for line in startup_banner(settings):
         emit(line)
-    _serve(settings, settings.host, settings.port)
+    _serve(settings, settings.host, settings.port, chat=True)
     return 0
 
 
@@ -39,7 +45,8 @@ def startup_banner(settings: Settings) -> list[str]:
     url = f"http://{settings.host}:{settings.port}"
     lines = [f"torchtutor: web app on {url} (health: {url}/healthz)"]
     if settings.has_discord:
-        lines.append("torchtutor: Discord is configured")
+        scope = f"guild {settings.discord_guild_id}" if settings.discord_guild_id else "globally"
+        lines.append(f"torchtutor: Discord is configured (slash commands synced {scope})")
     if settings.has_slack:
         lines.append("torchtutor: Slack is configured")
     if not (settings.has_discord or settings.has_slack):
@@ -54,11 +61,49 @@ def startup_banner(settings: Settings) -> list[str]:
     return lines
 
 
-def _serve(settings: Settings, host: str, port: int) -> None:
+def _serve(settings: Settings, host: str, port: int, *, chat: bool) -> None:
+    from bot.runtime import build_runtime
+
+    asyncio.run(serve_all(build_runtime(settings), settings, host, port, chat=chat))
+
+
+async def serve_all(runtime: Runtime, settings: Settings, host: str, port: int, *, chat: bool = True) -> None:
+    """The web app and, with `chat`, every configured chat platform, in this event loop until one stops."""
     import uvicorn
 
-    from bot.runtime import build_runtime
     from bot.web.app import create_app
 
-    app = create_app(build_runtime(settings))
-    uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(uvicorn.Config(create_app(runtime), host=host, port=port, log_level="warning",
+                                           lifespan="on"))
+    web = asyncio.create_task(server.serve(), name="web")
+    faces = {web}
+    if chat and settings.has_discord:
+        from bot.adapters.discord import start_discord
+
+        faces.add(asyncio.create_task(start_discord(runtime, settings), name="discord"))
+    try:
+        pending = set(faces)
+        while web in pending:  # a chat platform that stops cleanly leaves the web app serving
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for face in done:
+                _raise_failure(face)
+    finally:
+        server.should_exit = True  # the web app shuts down gracefully; the others are cancelled
+        for face in faces - {web}:
+            face.cancel()
+        await asyncio.wait(faces)
+
+
+def _raise_failure(face: asyncio.Task[None]) -> None:
+    """Turn a chat platform's start-up failure into one line for the operator."""
+    if face.cancelled() or face.exception() is None:
+        return
+    exc = face.exception()
+    if face.get_name() == "discord":
+        import discord
+
+        if isinstance(exc, discord.LoginFailure):
+            raise CommandFailed("Discord refused the bot token: check TORCHTUTOR_DISCORD_TOKEN") from exc
+        if isinstance(exc, discord.PrivilegedIntentsRequired):
+            raise CommandFailed(f"Discord refused the connection: {exc}") from exc
+    raise exc  # type: ignore[misc]

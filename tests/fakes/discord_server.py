@@ -44,6 +44,7 @@ EPHEMERAL = 1 << 6
 LOADING = 1 << 7
 _SETTABLE_FLAGS = (1 << 2) | EPHEMERAL | (1 << 12) | (1 << 15)
 GUILD_MESSAGES_INTENT = 1 << 9
+MESSAGE_CONTENT_INTENT = 1 << 15
 
 # Interaction callback types each interaction type accepts (receiving-and-responding.mdx).
 _ALLOWED_CALLBACKS: dict[int, frozenset[int]] = {
@@ -698,6 +699,27 @@ class FakeDiscord:
         """A user presses the button ``custom_id`` on a message the fake stores (type 3, component_type 2)."""
         return await self._send_component(message_id, custom_id, None)
 
+    async def send_user_message(self, content: str, *, mention_bot: bool = True) -> Json:
+        """The test user posts ``content`` in the test channel (MESSAGE_CREATE, as Discord sends it to bots).
+
+        Bots without the message-content intent still receive the content of messages that mention them.
+        """
+        message: Json = {
+            "id": str(self._ids.next()), "channel_id": str(self.channel_id), "author": self.world.user(),
+            "content": content, "timestamp": _iso_now(), "edited_timestamp": None, "tts": False,
+            "mention_everyone": False, "mentions": [self.world.bot_user()] if mention_bot else [],
+            "mention_roles": [], "attachments": [], "embeds": [], "pinned": False, "type": 0, "flags": 0,
+            "components": [],
+        }
+        self.messages[int(message["id"])] = message
+        if self._wants_message_events():
+            member = {k: v for k, v in self.world.member().items() if k not in {"user", "permissions"}}
+            seen = dict(message)
+            if not mention_bot and not self._require_session().intents & MESSAGE_CONTENT_INTENT:
+                seen["content"] = ""
+            await self.dispatch("MESSAGE_CREATE", {**seen, "guild_id": str(self.guild_id), "member": member})
+        return message
+
     async def send_select(self, message_id: int, custom_id: str, values: Sequence[str]) -> SentInteraction:
         """A user picks ``values`` in the select menu ``custom_id`` (type 3)."""
         return await self._send_component(message_id, custom_id, list(values))
@@ -1101,6 +1123,9 @@ class FakeDiscord:
 
     async def _delete_webhook_message(self, request: web.Request) -> web.Response:
         record, message = self._webhook_message(request)
+        if int(message["id"]) == record.original_id:
+            # Nothing is left to fill in: the next follow-up is a new message.
+            record.loading = False
         await self._delete_message(message)
         record.message_ids.discard(int(message["id"]))
         return web.Response(status=204)

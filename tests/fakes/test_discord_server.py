@@ -435,3 +435,37 @@ async def test_interaction_payload_has_every_field_of_the_documented_example() -
                 "options": [{"type": 3, "name": "cardname", "value": "The Gitrog Monster"}]}
         ours = fake.world.interaction(1, "token", 2, data, None)
     assert _missing_keys(example, ours) == []
+
+
+async def test_user_messages_carry_content_only_when_they_mention_the_bot() -> None:
+    async with start_fake_discord() as fake, aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(fake.gateway_url + "?v=10&encoding=json")
+        await ws.receive_json()
+        await ws.send_json({"op": 2, "d": {"token": "raw", "intents": 1 | (1 << 9), "properties": {}}})
+        assert [(await ws.receive_json())["t"] for _ in range(2)] == ["READY", "GUILD_CREATE"]
+        asked = await fake.send_user_message(f"<@{fake.bot_user_id}> what is a tensor?")
+        await fake.send_user_message("lunch?", mention_bot=False)
+        first, second = await ws.receive_json(), await ws.receive_json()
+        assert (first["t"], first["d"]["id"], first["d"]["content"]) == ("MESSAGE_CREATE", asked["id"],
+                                                                          asked["content"])
+        assert first["d"]["mentions"][0]["id"] == str(fake.bot_user_id)
+        assert second["d"]["content"] == "" and second["d"]["mentions"] == []  # no message-content intent
+        assert fake.messages[int(second["d"]["id"])]["content"] == "lunch?"
+        await ws.close()
+
+
+async def test_a_followup_after_deleting_the_deferral_is_a_new_message() -> None:
+    async with start_fake_discord() as fake, aiohttp.ClientSession() as http:
+        ws = await _raw_session(fake, http)
+        sent = await fake.send_slash_command("ping")
+        callback = f"{fake.api_url}/interactions/{sent.id}/{sent.token}/callback"
+        hook = f"{fake.api_url}/webhooks/{fake.application_id}/{sent.token}"
+        async with http.post(callback, json={"type": 5}) as response:
+            assert response.status == 204
+        async with http.delete(f"{hook}/messages/@original") as response:
+            assert response.status == 204
+        async with http.post(f"{hook}?wait=true", json={"content": "private", "flags": 64}) as response:
+            message = await response.json()
+        assert response.status == 200 and message["content"] == "private" and message["flags"] == 64
+        assert list(fake.messages) == [int(message["id"])]
+        await ws.close()

@@ -1,0 +1,45 @@
+"""The Discord adapter: slash commands, buttons and mentions over discord.py, as a thin layer over the core."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from bot.adapters.discord.client import TorchtutorDiscord, question_suggester
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+    from bot.runtime import Runtime
+
+__all__ = ["TorchtutorDiscord", "build_client", "start_discord"]
+
+log = logging.getLogger(__name__)
+READY_POLL_S = 0.2
+
+
+def build_client(runtime: Runtime, settings: Settings, **options: Any) -> TorchtutorDiscord:
+    """A client for this runtime's Tutor, configured from settings (API URL, development guild)."""
+    from workers.demos import list_demos
+
+    return TorchtutorDiscord(
+        runtime.tutor,
+        demos=list_demos(),
+        suggest_questions=question_suggester(lambda: runtime.knowledge.index.entries),
+        api_url=settings.discord_api_url,
+        guild_id=settings.discord_guild_id,
+        **options,
+    )
+
+
+async def start_discord(runtime: Runtime, settings: Settings, **options: Any) -> None:
+    """Connect to Discord once the knowledge index is ready, and stay connected until cancelled."""
+    if settings.discord_token is None:
+        raise ValueError("TORCHTUTOR_DISCORD_TOKEN is not set")
+    if not runtime.ready:
+        log.info("Discord: waiting for the knowledge index before connecting")
+        while not runtime.ready:
+            await asyncio.sleep(READY_POLL_S)
+    client = build_client(runtime, settings, **options)
+    async with client:
+        await client.start(settings.discord_token.get_secret_value())

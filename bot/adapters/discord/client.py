@@ -1,0 +1,219 @@
+"""The Discord client: slash commands, button presses and mentions in; the core's replies out."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import discord
+import yarl
+from discord import app_commands
+from discord.gateway import DiscordWebSocket
+from discord.http import Route
+
+from bot.adapters.discord import translate
+from bot.adapters.discord.commands import PRIVATE_COMMANDS, Suggest, build_commands
+from bot.adapters.discord.delivery import EDIT_INTERVAL, Conversation, Delivery, Token
+from bot.adapters.discord.render import ALLOWED_MENTIONS, SHOW_MORE_PREFIX, render_page
+from bot.core.conversation import Request
+from bot.core.tutor import Tutor
+from knowledge.entries import Entry
+from workers.demos import Demo
+
+log = logging.getLogger(__name__)
+
+SEEN_CAPACITY = 4096
+EXPIRED_PAGES = "That text is no longer available. Run the command again to see it."
+
+
+def intents() -> discord.Intents:
+    """Guilds, and guild and direct messages (for mentions); no privileged intent, message content included."""
+    return discord.Intents(guilds=True, guild_messages=True, dm_messages=True)
+
+
+class TorchtutorDiscord(discord.AutoShardedClient):
+    """A thin adapter: translate an interaction or mention, call `tutor.handle`, deliver each reply.
+
+    Sharded from the start (one shard until Discord's /gateway/bot recommends more). `api_url` points the REST
+    API elsewhere (tests, proxies); the gateway URL then comes from that API's /gateway/bot.
+    """
+
+    def __init__(self, tutor: Tutor, *, demos: Sequence[Demo] = (), suggest_questions: Suggest | None = None,
+                 api_url: str | None = None, guild_id: int | None = None, clock: Callable[[], float] = time.monotonic,
+                 edit_interval: float = EDIT_INTERVAL, **options: Any) -> None:
+        options.setdefault("intents", intents())
+        super().__init__(allowed_mentions=ALLOWED_MENTIONS, **options)
+        self.tutor = tutor
+        self.api_url = api_url.rstrip("/") if api_url else None
+        self.guild_id = guild_id
+        self.tree: app_commands.CommandTree[TorchtutorDiscord] = app_commands.CommandTree(self)
+        for command in build_commands(self, demos, suggest_questions):
+            self.tree.add_command(command)
+        self.delivery = Delivery(self, clock=clock, edit_interval=edit_interval)
+        self._seen: OrderedDict[tuple[str, int], None] = OrderedDict()
+        self._conversations: set[asyncio.Task[Any]] = set()
+        self._saved_endpoints: tuple[str, yarl.URL] | None = None
+
+    # -- life cycle -----------------------------------------------------------------------------------------
+
+    async def login(self, token: str) -> None:
+        """Log in, against `api_url` when one is set."""
+        if self.api_url is not None and self._saved_endpoints is None:
+            # discord.py builds every REST URL (bot and interaction webhooks alike) from Route.BASE.
+            self._saved_endpoints = Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY
+            Route.BASE = self.api_url
+        await super().login(token)
+
+    async def setup_hook(self) -> None:
+        """Take the gateway from the API's /gateway/bot, then sync the slash commands."""
+        if self.api_url is not None:
+            # Shards ask /gateway/bot on launch, but a shard that must identify afresh uses DEFAULT_GATEWAY.
+            _shards, url, _limits = await self.http.get_bot_gateway()
+            DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
+        await self.sync_commands()
+
+    async def sync_commands(self) -> None:
+        """Register the commands globally, or in one guild for development (instant, no global cache)."""
+        try:
+            if self.guild_id is not None:
+                guild = discord.Object(id=self.guild_id)
+                self.tree.copy_global_to(guild=guild)
+                synced = await self.tree.sync(guild=guild)
+                log.info("synced %d slash commands to guild %s", len(synced), self.guild_id)
+            else:
+                synced = await self.tree.sync()
+                log.info("synced %d slash commands globally", len(synced))
+        except discord.HTTPException as exc:
+            log.error("could not sync slash commands (%s); existing registrations stay in place", exc)
+
+    async def close(self) -> None:
+        """Stop conversations and edits, close the connection, and restore discord.py's endpoints."""
+        current = asyncio.current_task()
+        running = [task for task in self._conversations if task is not current]
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.wait(running)
+        await self.delivery.close()
+        try:
+            await super().close()
+        finally:
+            if self._saved_endpoints is not None:
+                Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = self._saved_endpoints
+                self._saved_endpoints = None
+
+    # -- events ---------------------------------------------------------------------------------------------
+
+    async def run_command(self, interaction: discord.Interaction, command: str, text: str) -> None:
+        """A slash command: defer at once (the 3-second window), then let the core answer."""
+        if not self._first_time("interaction", interaction.id):
+            return
+        private = command in PRIVATE_COMMANDS
+        token = await self._acknowledge(interaction, ephemeral=private, thinking=True)
+        conversation = Conversation(self.delivery, channel_id=interaction.channel_id or 0, token=token,
+                                    deferred_ephemeral=private)
+        await self._converse(translate.command_request(interaction, command, text), conversation)
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """A button press: its custom_id is the core's action id (works across restarts: nothing is stored)."""
+        if interaction.type is not discord.InteractionType.component:
+            return
+        custom_id = (interaction.data or {}).get("custom_id")
+        if not isinstance(custom_id, str) or not custom_id or not self._first_time("interaction", interaction.id):
+            return
+        if custom_id.startswith(SHOW_MORE_PREFIX + ":"):
+            await self._show_more(interaction, custom_id)
+            return
+        token = await self._acknowledge(interaction, ephemeral=False, thinking=False)
+        pressed = interaction.message
+        if token is not None and pressed is not None:
+            self.delivery.rearm(pressed.id, token)
+        conversation = Conversation(self.delivery, channel_id=interaction.channel_id or 0, token=token,
+                                    pressed=pressed)
+        await self._converse(translate.action_request(interaction, custom_id), conversation)
+
+    async def on_message(self, message: discord.Message) -> None:
+        """A message that mentions the bot (or a direct message): a question, "help", or a "/command"."""
+        if self.user is None or message.author.bot:
+            return
+        direct = message.guild is None
+        if not direct and not any(user.id == self.user.id for user in message.mentions):
+            return
+        if not self._first_time("message", message.id):
+            return
+        text = translate.mention_text(message, self.user.id)
+        command = "ask"
+        if text.startswith("/"):  # "@torchtutor /quiz autograd", as typed in the terminal chat
+            name, _, text = text[1:].partition(" ")
+            command, text = name.lower(), text.strip()
+        elif text.lower() in {"", "help"}:
+            command, text = "help", ""
+        conversation = Conversation(self.delivery, channel_id=message.channel.id, source=message)
+        await self._converse(translate.message_request(message, command, text), conversation)
+
+    # -- helpers --------------------------------------------------------------------------------------------
+
+    async def _acknowledge(self, interaction: discord.Interaction, *, ephemeral: bool,
+                           thinking: bool) -> Token | None:
+        """Defer the interaction; None if Discord no longer knows it (answered too late)."""
+        try:
+            await interaction.response.defer(ephemeral=ephemeral, thinking=thinking)
+        except discord.InteractionResponded:
+            pass
+        except discord.HTTPException as exc:
+            log.warning("could not acknowledge interaction %s (%s); answering in the channel", interaction.id, exc)
+            return None
+        return self.delivery.token(interaction)
+
+    async def _converse(self, request: Request, conversation: Conversation) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._conversations.add(task)
+        try:
+            async for reply in self.tutor.handle(request):
+                await conversation.deliver(reply)
+        finally:
+            try:
+                await conversation.finish()
+            finally:
+                if task is not None:
+                    self._conversations.discard(task)
+
+    async def _show_more(self, interaction: discord.Interaction, custom_id: str) -> None:
+        """The next page of a long reply, for the presser alone; answered at once (pages are in memory)."""
+        key, _, number = custom_id[len(SHOW_MORE_PREFIX) + 1:].rpartition(":")
+        kept = self.delivery.pages(key)
+        if kept is None or not number.isdigit():
+            await interaction.response.send_message(EXPIRED_PAGES, ephemeral=True, allowed_mentions=ALLOWED_MENTIONS)
+            return
+        title, pages = kept
+        rendered = render_page(title, pages, int(number), f"{SHOW_MORE_PREFIX}:{key}")
+        await interaction.response.send_message(ephemeral=True, **rendered.send_kwargs())
+
+    def _first_time(self, kind: str, ident: int) -> bool:
+        """False for an interaction or message already handled (a redelivery must not answer twice)."""
+        key = (kind, ident)
+        if key in self._seen:
+            return False
+        self._seen[key] = None
+        while len(self._seen) > SEEN_CAPACITY:
+            self._seen.popitem(last=False)
+        return True
+
+
+def question_suggester(entries: Callable[[], Iterable[Entry]]) -> Suggest:
+    """Entry questions that contain every word typed so far (questions starting with it first)."""
+
+    def suggest(current: str) -> list[str]:
+        typed = current.strip().lower()
+        words = typed.split()
+        found = [e.question for e in entries()
+                 if all(w in e.question.lower() or any(w in a.lower() for a in e.aliases) for w in words)]
+        found.sort(key=lambda q: (not q.lower().startswith(typed), q.lower()))
+        return found
+
+    return suggest

@@ -1,0 +1,109 @@
+"""The slash commands: each one acknowledges, then hands its options to the core as one text."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+import discord
+from discord import app_commands
+
+from workers.demos import Demo
+
+CHOICE_LIMIT = 25
+CHOICE_TEXT_LIMIT = 100
+# Commands whose first answer is usually for the invoker alone, so their deferral is ephemeral from the start.
+PRIVATE_COMMANDS = frozenset({"help", "quiz", "review", "stats"})
+
+
+class CommandRunner(Protocol):
+    """What the commands need from the client."""
+
+    async def run_command(self, interaction: discord.Interaction, command: str, text: str) -> None: ...
+
+
+Suggest = Callable[[str], Sequence[str]]
+
+
+def build_commands(runner: CommandRunner, demos: Sequence[Demo], suggest_questions: Suggest | None = None
+                   ) -> list[app_commands.Command[Any, ..., Any]]:
+    """The application commands, each forwarding to `runner.run_command`."""
+
+    @app_commands.command(name="ask", description="Ask a PyTorch question; the answer cites its source")
+    @app_commands.describe(question="What you want to know, e.g. how do I move a tensor to the GPU?")
+    async def ask(interaction: discord.Interaction, question: app_commands.Range[str, 1, 2000]) -> None:
+        await runner.run_command(interaction, "ask", question)
+
+    @ask.autocomplete("question")
+    async def ask_questions(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        if suggest_questions is None:
+            return []
+        return [_choice(q, q) for q in suggest_questions(current)[:CHOICE_LIMIT]]
+
+    by_name = {demo.name: demo for demo in demos}
+
+    @app_commands.command(name="demo", description="Run a live PyTorch demo and watch it progress")
+    @app_commands.describe(name="Which demo", params="Parameters as key=value pairs, e.g. steps=100 lr=0.01")
+    async def demo(interaction: discord.Interaction, name: str, params: str | None = None) -> None:
+        await runner.run_command(interaction, "demo", f"{name} {params or ''}")
+
+    if 0 < len(demos) <= CHOICE_LIMIT:
+        choices = [_choice(f"{d.name}: {d.title}", d.name) for d in demos]
+        demo = app_commands.choices(name=choices)(demo)
+    else:
+        @demo.autocomplete("name")
+        async def demo_names(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+            typed = current.lower()
+            found = [d for d in demos if typed in d.name or typed in d.title.lower()]
+            return [_choice(f"{d.name}: {d.title}", d.name) for d in found[:CHOICE_LIMIT]]
+
+    @demo.autocomplete("params")
+    async def demo_params(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        chosen = by_name.get(str(getattr(interaction.namespace, "name", "") or ""))
+        hints = [current] if current.strip() else []
+        if chosen is not None:
+            defaults = " ".join(f"{key}={schema['default']}" for key, schema in
+                                chosen.params.get("properties", {}).items() if "default" in schema)
+            if defaults and defaults != current:
+                hints.append(defaults)
+        return [_choice(hint, hint) for hint in hints]
+
+    @app_commands.command(name="quiz", description="Take a short PyTorch quiz, graded at once")
+    @app_commands.describe(topic="Optional topic, e.g. autograd")
+    async def quiz(interaction: discord.Interaction, topic: str | None = None) -> None:
+        await runner.run_command(interaction, "quiz", topic or "")
+
+    @app_commands.command(name="review", description="Review the questions that are due for you")
+    async def review(interaction: discord.Interaction) -> None:
+        await runner.run_command(interaction, "review", "")
+
+    @app_commands.command(name="study", description="Scheduled study questions for this channel")
+    @app_commands.describe(action="start, stop or status", schedule="When to post, e.g. daily 09:00")
+    @app_commands.choices(action=[app_commands.Choice(name=a, value=a) for a in ("start", "stop", "status")])
+    async def study(interaction: discord.Interaction, action: str, schedule: str | None = None) -> None:
+        await runner.run_command(interaction, "study", f"{action} {schedule or ''}")
+
+    @app_commands.command(name="stats", description="Progress: attempts, accuracy, streak")
+    @app_commands.describe(user="Whose progress (default: yours)")
+    async def stats(interaction: discord.Interaction, user: discord.User | None = None) -> None:
+        # The platform's mention syntax, which the core reads as a person on this platform.
+        await runner.run_command(interaction, "stats", f"<@{user.id}>" if user else "")
+
+    @app_commands.command(name="leaderboard", description="This channel's ranking")
+    async def leaderboard(interaction: discord.Interaction) -> None:
+        await runner.run_command(interaction, "leaderboard", "")
+
+    @app_commands.command(name="help", description="What torchtutor can do")
+    async def help_(interaction: discord.Interaction) -> None:
+        await runner.run_command(interaction, "help", "")
+
+    return [ask, demo, quiz, review, study, stats, leaderboard, help_]
+
+
+def _choice(name: str, value: str) -> app_commands.Choice[str]:
+    return app_commands.Choice(name=_clip(name), value=_clip(value))
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= CHOICE_TEXT_LIMIT else text[: CHOICE_TEXT_LIMIT - 1] + "…"
+

@@ -1,0 +1,317 @@
+"""Where each reply went on Discord, and how later replies reach it: follow-ups, coalesced edits, fallbacks.
+
+A reply is posted once. Later replies that edit it go through the interaction's webhook while its token is
+young (tokens live 15 minutes), else through the channel message with the bot's own token. Edits to one
+message are coalesced: while one is in flight only the newest pending edit is kept, and a message is edited
+at most once per `edit_interval`. discord.py itself retries 429s (after Retry-After) and 5xx answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import discord
+
+from bot.adapters.discord.render import SHOW_MORE_PREFIX, Rendered, render
+from bot.core.conversation import Reply
+
+log = logging.getLogger(__name__)
+
+TOKEN_MAX_AGE = 14 * 60.0  # a minute short of Discord's 15, so no edit races the expiry
+EDIT_INTERVAL = 1.0
+CAPACITY = 10_000
+# Unknown Webhook, Invalid Webhook Token, Unknown Interaction: the interaction's token can no longer be used.
+_TOKEN_GONE_CODES = frozenset({10015, 50027, 10062})
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def token_rejected(exc: discord.HTTPException) -> bool:
+    """Whether Discord refused an interaction webhook call because the token has expired."""
+    return exc.status == 401 or exc.code in _TOKEN_GONE_CODES
+
+
+@dataclass(eq=False)
+class Token:
+    """An acknowledged interaction, whose webhook token can post and edit for 15 minutes."""
+
+    interaction: discord.Interaction
+    received_at: float
+    dead: bool = False
+
+
+@dataclass(eq=False)
+class Posted:
+    """A message the bot posted for a reply, and the state of its pending edits."""
+
+    message_id: int
+    channel_id: int
+    ephemeral: bool
+    token: Token | None
+    original: bool  # edit through the token's @original (a filled deferral, or the message a button sat on)
+    pending: Rendered | None = None
+    pump: asyncio.Task[None] | None = None
+    last_edit: float = field(default_factory=lambda: asyncio.get_running_loop().time())
+    gone: bool = False
+
+
+class _Bounded(OrderedDict[K, V]):
+    """A mapping that forgets its oldest entries past `capacity`."""
+
+    def __init__(self, capacity: int) -> None:
+        super().__init__()
+        self.capacity = capacity
+
+    def put(self, key: K, value: V) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > self.capacity:
+            self.popitem(last=False)
+
+
+class Delivery:
+    """The bot's memory of posted replies, and the edit pumps that keep them current."""
+
+    def __init__(self, client: discord.Client, *, clock: Callable[[], float] = time.monotonic,
+                 edit_interval: float = EDIT_INTERVAL, token_max_age: float = TOKEN_MAX_AGE,
+                 capacity: int = CAPACITY) -> None:
+        self.client = client
+        self.clock = clock
+        self.edit_interval = edit_interval
+        self.token_max_age = token_max_age
+        self._replies: _Bounded[str, Posted] = _Bounded(capacity)
+        self._messages: _Bounded[int, Posted] = _Bounded(capacity)
+        self._pages: _Bounded[str, tuple[str | None, tuple[str, ...]]] = _Bounded(capacity // 10 or 1)
+        self._pumps: set[asyncio.Task[None]] = set()
+
+    # -- tokens ---------------------------------------------------------------------------------------------
+
+    def token(self, interaction: discord.Interaction) -> Token:
+        """The token of an interaction acknowledged now."""
+        return Token(interaction, self.clock())
+
+    def usable(self, token: Token | None) -> bool:
+        """Whether this token may still be used: not refused yet, and young enough."""
+        return token is not None and not token.dead and self.clock() - token.received_at < self.token_max_age
+
+    # -- what was posted where ------------------------------------------------------------------------------
+
+    def remember(self, reply_id: str, posted: Posted) -> None:
+        """Reply `reply_id` is shown by `posted`."""
+        self._replies.put(reply_id, posted)
+        self._messages.put(posted.message_id, posted)
+
+    def find(self, reply_id: str) -> Posted | None:
+        """The message that shows this reply, if the bot still remembers it."""
+        return self._replies.get(reply_id)
+
+    def by_message(self, message_id: int) -> Posted | None:
+        """What the bot remembers of one of its messages."""
+        return self._messages.get(message_id)
+
+    def rearm(self, message_id: int, token: Token) -> None:
+        """A button on this message was pressed: that fresher token can edit it (as @original) from now on."""
+        posted = self._messages.get(message_id)
+        if posted is not None:
+            posted.token, posted.original = token, True
+
+    def keep_pages(self, key: str, title: str | None, pages: tuple[str, ...]) -> None:
+        """The overflow pages of a long reply, for its Show more button."""
+        self._pages.put(key, (title, pages))
+
+    def pages(self, key: str) -> tuple[str | None, tuple[str, ...]] | None:
+        """The overflow pages kept under `key`, if still kept."""
+        return self._pages.get(key)
+
+    # -- edits ----------------------------------------------------------------------------------------------
+
+    def edit(self, posted: Posted, rendered: Rendered) -> None:
+        """Queue an edit; it replaces any edit of this message still waiting to be sent."""
+        if posted.gone:
+            return
+        posted.pending = rendered
+        if posted.pump is None:
+            posted.pump = asyncio.create_task(self._pump(posted), name=f"discord-edit-{posted.message_id}")
+            self._pumps.add(posted.pump)
+            posted.pump.add_done_callback(self._pumps.discard)
+
+    async def flush(self, posted: list[Posted]) -> None:
+        """Wait until these messages' pending edits have been sent."""
+        pumps = {p.pump for p in posted if p.pump is not None}
+        if pumps:
+            await asyncio.wait(pumps)
+
+    async def close(self) -> None:
+        """Stop sending edits."""
+        for pump in list(self._pumps):
+            pump.cancel()
+        if self._pumps:
+            await asyncio.wait(set(self._pumps))
+
+    async def _pump(self, posted: Posted) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while posted.pending is not None and not posted.gone:
+                delay = posted.last_edit + self.edit_interval - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                rendered, posted.pending = posted.pending, None
+                await self._edit_now(posted, rendered)
+                posted.last_edit = loop.time()
+        finally:
+            posted.pump = None
+
+    async def _edit_now(self, posted: Posted, rendered: Rendered) -> None:
+        try:
+            if self.usable(posted.token) and await self._edit_through_token(posted, rendered):
+                return
+            if posted.ephemeral:
+                log.info("message %s is ephemeral and its interaction token has expired: edit dropped",
+                         posted.message_id)
+                posted.gone = True
+                return
+            channel = self.client.get_partial_messageable(posted.channel_id)
+            await channel.get_partial_message(posted.message_id).edit(**rendered.edit_kwargs())
+        except discord.NotFound:
+            log.info("message %s is gone (deleted?): no more edits", posted.message_id)
+            posted.gone = True
+        except discord.HTTPException as exc:
+            log.warning("could not edit message %s: %s", posted.message_id, exc)
+
+    async def _edit_through_token(self, posted: Posted, rendered: Rendered) -> bool:
+        """Edit through the interaction webhook; False when the token turned out to be expired."""
+        assert posted.token is not None
+        interaction = posted.token.interaction
+        try:
+            if posted.original:
+                await interaction.edit_original_response(**rendered.edit_kwargs())
+            else:
+                await interaction.followup.edit_message(posted.message_id, **rendered.edit_kwargs())
+        except discord.HTTPException as exc:
+            if not token_rejected(exc):
+                raise
+            log.info("interaction token expired; editing message %s in its channel instead", posted.message_id)
+            posted.token.dead = True
+            return False
+        return True
+
+
+class Conversation:
+    """The replies to one request, in order: the first fills the acknowledgement, later ones follow up or edit."""
+
+    def __init__(self, delivery: Delivery, *, channel_id: int, token: Token | None = None,
+                 deferred_ephemeral: bool | None = None, pressed: discord.Message | None = None,
+                 source: discord.Message | None = None) -> None:
+        self.delivery = delivery
+        self.channel_id = channel_id
+        self.token = token
+        # Not None while a deferred "thinking" response waits for the first reply, and whether it is ephemeral.
+        self._awaiting: bool | None = deferred_ephemeral if token is not None else None
+        self._pressed = pressed
+        self._source = source
+        self._replied = False
+        self._apologised = False
+        self._touched: list[Posted] = []
+
+    async def deliver(self, reply: Reply) -> None:
+        """Show one reply: edit the message it replaces, or post it."""
+        root = reply.edits or reply.id
+        rendered = render(reply, more_id=f"{SHOW_MORE_PREFIX}:{root}")
+        if rendered.more:
+            self.delivery.keep_pages(root, rendered.title, rendered.more)
+        if reply.edits is not None:
+            posted = self.delivery.find(reply.edits) or self._pressed_message()
+            if posted is not None:
+                self._track(posted, reply.edits, reply.id)
+                self.delivery.edit(posted, rendered)
+                return
+        try:
+            new = await self._post(rendered, nonce=reply.id)
+        except discord.HTTPException as exc:
+            log.warning("could not post reply %s: %s", reply.id, exc)
+            await self._apologise(reply.id)
+            return
+        if new is not None:
+            self._track(new, root, reply.id)
+
+    async def finish(self) -> None:
+        """Wait for this conversation's pending edits; never leave a "thinking" placeholder behind."""
+        if self._awaiting is not None and self.token is not None and self.delivery.usable(self.token):
+            self._awaiting = None
+            with contextlib.suppress(discord.HTTPException):
+                await self.token.interaction.delete_original_response()
+        await self.delivery.flush(self._touched)
+
+    async def _apologise(self, reply_id: str) -> None:
+        """Say that a reply could not be shown, rather than leave the person waiting on nothing."""
+        if self._apologised:
+            return
+        self._apologised = True
+        sorry = render(Reply(f"Sorry, Discord would not show my reply (reference `{reply_id}`).", ephemeral=True,
+                             kind="error"))
+        try:
+            await self._post(sorry, nonce=f"x{reply_id}")
+        except discord.HTTPException as exc:
+            log.warning("could not apologise for reply %s either: %s", reply_id, exc)
+
+    def _track(self, posted: Posted, *reply_ids: str) -> None:
+        for reply_id in reply_ids:
+            self.delivery.remember(reply_id, posted)
+        if posted not in self._touched:
+            self._touched.append(posted)
+
+    def _pressed_message(self) -> Posted | None:
+        """The message whose button started this conversation: what an edit of a forgotten reply most likely meant."""
+        if self._pressed is None or self.token is None:
+            return None
+        known = self.delivery.by_message(self._pressed.id)
+        if known is not None:
+            return known
+        return Posted(self._pressed.id, self.channel_id, self._pressed.flags.ephemeral, self.token, original=True)
+
+    async def _post(self, rendered: Rendered, *, nonce: str) -> Posted | None:
+        if self.delivery.usable(self.token):
+            assert self.token is not None
+            try:
+                return await self._post_through_token(self.token, rendered)
+            except discord.HTTPException as exc:
+                if not token_rejected(exc):
+                    raise
+                log.info("interaction token expired; posting in the channel instead")
+                self.token.dead = True
+        if rendered.ephemeral and self._source is None:
+            log.info("dropping an ephemeral reply: its interaction token has expired")
+            return None
+        return await self._post_to_channel(rendered, nonce)
+
+    async def _post_through_token(self, token: Token, rendered: Rendered) -> Posted:
+        interaction = token.interaction
+        deferred_ephemeral, self._awaiting = self._awaiting, None
+        if deferred_ephemeral is not None:
+            if rendered.ephemeral == deferred_ephemeral:
+                message: Any = await interaction.edit_original_response(**rendered.edit_kwargs())
+                return Posted(message.id, self.channel_id, rendered.ephemeral, token, original=True)
+            # A deferral's visibility is fixed: replace the placeholder with a message of the right visibility.
+            with contextlib.suppress(discord.NotFound):
+                await interaction.delete_original_response()
+        message = await interaction.followup.send(wait=True, ephemeral=rendered.ephemeral, **rendered.send_kwargs())
+        return Posted(message.id, self.channel_id, rendered.ephemeral, token, original=False)
+
+    async def _post_to_channel(self, rendered: Rendered, nonce: str) -> Posted:
+        kwargs = rendered.send_kwargs()
+        if self._source is not None and not self._replied:
+            self._replied = True
+            kwargs["reference"] = self._source.to_reference(fail_if_not_exists=False)
+            kwargs["mention_author"] = False
+        channel = self.delivery.client.get_partial_messageable(self.channel_id)
+        # An enforced nonce makes Discord drop a duplicate if a retried request had in fact gone through.
+        message = await channel.send(nonce=nonce, **kwargs)
+        return Posted(message.id, self.channel_id, False, None, original=False)

@@ -1,0 +1,65 @@
+"""Discord interactions and messages as neutral core Requests."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+import discord
+
+from bot.core.conversation import Person, Request
+
+PLATFORM = "discord"
+
+
+def person(user: discord.User | discord.Member, permissions: discord.Permissions | None = None) -> Person:
+    """The person behind a Discord user; admins are those who may administer or manage the guild."""
+    if permissions is None and isinstance(user, discord.Member):
+        permissions = user.guild_permissions
+    is_admin = permissions is not None and (permissions.administrator or permissions.manage_guild)
+    return Person(str(user.id), user.display_name, is_admin)
+
+
+def _interaction_base(interaction: discord.Interaction) -> Request:
+    # interaction.permissions is what Discord resolved for this member in this channel, overwrites included.
+    permissions = interaction.permissions if interaction.guild_id is not None else None
+    return Request(
+        platform=PLATFORM,
+        user=person(interaction.user, permissions),
+        channel_id=str(interaction.channel_id or ""),
+        workspace_id=str(interaction.guild_id or ""),
+        channel_name=getattr(interaction.channel, "name", None) or "",
+        is_direct=interaction.guild_id is None,
+        handle=interaction,
+    )
+
+
+def command_request(interaction: discord.Interaction, command: str, text: str) -> Request:
+    """A slash command: its name and its options as one text, as the console adapter would type it."""
+    return _interaction_base(interaction).with_command(command, text.strip())
+
+
+def action_request(interaction: discord.Interaction, action: str) -> Request:
+    """A button press: its custom_id is the core's action id."""
+    return replace(_interaction_base(interaction), action=action)
+
+
+def mention_text(message: discord.Message, bot_id: int) -> str:
+    """A message's text without the bot's own mention (other mentions are the core's to strip)."""
+    return re.sub(rf"<@!?{bot_id}>", " ", message.content).strip()
+
+
+def message_request(message: discord.Message, command: str, text: str) -> Request:
+    """A message that mentions the bot (or a direct message), routed to `command`."""
+    guild_id = message.guild.id if message.guild is not None else None
+    return Request(
+        platform=PLATFORM,
+        user=person(message.author),
+        channel_id=str(message.channel.id),
+        command=command,
+        text=text,
+        workspace_id=str(guild_id or ""),
+        channel_name=getattr(message.channel, "name", None) or "",
+        is_direct=guild_id is None,
+        handle=message,
+    )

@@ -1,0 +1,477 @@
+"""The Discord adapter, driven through the real discord.py client against the loopback Discord.
+
+Every assertion is about what reached the wire (REST requests and gateway frames the fake recorded).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from discord.gateway import DiscordWebSocket
+from discord.http import Route
+from pydantic import SecretStr
+
+from bot.adapters.discord import TorchtutorDiscord
+from bot.core.conversation import Button, Image, Reply, Request
+from bot.core.tutor import Tutor
+from tests.fakes.discord_server import EPHEMERAL, LOADING, FakeDiscord, ManualClock, RecordedRequest, start_fake_discord
+from workers.demos import list_demos
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(64)
+COMMANDS = {"ask", "demo", "quiz", "review", "study", "stats", "leaderboard", "help"}
+
+
+# -- a test Tutor: slow answers, a streamed demo, buttons that record their presses -------------------------
+
+
+class StubTutor(Tutor):
+    """The real Tutor facade with test use cases registered: what the adapter must render, it gets."""
+
+    def __init__(self, *, ask_delay: float = 0.0, progress_steps: int = 20, step_delay: float = 0.01) -> None:
+        super().__init__()
+        self.requests: list[Request] = []
+        self.ask_delay = ask_delay
+        self.progress_steps, self.step_delay = progress_steps, step_delay
+        self.demo_gate = asyncio.Event()
+        self.demo_gate.set()
+        self.first_reply_id: str | None = None
+        self.command("ask", self._ask)
+        self.command("demo", self._demo)
+        self.action("job", self._action)
+        self.action("echo", self._action)
+        self.action("feedback", self._action)
+
+    async def _ask(self, request: Request) -> Reply:
+        self.requests.append(request)
+        if request.text == "long":
+            return await self._long(request)
+        await asyncio.sleep(self.ask_delay)
+        buttons = (Button("ask:entry:tensors", "What is a tensor?"), Button("feedback:up:7", "👍 Helpful"))
+        return Reply(f"@everyone {request.text} <@&123> <@456>", title="A question", citation="entry-1 (doc.md)",
+                     buttons=buttons, kind="answer")
+
+    async def _demo(self, request: Request) -> AsyncIterator[Reply]:
+        self.requests.append(request)
+        first = Reply("Queued.", title="Demo: train-tiny", buttons=(Button("job:cancel:j1", "Cancel", "danger"),))
+        self.first_reply_id = first.id
+        yield first
+        for step in range(1, self.progress_steps + 1):
+            if step == self.progress_steps // 2:
+                await self.demo_gate.wait()
+            await asyncio.sleep(self.step_delay)
+            yield first.edit(text=f"Running: {100 * step // self.progress_steps}%")
+        yield first.edit(text="Done.\n```python\nloss.backward()\n```", buttons=(), kind="job_result",
+                         fields=(("final loss", "0.0123"), ("device", "cpu")), images=(Image(PNG, "loss curve.png"),))
+
+    async def _long(self, request: Request) -> Reply:
+        code = "\n".join(f"x{n} = torch.zeros({n})" for n in range(400))
+        return Reply("Intro.\n\n```python\n" + code + "\n```\n\nThe end.", title="Long")
+
+    async def _action(self, request: Request) -> Reply:
+        self.requests.append(request)
+        return Reply(f"pressed {request.action}", ephemeral=True)
+
+
+# -- running the real client against the fake ----------------------------------------------------------------
+
+
+async def until(condition: Callable[[], Any], timeout: float = 10.0) -> Any:
+    """Poll `condition` against a deadline; returns its first truthy value."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not (result := condition()):
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError("condition not met")
+        await asyncio.sleep(0.01)
+    return result
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeDiscord]:
+    """A started loopback Discord; afterwards discord.py points home again and nothing is left running."""
+    saved = Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY
+    before = asyncio.all_tasks()
+    async with start_fake_discord() as server:
+        yield server
+    assert (Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY) == saved, "the client left discord.py pointed elsewhere"
+    await until(lambda: not (asyncio.all_tasks() - before - {asyncio.current_task()}), timeout=5)
+
+
+@contextlib.asynccontextmanager
+async def running(fake: FakeDiscord, tutor: Tutor, **options: Any) -> AsyncIterator[TorchtutorDiscord]:
+    """The adapter's client, logged in to the fake through its API URL, ready; closed afterwards."""
+    options.setdefault("demos", list_demos())
+    client = TorchtutorDiscord(tutor, api_url=fake.api_url, guild_ready_timeout=0.05, **options)
+    runner = asyncio.create_task(client.start("fake-token"))
+    try:
+        await until(lambda: client.is_ready() or runner.done())
+        if runner.done():
+            runner.result()
+        yield client
+    finally:
+        await client.close()
+        await asyncio.wait_for(runner, 10)
+
+
+def webhook(fake: FakeDiscord, token: str) -> str:
+    """The path of an interaction's webhook (follow-ups: POST here; edits: PATCH under /messages/)."""
+    return f"/webhooks/{fake.application_id}/{token}"
+
+
+def message_writes(fake: FakeDiscord) -> list[RecordedRequest]:
+    """Every request that created or edited a message."""
+    return [r for r in fake.requests if r.method in {"POST", "PATCH"} and isinstance(r.json, dict)
+            and ("/messages" in r.path or r.path.startswith("/webhooks/"))]
+
+
+# -- start-up -----------------------------------------------------------------------------------------------
+
+
+async def test_connects_through_the_api_url_and_syncs_every_command_globally(fake: FakeDiscord) -> None:
+    async with running(fake, StubTutor()) as client:
+        first = [(r.method, r.path) for r in fake.requests[:4]]
+        assert first[:3] == [("GET", "/users/@me"), ("GET", "/oauth2/applications/@me"), ("GET", "/gateway/bot")]
+        assert ("PUT", f"/applications/{fake.application_id}/commands") in [(r.method, r.path) for r in fake.requests]
+        assert {c["name"] for c in fake.commands[None]} == COMMANDS
+        demo = next(c for c in fake.commands[None] if c["name"] == "demo")
+        name = next(o for o in demo["options"] if o["name"] == "name")
+        assert [c["value"] for c in name["choices"]] == [d.name for d in list_demos()]
+        assert [o["name"] for o in demo["options"]] == ["name", "params"]
+        identify = await fake.wait_for_frame(lambda f: f.direction == "in" and f.op == 2)
+        assert identify.d["shard"] == [0, 1]  # sharded client, one shard as /gateway/bot recommends
+        assert identify.d["intents"] & (1 << 15) == 0  # no privileged message-content intent
+        assert client.is_ready()
+
+
+async def test_development_guild_sync(fake: FakeDiscord) -> None:
+    async with running(fake, StubTutor(), guild_id=fake.guild_id):
+        assert {c["name"] for c in fake.commands[fake.guild_id]} == COMMANDS
+        assert None not in fake.commands
+
+
+# -- answering: acknowledge first, then the reply, with no mention able to ping ------------------------------
+
+
+async def test_slow_answer_is_acknowledged_within_3s_and_pings_nobody(fake: FakeDiscord) -> None:
+    tutor = StubTutor(ask_delay=3.2)  # slower than Discord's acknowledgement window
+    async with running(fake, tutor):
+        sent = await fake.send_slash_command("ask", {"question": "what is a tensor?"})
+        ack = await fake.wait_for_ack(sent.id)
+        assert ack.callback_type == 5 and ack.status < 300 and ack.latency < 0.5
+        assert not (ack.body.get("data") or {}).get("flags", 0) & EPHEMERAL
+        fill = await fake.wait_for(lambda r: r.method == "PATCH" and r.path.endswith("/messages/@original"),
+                                   timeout=10)
+        callback = await fake.wait_for(lambda r: r.path.startswith(f"/interactions/{sent.id}/"))
+        assert fill.received_at - callback.received_at >= 3.0  # the answer came long after the acknowledgement
+        [request] = tutor.requests
+        assert (request.platform, request.command, request.text) == ("discord", "ask", "what is a tensor?")
+        assert request.user.platform_id == str(fake.user_id) and request.user.name == "Mason"
+        assert request.user.is_admin  # the fake's member holds every permission
+        assert (request.workspace_id, request.channel_id) == (str(fake.guild_id), str(fake.channel_id))
+        assert request.channel_name == "pytorch-help" and not request.is_direct
+
+        assert fill.json["allowed_mentions"] == {"parse": []}
+        [embed] = fill.json["embeds"]
+        assert embed["title"] == "A question" and embed["footer"]["text"] == "Source: entry-1 (doc.md)"
+        assert "@everyone" in embed["description"]
+        buttons = [c for row in fill.json["components"] for c in row["components"]]
+        assert [(b["custom_id"], b["label"]) for b in buttons] == [("ask:entry:tensors", "What is a tensor?"),
+                                                                     ("feedback:up:7", "👍 Helpful")]
+        assert fake.messages[ack.message_id]["embeds"] == [embed]
+        assert all(r.json.get("allowed_mentions") == {"parse": []} for r in message_writes(fake))
+
+
+async def test_buttons_round_trip_to_the_core_as_actions(fake: FakeDiscord) -> None:
+    tutor = StubTutor()
+    async with running(fake, tutor):
+        sent = await fake.send_slash_command("ask", {"question": "q"})
+        ack = await fake.wait_for_ack(sent.id)
+        await fake.wait_for(lambda r: r.method == "PATCH" and r.path.startswith(webhook(fake, sent.token)))
+        assert ack.message_id is not None
+        press = await fake.send_button_press(ack.message_id, "feedback:up:7")
+        pressed = await fake.wait_for_ack(press.id)
+        assert pressed.callback_type == 6 and pressed.status < 300 and pressed.latency < 0.5
+        followup = await fake.wait_for(lambda r: r.method == "POST" and r.path == webhook(fake, press.token))
+        assert followup.json["content"] == "pressed feedback:up:7"
+        assert followup.json["flags"] & EPHEMERAL and followup.json["allowed_mentions"] == {"parse": []}
+        action = tutor.requests[-1]
+        assert (action.action, action.command, action.user.platform_id) == ("feedback:up:7", "", str(fake.user_id))
+
+
+async def test_help_and_errors_are_ephemeral(fake: FakeDiscord) -> None:
+    async with running(fake, StubTutor()):
+        help_ = await fake.send_slash_command("help")
+        ack = await fake.wait_for_ack(help_.id)
+        assert ack.callback_type == 5 and ack.body["data"]["flags"] & EPHEMERAL  # private from the first moment
+        await until(lambda: ack.message_id in fake.messages and "/ask" in str(fake.messages[ack.message_id]))
+        assert fake.messages[ack.message_id]["flags"] & EPHEMERAL
+
+        # A public command whose answer turns out private: the public placeholder goes, a private reply comes.
+        board = await fake.send_slash_command("leaderboard")  # not registered in this Tutor: an error reply
+        ack = await fake.wait_for_ack(board.id)
+        assert ack.callback_type == 5 and not (ack.body.get("data") or {}).get("flags", 0) & EPHEMERAL
+        followup = await fake.wait_for(lambda r: r.method == "POST" and r.path == webhook(fake, board.token))
+        deleted = fake.requests_to("DELETE", rf"^{webhook(fake, board.token)}/messages/@original$")
+        assert [r.status for r in deleted] == [204] and deleted[0].received_at <= followup.received_at
+        assert followup.json["flags"] & EPHEMERAL and "/leaderboard" in followup.json["content"]
+        assert ack.message_id not in fake.messages
+        visible = [m for m in fake.messages.values() if not m["flags"] & EPHEMERAL]
+        assert visible == []
+
+
+async def test_demo_progress_edits_one_message_then_the_result_arrives_once(fake: FakeDiscord) -> None:
+    tutor = StubTutor(progress_steps=20, step_delay=0.02)
+    tutor.demo_gate.clear()  # hold the demo halfway, to break things mid-stream
+    async with running(fake, tutor, edit_interval=0.3):
+        sent = await fake.send_slash_command("demo", {"name": "train-tiny", "params": "steps=5 lr=0.1"})
+        ack = await fake.wait_for_ack(sent.id)
+        assert ack.callback_type == 5 and ack.latency < 0.5
+        original = f"{webhook(fake, sent.token)}/messages/@original"
+        fill = await fake.wait_for(lambda r: r.method == "PATCH" and r.path == original)
+        assert [(b["custom_id"], b["label"], b["style"]) for b in fill.json["components"][0]["components"]] == [
+            ("job:cancel:j1", "Cancel", 4)]
+        assert tutor.requests[0].command == "demo" and tutor.requests[0].text == "train-tiny steps=5 lr=0.1"
+        message_id = ack.message_id
+        assert message_id is not None
+
+        # Mid-demo: Discord rate-limits the next edit, the gateway drops, the requester presses Cancel meanwhile.
+        edit_path = rf"^/webhooks/{fake.application_id}/[^/]+/messages/@original$"
+        fake.fail_next("PATCH", edit_path, status=429, retry_after=0.3)
+        fake.fail_next("PATCH", edit_path, status=500)
+        async with fake.gateway_outage():
+            await fake.disconnect_gateway(code=4000)
+            press = await fake.send_button_press(message_id, "job:cancel:j1")
+            tutor.demo_gate.set()
+        await fake.wait_for_frame(lambda f: f.t == "RESUMED")
+        pressed = await fake.wait_for_ack(press.id)
+        assert pressed.callback_type == 6 and pressed.status < 300
+
+        await until(lambda: fake.messages[message_id]["attachments"], timeout=15)
+        final = fake.messages[message_id]
+        [embed] = final["embeds"]
+        assert embed["description"].startswith("Done.") and "```python" in embed["description"]
+        assert [(f["name"], f["value"]) for f in embed["fields"]] == [("final loss", "0.0123"), ("device", "cpu")]
+        assert embed["image"]["url"] == "attachment://loss_curve.png" and final["components"] == []
+        [attachment] = final["attachments"]
+        assert attachment["filename"] == "loss_curve.png"
+
+        # One message, edited: coalesced (far fewer edits than progress events), throttled, the result once.
+        # (After the press, edits may use the press's fresher token: its @original is the same message.)
+        edits = fake.requests_to("PATCH", edit_path)
+        assert [r.status for r in edits].count(429) == 1 and [r.status for r in edits].count(500) == 1
+        done = [r for r in edits if r.status == 200]
+        assert 2 <= len(done) <= 10 < tutor.progress_steps
+        gaps = [b.received_at - a.received_at for a, b in zip(done, done[1:], strict=False)]
+        assert min(gaps) >= 0.25
+        uploads = [r for r in fake.requests if r.files and r.status == 200]
+        assert len(uploads) == 1 and uploads[0].files[0].data == PNG
+        assert done[-1] is uploads[0]
+        assert [m for m in fake.messages.values() if "Done." in str(m["embeds"])] == [final]
+        assert not fake.requests_to("POST", rf"^{re.escape(webhook(fake, sent.token))}$")  # nothing posted anew
+        assert [r.action for r in tutor.requests if r.action] == ["job:cancel:j1"]  # handled once, after resume
+        assert all(a.status < 300 for a in fake._interactions[sent.id].acks + fake._interactions[press.id].acks)
+        assert all(r.json.get("allowed_mentions") == {"parse": []} for r in message_writes(fake) if r.status == 200)
+
+
+@pytest.mark.parametrize("how", ["token-refused", "token-old"])
+async def test_later_edits_fall_back_to_the_channel_message(fake: FakeDiscord, how: str) -> None:
+    tutor = StubTutor(progress_steps=6, step_delay=0.02)
+    tutor.demo_gate.clear()
+    clock = ManualClock()
+    async with running(fake, tutor, edit_interval=0.05, clock=clock):
+        sent = await fake.send_slash_command("demo", {"name": "train-tiny"})
+        ack = await fake.wait_for_ack(sent.id)
+        original = f"{webhook(fake, sent.token)}/messages/@original"
+        await fake.wait_for(lambda r: r.method == "PATCH" and r.path == original)
+        if how == "token-refused":
+            fake.expire_interaction(sent.id)  # Discord says 401 Invalid Webhook Token from now on
+        else:
+            clock.advance(14 * 60 + 1)  # older than the adapter trusts a token: straight to the channel
+        tutor.demo_gate.set()
+        message_id = ack.message_id
+        await until(lambda: fake.messages[message_id]["attachments"], timeout=10)
+
+        through_token = fake.requests_to("PATCH", rf"^{re.escape(original)}$")
+        assert [r.status for r in through_token] == ([200, 401] if how == "token-refused" else [200])
+        in_channel = fake.requests_to("PATCH", rf"^/channels/{fake.channel_id}/messages/{message_id}$")
+        assert in_channel and all(r.status == 200 for r in in_channel)
+        assert in_channel[-1].files[0].data == PNG
+        assert all(r.json["allowed_mentions"] == {"parse": []} for r in in_channel)
+        assert "Done." in fake.messages[message_id]["embeds"][0]["description"]
+
+
+async def test_mention_is_answered_in_the_channel_and_pings_nobody(fake: FakeDiscord) -> None:
+    tutor = StubTutor()
+    async with running(fake, tutor):
+        asked = await fake.send_user_message(f"<@{fake.bot_user_id}> what is a tensor?")
+        await fake.send_user_message("just chatting", mention_bot=False)
+        reply = await fake.wait_for(lambda r: r.method == "POST" and r.path == f"/channels/{fake.channel_id}/messages")
+        assert str(reply.json["message_reference"]["message_id"]) == asked["id"]
+        assert reply.json["allowed_mentions"] == {"parse": [], "replied_user": False}  # nor the asker
+        assert reply.json["embeds"][0]["description"].startswith("@everyone what is a tensor?")
+        [request] = tutor.requests
+        assert (request.command, request.text, request.user.platform_id) == ("ask", "what is a tensor?",
+                                                                             str(fake.user_id))
+        await asyncio.sleep(0.2)  # the bot's own echoed message and the unrelated one get no answer
+        assert len(fake.requests_to("POST", rf"^/channels/{fake.channel_id}/messages$")) == 1
+
+        await fake.send_user_message(f"<@!{fake.bot_user_id}> /help")
+        help_ = await fake.wait_for(lambda r: r.method == "POST" and "/ask" in str(r.json.get("embeds")))
+        assert help_.path == f"/channels/{fake.channel_id}/messages" and help_.json["allowed_mentions"]["parse"] == []
+
+
+async def test_long_reply_is_paged_with_show_more(fake: FakeDiscord) -> None:
+    async with running(fake, StubTutor()):
+        sent = await fake.send_slash_command("ask", {"question": "long"})
+        fill = await fake.wait_for(lambda r: r.method == "PATCH" and r.path.startswith(webhook(fake, sent.token)))
+        [embed] = fill.json["embeds"]
+        pages = [embed["description"]]
+        assert len(embed["description"]) <= 4096 and len(embed["title"]) + len(embed["description"]) <= 6000
+        [more] = [c for row in fill.json["components"] for c in row["components"]]
+        message_id = (await fake.wait_for_ack(sent.id)).message_id
+        assert message_id is not None and more["label"] == "Show more"
+        while more is not None:
+            press = await fake.send_button_press(message_id, more["custom_id"])
+            ack = await fake.wait_for_ack(press.id)
+            assert ack.callback_type == 4 and ack.body["data"]["flags"] & EPHEMERAL and ack.latency < 0.5
+            [page] = ack.body["data"]["embeds"]
+            pages.append(page["description"])
+            buttons = [c for row in ack.body["data"].get("components", []) for c in row["components"]]
+            more = buttons[0] if buttons else None
+            message_id = ack.message_id
+        assert len(pages) == 3 and page["title"] == "Long (3/3)"
+        assert all(p.count("```") % 2 == 0 for p in pages)  # every page's code fence is closed
+        lines = [line for p in pages for line in p.splitlines() if line.startswith("x")]
+        assert lines == [f"x{n} = torch.zeros({n})" for n in range(400)]
+
+
+# -- the real core, end to end ------------------------------------------------------------------------------
+
+TENSOR_ENTRY = "how-does-pytorch-s-tensor-object-differ-from-a-numpy-ndarray"
+TENSOR_QUESTION = "How does PyTorch's `Tensor` object differ from a NumPy `ndarray`?"
+
+
+async def test_real_answer_cites_its_entry_and_records_feedback(fake: FakeDiscord, runtime) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from bot.adapters.discord import build_client
+    from bot.db.models import Feedback, Question
+
+    settings = runtime.settings.model_copy(update={"discord_api_url": fake.api_url})
+    client = build_client(runtime, settings, guild_ready_timeout=0.05)
+    runner = asyncio.create_task(client.start("fake-token"))
+    try:
+        await until(lambda: client.is_ready())
+        typed = await fake.send_autocomplete("ask", {"question": "tensor numpy"}, focused="question")
+        suggestions = (await fake.wait_for_ack(typed.id)).body["data"]["choices"]
+        assert [c["value"] for c in suggestions] == [TENSOR_QUESTION]
+
+        question = "How is a PyTorch tensor different from a numpy array?"
+        sent = await fake.send_slash_command("ask", {"question": question})
+        ack = await fake.wait_for_ack(sent.id)
+        assert ack.latency < 1.0
+        await until(lambda: fake.messages.get(ack.message_id, {}).get("embeds"))
+        [embed] = fake.messages[ack.message_id]["embeds"]
+        assert embed["footer"]["text"] == f"Source: {TENSOR_ENTRY} (what-is-pytorch.md)"
+        assert "GPU" in embed["description"]
+        ids = [c["custom_id"] for row in fake.messages[ack.message_id]["components"] for c in row["components"]]
+        up = next(i for i in ids if i.startswith("feedback:up:"))
+        assert f"feedback:down:{up.rsplit(':', 1)[1]}" in ids
+
+        press = await fake.send_button_press(ack.message_id, up)
+        thanks = await fake.wait_for(lambda r: r.method == "POST" and r.path == webhook(fake, press.token))
+        assert thanks.json["flags"] & EPHEMERAL and "Thanks" in thanks.json["content"]
+    finally:
+        await client.close()
+        await asyncio.wait_for(runner, 10)
+    with runtime.database.session() as session:
+        question = session.scalars(select(Question)).one()
+        assert (question.platform, question.status) == ("discord", "answered")
+        assert [f.vote for f in session.scalars(select(Feedback))] == [1]
+
+
+async def test_run_serves_the_web_app_and_discord_in_one_loop(fake: FakeDiscord, runtime, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import httpx
+
+    from bot.cli.serve_cmd import serve_all
+    from bot.config import get_settings
+    from tests.helpers import free_port
+
+    monkeypatch.setenv("TORCHTUTOR_DISCORD_TOKEN", "fake-token")
+    monkeypatch.setenv("TORCHTUTOR_DISCORD_API_URL", fake.api_url)
+    monkeypatch.setenv("TORCHTUTOR_DISCORD_GUILD_ID", str(fake.guild_id))
+    get_settings.cache_clear()
+    settings = get_settings()
+    port = free_port()
+    served = asyncio.create_task(serve_all(runtime, settings, "127.0.0.1", port))
+    try:
+        await fake.wait_for_frame(lambda f: f.t == "GUILD_CREATE", timeout=20)
+        assert {c["name"] for c in fake.commands[fake.guild_id]} == COMMANDS
+        async with httpx.AsyncClient() as http:
+            health = await http.get(f"http://127.0.0.1:{port}/healthz")
+        assert health.json() == {"status": "ok"}
+        sent = await fake.send_slash_command("help")
+        ack = await fake.wait_for_ack(sent.id)
+        await until(lambda: "/ask" in str(fake.messages.get(ack.message_id, {})))
+    finally:
+        served.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await served
+
+
+async def test_run_fails_in_one_line_when_discord_refuses_the_token(runtime, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from bot.cli.parser import CommandFailed
+    from bot.cli.serve_cmd import serve_all
+    from tests.helpers import free_port
+
+    async with start_fake_discord(bot_token="the-right-token") as fake:
+        settings = runtime.settings.model_copy(update={"discord_api_url": fake.api_url})
+        settings = settings.model_copy(update={"discord_token": SecretStr("a-wrong-token")})
+        with pytest.raises(CommandFailed, match="TORCHTUTOR_DISCORD_TOKEN"):
+            await asyncio.wait_for(serve_all(runtime, settings, "127.0.0.1", free_port()), 20)
+
+
+async def test_an_interaction_delivered_too_late_is_answered_in_the_channel_once() -> None:
+    clock = ManualClock()
+    async with start_fake_discord(clock=clock) as fake, running(fake, StubTutor()):
+        async with fake.gateway_outage():  # the client is away past the 3-second window
+            await fake.disconnect_gateway(code=4000)
+            late = await fake.send_slash_command("ask", {"question": "what is autograd?"})
+            private = await fake.send_slash_command("help")
+            clock.advance(5)
+        refused = await fake.wait_for_ack(late.id)
+        assert refused.status == 404  # Unknown interaction: Discord no longer accepts an acknowledgement
+        post = await fake.wait_for(lambda r: r.method == "POST" and r.path == f"/channels/{fake.channel_id}/messages")
+        assert post.json["embeds"][0]["description"].startswith("@everyone what is autograd?")
+        assert post.json["allowed_mentions"] == {"parse": []} and post.json["enforce_nonce"] is True
+        assert (await fake.wait_for_ack(private.id)).status == 404
+        await asyncio.sleep(0.3)  # help is private: with no token left it is dropped, never posted publicly
+
+        # A redelivered interaction (same id) is not answered a second time.
+        frame = next(f for f in fake.gateway_frames if f.t == "INTERACTION_CREATE" and f.d["id"] == str(late.id))
+        await fake.dispatch("INTERACTION_CREATE", frame.d)
+        await asyncio.sleep(0.3)
+        assert len(fake.requests_to("POST", rf"^/channels/{fake.channel_id}/messages$")) == 1
+        assert len(fake.requests_to("POST", rf"^/interactions/{late.id}/")) == 1
+
+
+async def test_demo_params_autocomplete_offers_the_demos_defaults(fake: FakeDiscord) -> None:
+    async with running(fake, StubTutor()):
+        typed = await fake.send_autocomplete("demo", {"name": "train-tiny", "params": ""}, focused="params")
+        choices = (await fake.wait_for_ack(typed.id)).body["data"]["choices"]
+        assert [c["value"] for c in choices] == ["steps=200 lr=0.05 seed=0"]
+
+
+async def test_a_reply_discord_refuses_becomes_an_apology_not_a_silent_spinner(fake: FakeDiscord) -> None:
+    async with running(fake, StubTutor()):
+        sent = await fake.send_slash_command("ask", {"question": "q"})
+        fake.fail_next("PATCH", rf"^{re.escape(webhook(fake, sent.token))}/messages/@original$", status=400)
+        ack = await fake.wait_for_ack(sent.id)
+        sorry = await fake.wait_for(lambda r: r.method == "POST" and r.path == webhook(fake, sent.token))
+        assert sorry.status == 200 and sorry.json["content"].startswith("Sorry, Discord would not show my reply")
+        placeholder = fake.messages[ack.message_id]  # the "thinking" placeholder now holds the apology
+        assert not placeholder["flags"] & LOADING and placeholder["content"] == sorry.json["content"]
