@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     settings = get_settings()
     for line in startup_banner(settings):
         emit(line)
-    _serve(settings, settings.host, settings.port)
+    _serve(settings, settings.host, settings.port, connect_chat=True)
     return 0
 
 
@@ -41,7 +41,10 @@ def startup_banner(settings: Settings) -> list[str]:
     if settings.has_discord:
         lines.append("torchtutor: Discord is configured")
     if settings.has_slack:
-        lines.append("torchtutor: Slack is configured")
+        modes = [name for name, on in (("HTTP at POST /slack/events", settings.has_slack_http),
+                                       ("Socket Mode", settings.has_slack_socket_mode),
+                                       ("OAuth installs at /slack/install", settings.has_slack_oauth)) if on]
+        lines.append(f"torchtutor: Slack is configured ({', '.join(modes)})")
     if not (settings.has_discord or settings.has_slack):
         lines += [
             "torchtutor: no Discord or Slack credentials are set, so no chat platform is connected.",
@@ -54,11 +57,11 @@ def startup_banner(settings: Settings) -> list[str]:
     return lines
 
 
-def _serve(settings: Settings, host: str, port: int) -> None:
+def _serve(settings: Settings, host: str, port: int, *, connect_chat: bool = False) -> None:
     import uvicorn
 
     from bot.runtime import build_runtime
     from bot.web.app import create_app
 
-    app = create_app(build_runtime(settings))
+    app = create_app(build_runtime(settings), connect_chat=connect_chat)
     uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="on")
