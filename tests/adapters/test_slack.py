@@ -546,3 +546,88 @@ def test_long_replies_fit_slacks_limits() -> None:
     blocks = render_blocks(reply)
     assert len(blocks) <= 50 and check_blocks(blocks, limit=50) == []
     assert blocks[-1]["type"] == "actions" and any("cut short" in all_text([b]) for b in blocks)
+
+
+# ----- translation
+
+def test_slash_commands_mentions_and_messages_become_neutral_requests() -> None:
+    from bot.adapters.slack.translate import from_command, from_message
+
+    fields = slash_fields("/tt-stats", "<@U0LAN0Z89|river>", channel="C1", response_url="https://hooks.example/1")
+    request = from_command(fields, PREFIX)
+    assert (request.platform, request.command, request.text) == ("slack", "stats", "<@U0LAN0Z89>")
+    assert (request.workspace_id, request.channel_id, request.user.platform_id) == (TEAM, "C1", "U2147483697")
+    assert request.handle.response_url == "https://hooks.example/1" and not request.is_direct
+
+    mention = from_message(mention_event("<@UBOT> <@UBOT>: what is a tensor?", channel="C2", event_id="E1", ts="5.1"),
+                           accepts_free_text=True)
+    assert mention is not None and (mention.command, mention.text) == ("ask", "what is a tensor?")
+    assert mention.handle.thread_ts == "5.1"
+    in_thread = mention_event("/quiz tensors", channel="C2", event_id="E2", ts="5.2", thread_ts="5.0")
+    assert (from_message(in_thread, accepts_free_text=True).command, ) == ("quiz", )  # type: ignore[union-attr]
+
+    def dm(text: str, **extra: Any) -> Request | None:
+        event = mention_event(text, channel="D1", event_id="E3", ts="6.2", kind="message", channel_type="im", **extra)
+        return from_message(event, accepts_free_text=True)
+
+    assert dm("what is autograd").command == "ask" and dm("what is autograd").is_direct  # type: ignore[union-attr]
+    assert dm("42", thread_ts="6.0").command == ""  # type: ignore[union-attr]  # a reply to the bot's prompt
+    assert dm("edited", subtype="message_changed") is None and dm("mine", bot_id="BBOT") is None
+    channel_message = mention_event("hi", channel="C9", event_id="E4", ts="7.1", kind="message", channel_type="channel")
+    assert from_message(channel_message, accepts_free_text=False) is None
+
+
+async def test_app_home_shows_the_core_stats_and_quick_actions_run_commands(inprocess) -> None:  # type: ignore[no-untyped-def]
+    adapter, _, fake, client = inprocess
+
+    async def stats(request: Request) -> Reply:
+        return Reply("You have 3 items due.", title="Your progress", fields=(("accuracy", "80%"), ("streak", "4")),
+                     kind="stats")
+
+    adapter.tutor.command("stats", stats)
+    opened = mention_event("", channel="DHOME", event_id="EvHome2", ts="8.1", kind="app_home_opened", tab="home",
+                           user="U2147483697")
+    await _signed(client, json.dumps(opened), "application/json")
+    view = (await _until(lambda: fake.calls_to("views.publish")))[0].args["view"]
+    shown = all_text(view["blocks"])
+    assert "Your progress" in shown and "80%" in shown and "3 items due" in shown
+    assert {"slack-command:stats", "slack-command:help"} <= set(block_values(view["blocks"]))
+
+    payload = json.loads((PAYLOADS / "slack_block_actions_message_button.json").read_text())
+    for key in ("channel", "message", "response_url"):
+        payload.pop(key)
+    payload["team"]["id"] = TEAM
+    payload["container"] = {"type": "view", "view_id": "V1"}
+    payload["view"] = {"id": "V1", "type": "home", "private_metadata": view["private_metadata"]}
+    payload["actions"][0].update(action_id="tt:0", block_id="tt:home:q0", value="slack-command:stats")
+    response, took = await _signed(client, urlencode({"payload": json.dumps(payload)}))
+    assert response.status_code == 200 and took < 1.0
+    posted = (await _until(lambda: posted_in(fake, "DHOME")))[0]
+    assert "80%" in all_text(posted["blocks"]) and posted.get("thread_ts") is None
+
+
+def test_the_pacer_spaces_updates_by_how_many_messages_a_workspace_is_updating() -> None:
+    pacer = EditPacer(min_interval=1.0, per_minute=50)
+    assert pacer.interval(TEAM) == 1.0
+    for _ in range(5):
+        pacer.enter(TEAM)
+    assert pacer.interval(TEAM) == pytest.approx(6.0) and pacer.interval("T0002") == 1.0
+    for _ in range(5):
+        pacer.leave(TEAM)
+    assert pacer.interval(TEAM) == 1.0
+
+
+def test_the_readme_manifest_matches_the_app() -> None:
+    import re
+
+    import yaml
+
+    from bot.adapters.slack.app import BOT_SCOPES
+    from bot.adapters.slack.translate import slash_commands
+
+    readme = (REPO / "README.md").read_text()
+    manifest = yaml.safe_load(re.search(r"```yaml\n(.*?)```", readme, re.DOTALL).group(1))  # type: ignore[union-attr]
+    assert [c["command"] for c in manifest["features"]["slash_commands"]] == slash_commands("")
+    assert set(manifest["oauth_config"]["scopes"]["bot"]) == set(BOT_SCOPES)
+    assert set(manifest["settings"]["event_subscriptions"]["bot_events"]) == {"app_mention", "message.im",
+                                                                              "app_home_opened"}

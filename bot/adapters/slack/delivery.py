@@ -195,7 +195,9 @@ class Outbox:
         """Show a new reply; None if Slack refused it (logged)."""
         handle = self.handle
         try:
-            if reply.ephemeral and not handle.is_direct:
+            # In a DM with the app every message is private already; a slash command's response_url is still
+            # preferred there, since a DM between two people is one the bot cannot post into.
+            if reply.ephemeral and (handle.response_url or not handle.is_direct):
                 return await self._post_private(reply)
             return await self._post_public(reply)
         except SlackApiError as exc:
