@@ -265,10 +265,13 @@ def test_echoed_text_cannot_ping_or_format(slack_url: str, fake: FakeSlack) -> N
     assert "&lt;!channel&gt;" in shown or "&lt;\u200b!channel&gt;" in shown
 
 
-def test_help_is_private_and_uses_the_prefixed_commands(slack_url: str, fake: FakeSlack) -> None:
+def test_help_is_private_uses_the_prefixed_commands_and_survives_a_429(slack_url: str, fake: FakeSlack) -> None:
     hook = fake.response_url("help")
+    fake.fail("hook:help", "ratelimited", retry_after=1)  # the response_url is rate limited too
     post(slack_url, form_body(slash_fields("/tt-help", "", channel="CHELP", response_url=hook)), FORM)
     reply = wait_until(lambda: fake.hooks_to("help"), what="the help")[0].body
+    refused, accepted = fake.hooks_to("help", ok=False), fake.hooks_to("help")
+    assert len(refused) == 1 and len(accepted) == 1 and accepted[0].at - refused[0].at >= 1.0
     assert reply["response_type"] == "ephemeral" and "/tt-ask" in all_text(reply["blocks"])
     assert not posted_in(fake, "CHELP")
 

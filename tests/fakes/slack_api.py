@@ -60,6 +60,7 @@ class Hook:
     key: str
     body: Json
     at: float
+    status: int = 200
 
 
 @dataclass
@@ -163,9 +164,11 @@ class FakeSlack:
         with self._lock:
             return [ts for (posted_in, ts) in self.messages if posted_in == channel]
 
-    def hooks_to(self, key: str) -> list[Hook]:
+    def hooks_to(self, key: str, ok: bool | None = True) -> list[Hook]:
+        """POSTs to one response_url: the accepted ones (default), the refused ones (`ok=False`), or all."""
         with self._lock:
-            return [h for h in self.hooks if h.key == key]
+            hooks = [h for h in self.hooks if h.key == key]
+        return hooks if ok is None else [h for h in hooks if (h.status == 200) == ok]
 
     def fail(self, method: str, error: str = "ratelimited", *, times: int = 1, status: int | None = None,
              retry_after: int | None = None) -> None:
@@ -303,6 +306,8 @@ class FakeSlack:
         body = await request.json()
         fault = self._take_fault(f"hook:{key}") or self._take_fault("hook")
         if fault is not None:
+            with self._lock:
+                self.hooks.append(Hook(key, body, time.monotonic(), fault.status))
             headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else None
             return web.Response(status=fault.status, text=fault.error, headers=headers)
         problems = check_message(body)
