@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import secrets
 from pathlib import Path
 from typing import Literal
@@ -36,6 +37,8 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr | None = None
     slack_api_url: str | None = None
     slack_command_prefix: str = ""
+    slack_client_id: str | None = None
+    slack_client_secret: SecretStr | None = None
     secret_key: SecretStr | None = None
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -44,6 +47,24 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(default=2000, ge=10)
     local_workers: int = Field(default=1, ge=1, le=64)
     log_level: str = "INFO"
+
+    @field_validator("slack_command_prefix")
+    @classmethod
+    def _slack_prefix_fits_a_command_name(cls, value: str) -> str:
+        value = value.strip().lstrip("/")
+        if value and not re.fullmatch(r"[a-z0-9_-]{1,20}", value):
+            raise ValueError("use up to 20 lowercase letters, digits, '-' or '_' (Slack command names)")
+        return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _slack_api_url_ends_with_a_slash(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL such as https://slack.com/api/")
+        return value if value.endswith("/") else value + "/"
 
     @field_validator("database_url")
     @classmethod
@@ -80,8 +101,24 @@ class Settings(BaseSettings):
         return self.discord_token is not None
 
     @property
+    def has_slack_oauth(self) -> bool:
+        """Multi-workspace: installs through Slack's OAuth flow, tokens kept in the database."""
+        return (self.slack_client_id is not None and self.slack_client_secret is not None
+                and self.slack_signing_secret is not None)
+
+    @property
+    def has_slack_http(self) -> bool:
+        """Slack can reach `POST /slack/events`: a signing secret and a way to get tokens."""
+        return self.slack_signing_secret is not None and (self.slack_bot_token is not None or self.has_slack_oauth)
+
+    @property
+    def has_slack_socket_mode(self) -> bool:
+        """Slack can be reached without a public URL: an app-level token and a bot token (or OAuth installs)."""
+        return self.slack_app_token is not None and (self.slack_bot_token is not None or self.has_slack_oauth)
+
+    @property
     def has_slack(self) -> bool:
-        return self.slack_bot_token is not None and self.slack_signing_secret is not None
+        return self.has_slack_http or self.has_slack_socket_mode
 
 
 @functools.cache

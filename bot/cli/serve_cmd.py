@@ -48,7 +48,10 @@ def startup_banner(settings: Settings) -> list[str]:
         scope = f"guild {settings.discord_guild_id}" if settings.discord_guild_id else "globally"
         lines.append(f"torchtutor: Discord is configured (slash commands synced {scope})")
     if settings.has_slack:
-        lines.append("torchtutor: Slack is configured")
+        modes = [name for name, on in (("HTTP at POST /slack/events", settings.has_slack_http),
+                                       ("Socket Mode", settings.has_slack_socket_mode),
+                                       ("OAuth installs at /slack/install", settings.has_slack_oauth)) if on]
+        lines.append(f"torchtutor: Slack is configured ({', '.join(modes)})")
     if not (settings.has_discord or settings.has_slack):
         lines += [
             "torchtutor: no Discord or Slack credentials are set, so no chat platform is connected.",
@@ -73,7 +76,8 @@ async def serve_all(runtime: Runtime, settings: Settings, host: str, port: int, 
 
     from bot.web.app import create_app
 
-    server = uvicorn.Server(uvicorn.Config(create_app(runtime), host=host, port=port, log_level="warning",
+    app = create_app(runtime, connect_chat=chat)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
                                            lifespan="on"))
     web = asyncio.create_task(server.serve(), name="web")
     faces = {web}

@@ -50,6 +50,11 @@ class Tutor:
     def command_names(self) -> list[str]:
         return sorted(self._commands)
 
+    @property
+    def accepts_free_text(self) -> bool:
+        """Whether a free-text answer (command "") has a handler; adapters then route prompt replies to it."""
+        return self._text_handler is not None
+
     async def handle(self, request: Request) -> AsyncIterator[Reply]:
         """Every reply to one request, in order; errors become friendly replies."""
         handler = self._route(request)

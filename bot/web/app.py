@@ -1,4 +1,4 @@
-"""The web application: health, the HTTP API, and (later) the dashboard, playground and Slack endpoint."""
+"""The web application: health, the HTTP API, the Slack endpoint, and (later) the dashboard and playground."""
 
 from __future__ import annotations
 
@@ -6,33 +6,78 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.db.migrate import is_up_to_date
 from bot.runtime import Runtime
 from bot.web import api
 
+if TYPE_CHECKING:
+    from bot.adapters.slack import SlackAdapter
+
 log = logging.getLogger(__name__)
 
 
-def create_app(runtime: Runtime) -> FastAPI:
-    """The FastAPI app serving this runtime; the model and index load in the background at start-up."""
+def create_app(runtime: Runtime, *, connect_chat: bool = False) -> FastAPI:
+    """The FastAPI app serving this runtime; the model and index load in the background at start-up.
+
+    `connect_chat` (`torchtutor run`) also opens the chat connections that need no inbound URL: Slack's
+    Socket Mode when TORCHTUTOR_SLACK_APP_TOKEN is set.
+    """
+    slack = _slack_adapter(runtime)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         task = asyncio.create_task(_start(runtime))
+        if slack is not None and connect_chat and runtime.settings.has_slack_socket_mode:
+            try:
+                await slack.start_socket_mode()
+            except Exception as exc:  # the web app stays useful; the operator sees why Slack is not connected
+                log.error("Slack Socket Mode could not connect: %s", exc)
         yield
         task.cancel()
+        if slack is not None:
+            await slack.aclose()
 
     app = FastAPI(title="torchtutor", lifespan=lifespan, docs_url="/api/docs", redoc_url=None)
     app.state.runtime = runtime
     app.state.schema_ready = False
+    app.state.slack = slack
     app.include_router(api.router)
     app.add_api_route("/healthz", healthz, methods=["GET"])
+    app.add_api_route("/slack/events", slack_events, methods=["POST"], include_in_schema=False)
+    if slack is not None and slack.oauth_paths is not None:
+        for path in slack.oauth_paths:
+            app.add_api_route(path, slack_oauth, methods=["GET"], include_in_schema=False)
     return app
+
+
+def _slack_adapter(runtime: Runtime) -> SlackAdapter | None:
+    if not runtime.settings.has_slack:
+        return None
+    from bot.adapters.slack import build_slack_adapter
+
+    return build_slack_adapter(runtime)
+
+
+async def slack_events(request: Request) -> Response:
+    """Slack's HTTP endpoint (slash commands, interactivity, Events API); Bolt verifies the signature."""
+    slack = request.app.state.slack
+    if slack is None or not request.app.state.runtime.settings.has_slack_http:
+        return JSONResponse({"detail": "Slack is not configured here: set TORCHTUTOR_SLACK_SIGNING_SECRET and "
+                                       "TORCHTUTOR_SLACK_BOT_TOKEN (or TORCHTUTOR_SLACK_CLIENT_ID and "
+                                       "TORCHTUTOR_SLACK_CLIENT_SECRET); see README.md, Connect Slack"},
+                            status_code=404)
+    return await slack.handler.handle(request)
+
+
+async def slack_oauth(request: Request) -> Response:
+    """Bolt's OAuth flow: the install page and the redirect that stores a workspace's installation."""
+    return await request.app.state.slack.handler.handle(request)
 
 
 async def _start(runtime: Runtime) -> None:

@@ -368,7 +368,8 @@ async def test_real_answer_cites_its_entry_and_records_feedback(fake: FakeDiscor
         await until(lambda: client.is_ready())
         typed = await fake.send_autocomplete("ask", {"question": "tensor numpy"}, focused="question")
         suggestions = (await fake.wait_for_ack(typed.id)).body["data"]["choices"]
-        assert [c["value"] for c in suggestions] == [TENSOR_QUESTION]
+        values = [c["value"] for c in suggestions]
+        assert TENSOR_QUESTION in values and all("numpy" in v.lower() or "tensor" in v.lower() for v in values)
 
         question = "How is a PyTorch tensor different from a numpy array?"
         sent = await fake.send_slash_command("ask", {"question": question})

@@ -1,0 +1,264 @@
+"""The Slack adapter: a Bolt AsyncApp whose listeners acknowledge at once, then translate, call the core, render.
+
+Every listener calls `ack()` before anything slow (Slack waits 3 seconds); the work runs afterwards in a task of
+this adapter, on the same event loop as the web app. Events API deliveries are claimed by `event_id` in the
+database before they are acknowledged, so Slack's retries (`X-Slack-Retry-Num`) never produce a second answer,
+whichever process they reach. The same app serves HTTP (`POST /slack/events`) and Socket Mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.adapters.slack import translate
+from bot.adapters.slack.delivery import EditPacer, Outbox, retry_handlers
+from bot.adapters.slack.home import home_view
+from bot.adapters.slack.render import ACTION_ID_PREFIX
+from bot.adapters.slack.stores import DatabaseInstallationStore, DatabaseOAuthStateStore
+from bot.config import Settings
+from bot.core.conversation import Person, Reply, Request
+from bot.core.tutor import Tutor
+from bot.db import slack as slack_db
+from bot.db.engine import Database
+
+log = logging.getLogger(__name__)
+
+BOT_SCOPES = ("commands", "chat:write", "app_mentions:read", "im:history", "files:write", "users:read")
+EVENT_RETRY_WINDOW = timedelta(hours=2)  # Slack retries for about an hour and a half at most
+PURGE_EVERY_S = 300.0
+PERSON_TTL_S = 600.0
+READY_TIMEOUT_S = 60.0
+DRAIN_TIMEOUT_S = 30.0
+
+
+class PeopleCache:
+    """Who a Slack user is (display name, admin or owner), from `users.info`, remembered for a while."""
+
+    def __init__(self, ttl: float = PERSON_TTL_S, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl
+        self.clock = clock
+        self._known: dict[tuple[str, str], tuple[float, Person]] = {}
+
+    async def person(self, client: AsyncWebClient, team_id: str, user_id: str, name_hint: str = "") -> Person:
+        key = (team_id, user_id)
+        cached = self._known.get(key)
+        if cached and cached[0] > self.clock():
+            return cached[1]
+        ttl = self.ttl
+        try:
+            user = (await client.users_info(user=user_id)).get("user") or {}
+            profile = user.get("profile") or {}
+            name = profile.get("display_name") or profile.get("real_name") or user.get("name") or name_hint
+            admin = bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
+            person = Person(platform_id=user_id, name=str(name), is_admin=admin)
+        except SlackApiError as exc:
+            log.warning("users.info failed for %s: %s", user_id, exc.response.get("error"))
+            person, ttl = Person(platform_id=user_id, name=name_hint), 60.0
+        if len(self._known) > 10_000:
+            self._known.clear()
+        self._known[key] = (self.clock() + ttl, person)
+        return person
+
+
+class SlackAdapter:
+    """Owns the Bolt app, its listeners, and the tasks that answer after the acknowledgement."""
+
+    def __init__(self, *, tutor: Tutor, settings: Settings, database: Database,
+                 ready: Callable[[], bool] = lambda: True, pacer: EditPacer | None = None) -> None:
+        self.tutor = tutor
+        self.settings = settings
+        self.database = database
+        self.ready = ready
+        self.prefix = settings.slack_command_prefix
+        self.pacer = pacer or EditPacer()
+        self.people = PeopleCache()
+        self.app = self._build_app()
+        self.handler = AsyncSlackRequestHandler(self.app)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._last_purge = float("-inf")
+        self._socket_mode: Any = None
+        self._register()
+
+    # ----- construction
+
+    def _client(self, token: str | None) -> AsyncWebClient:
+        kwargs: dict[str, Any] = {"token": token, "retry_handlers": retry_handlers()}
+        if self.settings.slack_api_url:
+            kwargs["base_url"] = self.settings.slack_api_url
+        return AsyncWebClient(**kwargs)
+
+    def _build_app(self) -> AsyncApp:
+        settings = self.settings
+        secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
+        bot_token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+        if not settings.has_slack_oauth:
+            return AsyncApp(name="torchtutor", signing_secret=secret, client=self._client(bot_token),
+                            process_before_response=False)
+        client = self._client(None)
+        client_id = settings.slack_client_id or ""
+        client_secret = settings.slack_client_secret.get_secret_value() if settings.slack_client_secret else ""
+        oauth = AsyncOAuthSettings(
+            client_id=client_id, client_secret=client_secret, scopes=list(BOT_SCOPES),
+            installation_store=DatabaseInstallationStore(client_id, self.database.engine,
+                                                         fallback_token=bot_token, client=client),
+            state_store=DatabaseOAuthStateStore(self.database.engine),
+            install_path="/slack/install", redirect_uri_path="/slack/oauth_redirect", logger=log,
+        )
+        return AsyncApp(name="torchtutor", signing_secret=secret, client=client, oauth_settings=oauth,
+                        process_before_response=False)
+
+    @property
+    def oauth_paths(self) -> tuple[str, str] | None:
+        """The install and redirect paths to route to Bolt's OAuth flow, when installing through OAuth."""
+        flow = self.app.oauth_flow
+        return (flow.install_path, flow.redirect_uri_path) if flow is not None else None
+
+    def _register(self) -> None:
+        app = self.app
+        app.middleware(self._drop_retries)
+        for slash in translate.slash_commands(self.prefix):
+            app.command(slash)(self._on_command)
+        app.action(re.compile("^" + re.escape(ACTION_ID_PREFIX)))(self._on_action)
+        app.event("app_mention")(self._on_message)
+        app.event("message")(self._on_message)
+        app.event("app_home_opened")(self._on_home)
+        app.error(self._on_error)
+
+    # ----- middleware and listeners (each acknowledges first)
+
+    async def _drop_retries(self, body: dict[str, Any], next: Callable[[], Awaitable[None]]) -> BoltResponse | None:
+        """Claim an event's id before acknowledging it; a later delivery of the same id is acknowledged, unused."""
+        event_id = body.get("event_id") if body.get("type") == "event_callback" else None
+        if event_id and not await asyncio.to_thread(self._claim, str(event_id)):
+            log.info("dropping a repeated delivery of Slack event %s", event_id)
+            return BoltResponse(status=200, body="")
+        await next()
+        return None
+
+    def _claim(self, event_id: str) -> bool:
+        with self.database.transaction() as session:
+            if time.monotonic() - self._last_purge > PURGE_EVERY_S:
+                self._last_purge = time.monotonic()
+                slack_db.forget_events(session=session, older_than=EVENT_RETRY_WINDOW)
+            return slack_db.claim_event(session=session, event_id=event_id)
+
+    async def _on_command(self, ack: Callable[..., Awaitable[None]], body: dict[str, Any],
+                          client: AsyncWebClient) -> None:
+        await ack()
+        self.spawn(self.serve(translate.from_command(body, self.prefix), client))
+
+    async def _on_action(self, ack: Callable[..., Awaitable[None]], body: dict[str, Any],
+                         client: AsyncWebClient) -> None:
+        await ack()
+        self.spawn(self.serve(translate.from_action(body), client))
+
+    async def _on_message(self, body: dict[str, Any], client: AsyncWebClient) -> None:
+        request = translate.from_message(body, accepts_free_text=self.tutor.accepts_free_text)
+        if request is not None:
+            self.spawn(self.serve(request, client))
+
+    async def _on_home(self, body: dict[str, Any], event: dict[str, Any], client: AsyncWebClient) -> None:
+        if event.get("tab", "home") == "home":
+            self.spawn(self.publish_home(translate.home_request(event, str(body.get("team_id", ""))), client))
+
+    async def _on_error(self, error: Exception, body: dict[str, Any]) -> None:
+        log.error("Slack request failed: %s", error, exc_info=error)
+
+    # ----- the work after the acknowledgement
+
+    def spawn(self, work: Awaitable[None]) -> None:
+        """Run work after the acknowledgement, tracked so shutdown can wait for it."""
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def serve(self, request: Request, client: AsyncWebClient) -> None:
+        """Translate-call-render for one request: who asked, the core's replies, each sent to Slack."""
+        handle: translate.SlackHandle = request.handle
+        outbox = Outbox(client, handle, pacer=self.pacer, prefix=self.prefix)
+        try:
+            if not await self._wait_ready():
+                await outbox.send(Reply("I'm still starting up. Try again in a minute.", ephemeral=True,
+                                        kind="error"))
+                return
+            person = await self.people.person(client, handle.team_id, handle.user_id, request.user.name)
+            await outbox.deliver(self.tutor.handle(translate.with_person(request, person)))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            incident = uuid.uuid4().hex[:8]
+            log.exception("Slack request failed (incident %s)", incident)
+            try:
+                await outbox.send(Reply(f"Sorry, something went wrong on my side (incident `{incident}`).",
+                                        ephemeral=True, kind="error"))
+            except Exception:
+                log.exception("could not tell the person about incident %s", incident)
+
+    async def publish_home(self, request: Request, client: AsyncWebClient) -> None:
+        """Publish the person's App Home tab."""
+        try:
+            if not await self._wait_ready():
+                return
+            person = await self.people.person(client, request.workspace_id, request.user.platform_id)
+            view = await home_view(self.tutor, translate.with_person(request, person), self.prefix)
+            await client.views_publish(user_id=request.user.platform_id, view=view)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("could not publish the App Home of %s", request.user.platform_id)
+
+    async def _wait_ready(self) -> bool:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while not self.ready():
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.1)
+        return True
+
+    # ----- lifecycle
+
+    async def start_socket_mode(self) -> None:
+        """Connect to Slack over Socket Mode (no public URL needed)."""
+        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+        token = self.settings.slack_app_token.get_secret_value() if self.settings.slack_app_token else None
+        if token is None:
+            raise RuntimeError("TORCHTUTOR_SLACK_APP_TOKEN is not set")
+        self._socket_mode = AsyncSocketModeHandler(self.app, token, logger=logging.getLogger("slack_sdk.socket"))
+        await self._socket_mode.connect_async()
+        log.info("Slack Socket Mode connected")
+
+    async def aclose(self, timeout: float = DRAIN_TIMEOUT_S) -> None:
+        """Stop Socket Mode and let answers in flight finish (up to `timeout`)."""
+        if self._socket_mode is not None:
+            await self._socket_mode.close_async()
+            self._socket_mode = None
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout)
+        for task in list(self._tasks):
+            task.cancel()
+
+    async def drain(self, timeout: float = DRAIN_TIMEOUT_S) -> None:
+        """Wait for the answers in flight (tests)."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout)
+
+
+def build_slack_adapter(runtime: Any) -> SlackAdapter:
+    """The adapter for a runtime whose settings have Slack credentials."""
+    return SlackAdapter(tutor=runtime.tutor, settings=runtime.settings, database=runtime.database,
+                        ready=lambda: bool(runtime.ready))

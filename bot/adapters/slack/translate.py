@@ -1,0 +1,189 @@
+"""Slack payloads (slash commands, button presses, events) as neutral Requests, and back the other way."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from bot.adapters.slack.render import escape, message_block_id, reply_id_of_block
+from bot.core.conversation import Person, Reply, Request
+
+PLATFORM = "slack"
+CHAT_COMMANDS = ("ask", "demo", "quiz", "review", "study", "stats", "leaderboard", "help")
+COMMAND_ACTION = "slack-command:"  # buttons of our own (App Home quick actions) that run a command
+PREFACE_LIMIT = 300
+
+_USER_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
+_LEADING_MENTIONS = re.compile(r"^(\s*<@[UW][A-Z0-9]+(?:\|[^>]*)?>[\s,:]*)+")
+
+
+@dataclass(frozen=True)
+class SlackHandle:
+    """Where and how to answer one Slack request; travels in `Request.handle`."""
+
+    team_id: str
+    channel_id: str
+    user_id: str
+    source: str  # "command", "action", "mention", "dm" or "home"
+    thread_ts: str | None = None
+    response_url: str | None = None
+    enterprise_id: str | None = None
+    message_ts: str | None = None
+    message_reply_id: str | None = None
+    message_is_ephemeral: bool = False
+    message_preface: str | None = None
+    preface: str | None = None
+
+    @property
+    def is_direct(self) -> bool:
+        return self.channel_id.startswith("D") or self.source in ("dm", "home")
+
+
+def command_name(slash_command: str, prefix: str) -> str:
+    """`/tt-ask` with prefix `tt-` -> `ask`."""
+    return slash_command.lstrip("/").removeprefix(prefix).lower()
+
+
+def slash_commands(prefix: str) -> list[str]:
+    """The slash commands the app registers, with the configured prefix."""
+    return [f"/{prefix}{name}" for name in CHAT_COMMANDS]
+
+
+def mention_text(text: str) -> str:
+    """User mentions as `<@U123>` (Slack adds `|name` when escaping is on)."""
+    return _USER_MENTION.sub(r"<@\1>", text)
+
+
+def _base(*, team_id: str, user_id: str, name: str, channel_id: str, channel_name: str, handle: SlackHandle,
+          command: str = "", text: str = "", action: str | None = None) -> Request:
+    return Request(platform=PLATFORM, user=Person(platform_id=user_id, name=name), channel_id=channel_id,
+                   command=command, text=text, workspace_id=team_id, channel_name=channel_name,
+                   is_direct=handle.is_direct, action=action, handle=handle)
+
+
+def from_command(body: Mapping[str, Any], prefix: str) -> Request:
+    """A slash command (form fields of Slack's POST, or the same fields over Socket Mode)."""
+    slash, text = str(body.get("command", "")), mention_text(str(body.get("text", "")).strip())
+    user_id, name = str(body.get("user_id", "")), str(body.get("user_name", ""))
+    echoed = f"{slash} {text}".strip()
+    if len(echoed) > PREFACE_LIMIT:
+        echoed = echoed[: PREFACE_LIMIT - 1] + "…"
+    handle = SlackHandle(
+        team_id=str(body.get("team_id", "")), channel_id=str(body.get("channel_id", "")), user_id=user_id,
+        source="command", response_url=body.get("response_url"), enterprise_id=body.get("enterprise_id"),
+        preface=f"*{escape(name or user_id)}* used {escape(echoed)}",
+    )
+    return _base(team_id=handle.team_id, user_id=user_id, name=name, channel_id=handle.channel_id,
+                 channel_name=str(body.get("channel_name", "")), handle=handle, command=command_name(slash, prefix),
+                 text=text)
+
+
+def from_action(body: Mapping[str, Any]) -> Request:
+    """A button press (`block_actions`): its value is the core's action id, or one of our command buttons."""
+    action = (body.get("actions") or [{}])[0]
+    value = str(action.get("value", ""))
+    user = body.get("user") or {}
+    team_id = str((body.get("team") or {}).get("id") or user.get("team_id") or "")
+    container = body.get("container") or {}
+    message = body.get("message") or {}
+    view = body.get("view") or {}
+    channel_id = str((body.get("channel") or {}).get("id") or container.get("channel_id") or "")
+    source = "action"
+    if not channel_id and view:
+        channel_id, source = _view_channel(view), "home"
+    message_ts = container.get("message_ts") or message.get("ts")
+    reply_id = reply_id_of_block(action.get("block_id"))
+    handle = SlackHandle(
+        team_id=team_id, channel_id=channel_id, user_id=str(user.get("id", "")), source=source,
+        thread_ts=message.get("thread_ts") or container.get("thread_ts") or message_ts,
+        response_url=body.get("response_url"), enterprise_id=(body.get("enterprise") or {}).get("id"),
+        message_ts=message_ts, message_reply_id=reply_id,
+        message_is_ephemeral=bool(container.get("is_ephemeral")),
+        message_preface=_preface_of(message, reply_id),
+    )
+    name = str(user.get("username") or user.get("name") or "")
+    channel_name = str((body.get("channel") or {}).get("name", ""))
+    if value.startswith(COMMAND_ACTION):
+        command = value[len(COMMAND_ACTION):]
+        return _base(team_id=team_id, user_id=handle.user_id, name=name, channel_id=channel_id,
+                     channel_name=channel_name, handle=handle, command=command)
+    return _base(team_id=team_id, user_id=handle.user_id, name=name, channel_id=channel_id,
+                 channel_name=channel_name, handle=handle, action=value)
+
+
+def _view_channel(view: Mapping[str, Any]) -> str:
+    try:
+        return str(json.loads(view.get("private_metadata") or "{}").get("channel", ""))
+    except (ValueError, AttributeError):
+        return ""
+
+
+def _preface_of(message: Mapping[str, Any], reply_id: str | None) -> str | None:
+    """The echo line of the pressed message, so an update of that message keeps it."""
+    if not reply_id:
+        return None
+    wanted = message_block_id(reply_id, "p")
+    for block in message.get("blocks") or []:
+        if block.get("block_id") == wanted:
+            elements = block.get("elements") or [{}]
+            return elements[0].get("text")
+    return None
+
+
+def from_message(body: Mapping[str, Any], *, accepts_free_text: bool) -> Request | None:
+    """An `app_mention` (a question, answered in its thread) or a direct message; None for what to ignore."""
+    event = body.get("event") or {}
+    kind = event.get("type")
+    if kind == "message" and (event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id")):
+        return None
+    team_id = str(body.get("team_id") or event.get("team") or "")
+    user_id, channel_id = str(event.get("user", "")), str(event.get("channel", ""))
+    if not user_id or not channel_id:
+        return None
+    text = _LEADING_MENTIONS.sub("", mention_text(str(event.get("text", "")))).strip()
+    in_thread = bool(event.get("thread_ts")) and event.get("thread_ts") != event.get("ts")
+    if kind == "app_mention":
+        handle = SlackHandle(team_id=team_id, channel_id=channel_id, user_id=user_id, source="mention",
+                             thread_ts=event.get("thread_ts") or event.get("ts"))
+    else:
+        handle = SlackHandle(team_id=team_id, channel_id=channel_id, user_id=user_id, source="dm",
+                             thread_ts=event.get("thread_ts"))
+    command, text = _command_in_text(text)
+    if command is None:
+        # In a DM, a reply in a thread answers the bot's pending prompt; anything else is a question.
+        command = "" if (kind == "message" and in_thread and accepts_free_text) else "ask"
+    return _base(team_id=team_id, user_id=user_id, name="", channel_id=channel_id, channel_name="",
+                 handle=handle, command=command, text=text)
+
+
+def _command_in_text(text: str) -> tuple[str | None, str]:
+    """`/quiz tensors` typed in a message -> ("quiz", "tensors"); plain text -> (None, text)."""
+    match = re.match(r"^/([a-z][a-z0-9_-]*)\s*(.*)$", text, re.DOTALL | re.IGNORECASE)
+    if not match or match.group(1).lower() not in CHAT_COMMANDS:
+        return None, text
+    return match.group(1).lower(), match.group(2).strip()
+
+
+def home_request(event: Mapping[str, Any], team_id: str) -> Request:
+    """The request behind an App Home tab: the person, in their direct-message channel with the app."""
+    handle = SlackHandle(team_id=team_id, channel_id=str(event.get("channel", "")),
+                         user_id=str(event.get("user", "")), source="home")
+    return _base(team_id=team_id, user_id=handle.user_id, name="", channel_id=handle.channel_id,
+                 channel_name="", handle=handle, command="home")
+
+
+def with_person(request: Request, person: Person) -> Request:
+    """The request with the person as Slack describes them (name, admin)."""
+    return replace(request, user=person)
+
+
+def rename_commands(reply: Reply, prefix: str) -> Reply:
+    """Command names in a reply's text as this workspace types them (`/ask` -> `/tt-ask`)."""
+    if not prefix:
+        return reply
+    pattern = re.compile(r"(?<![\w/-])/(" + "|".join(CHAT_COMMANDS) + r")\b")
+    text = pattern.sub(lambda m: f"/{prefix}{m.group(1)}", reply.text)
+    return reply if text == reply.text else replace(reply, text=text)

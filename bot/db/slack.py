@@ -1,0 +1,48 @@
+"""Slack's tables: Bolt's installation and OAuth-state stores, and the events already seen (retry dedupe)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
+from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
+from sqlalchemy import String, delete
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from bot.db.base import Base, utcnow
+from bot.db.types import UTCDateTime
+
+INSTALLATIONS_TABLE = "slack_installations"
+BOTS_TABLE = "slack_bots"
+OAUTH_STATES_TABLE = "slack_oauth_states"
+
+# Bolt's SQLAlchemy stores query tables of their own making; declaring the same tables here (with the stores'
+# own builders) puts them in our metadata, so our migrations create them and the models-agree check covers them.
+installations = SQLAlchemyInstallationStore.build_installations_table(Base.metadata, INSTALLATIONS_TABLE)
+bots = SQLAlchemyInstallationStore.build_bots_table(Base.metadata, BOTS_TABLE)
+oauth_states = SQLAlchemyOAuthStateStore.build_oauth_states_table(Base.metadata, OAUTH_STATES_TABLE)
+
+
+class SlackEvent(Base):
+    """An Events API delivery already taken on: Slack's retries of it (same `event_id`) are dropped."""
+
+    __tablename__ = "slack_events"
+
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+
+def claim_event(*, session: Session, event_id: str, now: datetime | None = None) -> bool:
+    """Record the event id; True the first time it is seen by any process, False for every later delivery."""
+    values = {"event_id": event_id[:64], "received_at": now or utcnow()}
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(SlackEvent).values(**values).on_conflict_do_nothing(index_elements=["event_id"])
+    return bool(session.execute(statement).rowcount)  # type: ignore[attr-defined]
+
+
+def forget_events(*, session: Session, older_than: timedelta, now: datetime | None = None) -> int:
+    """Drop event ids past the window in which Slack retries; returns how many went."""
+    cutoff = (now or utcnow()) - older_than
+    return int(session.execute(delete(SlackEvent).where(SlackEvent.received_at < cutoff)).rowcount)  # type: ignore[attr-defined]
