@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -23,9 +24,8 @@ _USERNAME = re.compile(r"^[a-z0-9][a-z0-9_.@-]{0,63}$")
 # Attempts older than this are pruned; the audit trail a dashboard needs is short.
 ATTEMPT_RETENTION = timedelta(days=7)
 
+# argon2-cffi's defaults: RFC 9106's low-memory profile (argon2id, 64 MiB, 3 passes, 4 lanes).
 _hasher = PasswordHasher()
-# Verified against when the name is unknown, so a wrong name costs as long as a wrong password.
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
 
 
 class LoginThrottled(TorchtutorError):
@@ -94,7 +94,7 @@ def authenticate(*, session: Session, username: str, password: str, client: str,
     if retry_after:
         raise LoginThrottled(retry_after)
     account = session.scalar(select(Account).where(Account.username == name))
-    ok = _verify(account.password_hash if account else _DUMMY_HASH, password) and account is not None
+    ok = _verify(account.password_hash if account else _dummy_hash(), password) and account is not None
     session.add(LoginAttempt(username=name, client=client, succeeded=ok, account_id=account.id if ok and account
                              else None, created_at=now))
     session.execute(delete(LoginAttempt).where(LoginAttempt.created_at < now - ATTEMPT_RETENTION))
@@ -104,6 +104,12 @@ def authenticate(*, session: Session, username: str, password: str, client: str,
     if _hasher.check_needs_rehash(account.password_hash):
         account.password_hash = _hasher.hash(password)
     return account
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the name is unknown, so a wrong name costs as long as a wrong password."""
+    return _hasher.hash("not-a-real-password")
 
 
 def _verify(password_hash: str, password: str) -> bool:
