@@ -14,10 +14,11 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from bot.adapters.web import WebChat
 from bot.core.accounts import LoginPolicy
 from bot.db.migrate import is_up_to_date
 from bot.runtime import Runtime
-from bot.web import api, security, stats_api
+from bot.web import api, playground, security, stats_api
 from bot.web.dashboard import catalogue, knowledge, login, pages, quiz_panels  # noqa: F401  (registers tables)
 from bot.web.reindex import Reindexer
 from bot.web.templating import STATIC_DIR, render
@@ -39,11 +40,14 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.schema_ready = False
     app.state.login_policy = LoginPolicy()
     app.state.reindexer = Reindexer(runtime.knowledge.reload)
+    app.state.web_chat = WebChat(runtime.tutor, runtime.settings.session_secret())
+    app.state.playground_limiters = (security.SlidingWindowLimiter(*playground.PER_VISITOR),
+                                     security.SlidingWindowLimiter(*playground.PER_ADDRESS))
     security.install(app, runtime.settings)
     app.add_exception_handler(security.LoginRequired, _login_required)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for router in (api.router, stats_api.router, login.router, pages.router, knowledge.router):
+    for router in (api.router, stats_api.router, login.router, pages.router, knowledge.router, playground.router):
         app.include_router(router)
     app.add_api_route("/healthz", healthz, methods=["GET"])
     app.add_api_route("/", _home, methods=["GET"], include_in_schema=False)
@@ -51,7 +55,7 @@ def create_app(runtime: Runtime) -> FastAPI:
 
 
 async def _home(request: Request) -> Response:
-    return RedirectResponse("/dashboard", 303)
+    return RedirectResponse("/playground", 303)
 
 
 async def _login_required(request: Request, exc: Exception) -> Response:
