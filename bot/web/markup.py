@@ -36,19 +36,26 @@ def inline_html(text: str) -> Markup:
 
 
 def _blocks(text: str) -> str:
+    """Paragraphs split by blank lines; inside one, runs of bullet or numbered lines become lists."""
     html = []
     for block in re.split(r"\n[ \t]*\n", text.strip("\n")):
         lines = [line for line in block.split("\n") if line.strip()]
-        if not lines:
-            continue
-        if all(_BULLET.match(line) for line in lines):
-            html.append("<ul>" + "".join(f"<li>{_inline(_BULLET.match(x).group(1))}</li>" for x in lines) + "</ul>")  # type: ignore[union-attr]
-        elif all(_NUMBERED.match(line) for line in lines):
-            html.append("<ol>" + "".join(f"<li>{_inline(_NUMBERED.match(x).group(1))}</li>" for x in lines) + "</ol>")  # type: ignore[union-attr]
-        elif len(lines) == 1 and _HEADING.match(lines[0]):
+        if len(lines) == 1 and _HEADING.match(lines[0]):
             html.append(f"<p><strong>{_inline(_HEADING.match(lines[0]).group(1))}</strong></p>")  # type: ignore[union-attr]
-        else:
-            html.append("<p>" + "<br>".join(_inline(line) for line in lines) + "</p>")
+            continue
+        runs: list[tuple[str, list[str]]] = []  # (kind, items): kind is p, ul or ol
+        for line in lines:
+            bullet, numbered = _BULLET.match(line), _NUMBERED.match(line)
+            kind, item = ("ul", bullet.group(1)) if bullet else ("ol", numbered.group(1)) if numbered else ("p", line)
+            if runs and runs[-1][0] == kind:
+                runs[-1][1].append(item)
+            else:
+                runs.append((kind, [item]))
+        for kind, items in runs:
+            if kind == "p":
+                html.append("<p>" + "<br>".join(_inline(item) for item in items) + "</p>")
+            else:
+                html.append(f"<{kind}>" + "".join(f"<li>{_inline(item)}</li>" for item in items) + f"</{kind}>")
     return "".join(html)
 
 

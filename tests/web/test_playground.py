@@ -148,6 +148,8 @@ def test_sliding_window_limiter_forgets_old_events() -> None:
      '<p><a href="https://pytorch.org/docs" rel="noopener noreferrer nofollow" target="_blank">docs</a> '
      "[bad](javascript:alert(1))</p>"),
     ("- one\n- two", "<ul><li>one</li><li>two</li></ul>"),
+    ("Reasons:\n- **a**\n- b\nthen\n1. x", "<p>Reasons:</p><ul><li><strong>a</strong></li><li>b</li></ul><p>then</p>"
+     "<ol><li>x</li></ol>"),
     ("snake_case_name and __init__", "<p>snake_case_name and __init__</p>"),
     ('`"quoted" <b>`', "<p><code>&#34;quoted&#34; &lt;b&gt;</code></p>"),
 ])

@@ -20,12 +20,16 @@
     return node;
   }
 
+  // The top of the y axis: four equal steps of 1, 2 or 5 times a power of ten (whole numbers for counts).
   function niceMax(value) {
-    if (value <= 0) return 1;
-    var power = Math.pow(10, Math.floor(Math.log10(value)));
+    var raw = Math.max(value, 1) / 4;
+    var power = Math.pow(10, Math.floor(Math.log10(raw)));
     var steps = [1, 2, 2.5, 5, 10];
-    for (var i = 0; i < steps.length; i++) if (steps[i] * power >= value) return steps[i] * power;
-    return 10 * power;
+    for (var i = 0; i < steps.length; i++) {
+      var step = Math.max(1, steps[i] * power);
+      if (step >= raw && Number.isInteger(step)) return step * 4;
+    }
+    return 40 * power;
   }
 
   function format(value, percent) {
