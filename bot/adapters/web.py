@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -54,7 +54,7 @@ class WebChat:
                        channel_name="playground", is_direct=True)
         if button is not None:
             action = self.button_action(button, visitor)
-            return Request(**{**base.__dict__, "action": action}) if action else None
+            return replace(base, action=action) if action else None
         return parse_line(text or "", base)
 
     async def replies(self, request: Request, visitor: Visitor) -> AsyncIterator[dict[str, Any]]:

@@ -136,12 +136,12 @@ def test_questions_asked_in_the_playground_show_in_the_dashboard_charts(page, se
     page.wait_for_url(f"{server}/dashboard")
     assert page.locator('[data-kpi="asked"]').inner_text() == "3"
     assert page.locator('[data-kpi="answered_share"]').inner_text() == "67%"
-    per_day = page.locator("#questions-per-day figure.chart.drawn")
+    per_day = page.locator("#questions-per-day figure.chart.drawn[data-kind=bars]")
     per_day.wait_for()
     bars = per_day.locator("svg rect.bar")
     values = [float(bars.nth(i).get_attribute("data-value")) for i in range(bars.count())]
     assert sum(values) == 3 and sorted(values) == [1, 2]  # today: 2 answered stacked on 1 declined
-    share = page.locator("#answered-share figure.chart.drawn svg circle.point")
+    share = page.locator("#questions-per-day figure.chart.drawn[data-kind=line] svg circle.point")
     assert share.count() == 1 and share.first.get_attribute("data-value") == "0.667"
     page.locator("#top-entries figure.chart.drawn svg rect.bar").first.wait_for()
     _shot(page, "dashboard")

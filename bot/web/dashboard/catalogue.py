@@ -79,26 +79,23 @@ register(
     TableSpec("questions-per-day", "Questions per day", "overview", (
         Column("day", "Day"), Column("asked", "Asked", "int"), Column("answered", "Answered", "int"),
         Column("declined", "Declined", "int"), Column("answered_share", "Answered", "share"),
-    ), _questions_per_day, Chart("bars", "day", ("answered", "declined")),
-        "Answered and declined questions per UTC day."),
-    TableSpec("answered-share", "Share answered", "overview", (
-        Column("day", "Day"), Column("answered_share", "Answered", "share"), Column("asked", "Asked", "int"),
-    ), _questions_per_day, Chart("line", "day", ("answered_share",), percent=True),
-        "The share of questions answered from the knowledge base, per day."),
+    ), _questions_per_day, (Chart("bars", "day", ("answered", "declined"), title="Asked"),
+                            Chart("line", "day", ("answered_share",), percent=True, title="Share answered")),
+        "Questions answered from the knowledge base and declined, per UTC day."),
     TableSpec("platforms", "Per platform", "overview", (
         Column("platform", "Platform"), Column("asked", "Asked", "int"), Column("answered", "Answered", "int"),
         Column("answered_share", "Answered", "share"), Column("people", "People", "int"),
-    ), _platforms, Chart("hbars", "platform", ("asked",))),
-    TableSpec("top-entries", "Most used entries", "overview", (
-        Column("entry_id", "Entry", link=ENTRY_LINK), Column("question", "Question"),
-        Column("answered", "Answered", "int"), Column("helpful", "Helpful", "int"),
-        Column("not_helpful", "Not helpful", "int"), Column("last_asked", "Last asked", "datetime"),
-    ), _top_entries, Chart("hbars", "question", ("answered",))),
+    ), _platforms, (Chart("hbars", "platform", ("asked",)),)),
     TableSpec("channels", "Active channels", "overview", (
         Column("platform", "Platform"), Column("channel", "Channel"), Column("asked", "Asked", "int"),
         Column("answered_share", "Answered", "share"), Column("people", "People", "int"),
         Column("last_active", "Last active", "datetime"),
     ), _channels),
+    TableSpec("top-entries", "Most used entries", "overview", (
+        Column("entry_id", "Entry", link=ENTRY_LINK), Column("question", "Question"),
+        Column("answered", "Answered", "int"), Column("helpful", "Helpful", "int"),
+        Column("not_helpful", "Not helpful", "int"), Column("last_asked", "Last asked", "datetime"),
+    ), _top_entries, (Chart("hbars", "question", ("answered",)),)),
     TableSpec("people", "Active people", "overview", (
         Column("platform", "Platform"), Column("person", "Person"), Column("asked", "Asked", "int"),
         Column("answered_share", "Answered", "share"), Column("channels", "Channels", "int"),

@@ -19,6 +19,7 @@ from bot.core.entry_editing import (
     stored_entry,
 )
 from bot.core.errors import TorchtutorError
+from bot.core.knowledge import entry_from_row
 from bot.web.dashboard import tables
 from bot.web.dashboard.catalogue import knowledge_rows
 from bot.web.dashboard.params import FiltersDep
@@ -94,9 +95,12 @@ def show_entry(request: Request, entry_id: str, viewer: ViewerDep, saved: int = 
         history = entry_history(session=session, entry_id=entry_id)
     if live is None and row is None:
         raise HTTPException(404, f"there is no entry {entry_id!r}")
-    shown = live if live is not None and (row is None or _is_current(live, row)) else None
+    # What the bot answers now, or (until the reindex catches up, or once removed) the saved row.
+    is_live = live is not None and (row is None or _is_current(live, row))
+    current = live if is_live or row is None else entry_from_row(row)
     return render(request, "dashboard/entry.html", section="knowledge", viewer=viewer, entry_id=entry_id, live=live,
-                  row=row, shown=shown, history=history, saved=bool(saved), status=_index_status(request))
+                  row=row, current=current, is_live=is_live, history=history, saved=bool(saved),
+                  status=_index_status(request))
 
 
 def _is_current(live: Entry, row: Any) -> bool:

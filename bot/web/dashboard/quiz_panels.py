@@ -35,21 +35,21 @@ def _rows(name: str) -> Any:
     return rows
 
 
-def _quiz(name: str, title: str, columns: tuple[Column, ...], chart: Chart | None = None,
-          description: str = "") -> TableSpec:
-    return TableSpec(name, title, "quizzes", columns, _rows(name), chart, description, available=quizzes_enabled)
+def _quiz(name: str, title: str, columns: tuple[Column, ...], *charts: Chart, description: str = "") -> TableSpec:
+    return TableSpec(name, title, "quizzes", columns, _rows(name), charts, description, available=quizzes_enabled)
 
 
 register(
     _quiz("quiz-attempts-per-day", "Attempts and accuracy per day", (
         Column("day", "Day"), Column("attempts", "Attempts", "int"), Column("correct", "Correct", "int"),
-        Column("accuracy", "Accuracy", "share"), Column("people", "People", "int"),
-    ), Chart("bars", "day", ("correct", "wrong")), "Quiz answers per UTC day."),
+        Column("wrong", "Wrong", "int"), Column("accuracy", "Accuracy", "share"), Column("people", "People", "int"),
+    ), Chart("bars", "day", ("correct", "wrong"), title="Attempts"),
+        Chart("line", "day", ("accuracy",), percent=True, title="Accuracy"), description="Quiz answers per UTC day."),
     _quiz("quiz-difficulty", "Per question: difficulty", (
         Column("item_id", "Item"), Column("question", "Question"), Column("topic", "Topic"),
         Column("attempts", "Attempts", "int"), Column("share_correct", "Correct", "share"),
         Column("common_wrong", "Common wrong answers"),
-    ), Chart("hbars", "item_id", ("share_correct",), percent=True), "Hardest questions first."),
+    ), Chart("hbars", "item_id", ("share_correct",), percent=True), description="Hardest questions first."),
     _quiz("quiz-topics", "Per topic", (
         Column("topic", "Topic"), Column("attempts", "Attempts", "int"), Column("accuracy", "Accuracy", "share"),
         Column("people", "People", "int"),
@@ -67,5 +67,5 @@ register(
     _quiz("quiz-review-backlog", "Review backlog", (
         Column("platform", "Platform"), Column("person", "Person"), Column("due_now", "Due now", "int"),
         Column("due_this_week", "Due this week", "int"), Column("overdue_days", "Oldest overdue (days)", "int"),
-    ), Chart("hbars", "person", ("due_now",)), "Reviews due per person (spaced repetition)."),
+    ), Chart("hbars", "person", ("due_now",)), description="Reviews due per person (spaced repetition)."),
 )

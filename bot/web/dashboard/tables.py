@@ -1,4 +1,4 @@
-"""Every table the dashboard shows, declared once: the page, its chart, the JSON API and the CSV export use it."""
+"""Every table the dashboard shows, declared once: the page, its charts, the JSON API and the CSV export use it."""
 
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ class Chart:
     x: str
     series: tuple[str, ...]
     percent: bool = False
+    title: str = ""
 
 
 @dataclass
@@ -57,7 +58,7 @@ class TableSpec:
     section: str
     columns: tuple[Column, ...]
     rows: Callable[[Context], list[dict[str, Any]]] = field(compare=False)
-    chart: Chart | None = None
+    charts: tuple[Chart, ...] = ()
     description: str = ""
     # None: always there; else whether its feature is merged and migrated (see sources.py).
     available: Callable[[Runtime], bool] | None = field(default=None, compare=False)

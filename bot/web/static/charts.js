@@ -118,7 +118,8 @@
 
   function hbars(svg, box, rows, x, series, percent, columns) {
     var key = series[0];
-    var max = percent ? 1 : niceMax(Math.max.apply(null, rows.map(function (r) { return r[key] || 0; }).concat([0])));
+    // Bars are labelled with their values, so the longest one simply spans the width.
+    var max = percent ? 1 : Math.max.apply(null, rows.map(function (r) { return r[key] || 0; }).concat([1]));
     var rowHeight = box.height / Math.max(1, rows.length);
     var labelWidth = Math.min(260, box.width * 0.42);
     var barArea = box.width - labelWidth - 48;
@@ -173,12 +174,21 @@
     }
   }
 
+  var tables = {}; // one request per table, however many charts draw it
+
+  function fetchTable(url) {
+    if (!tables[url]) {
+      tables[url] = fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (response) {
+          if (!response.ok) throw new Error("HTTP " + response.status);
+          return response.json();
+        });
+    }
+    return tables[url];
+  }
+
   function load(figure) {
-    fetch(figure.dataset.src, { credentials: "same-origin", headers: { Accept: "application/json" } })
-      .then(function (response) {
-        if (!response.ok) throw new Error("HTTP " + response.status);
-        return response.json();
-      })
+    fetchTable(figure.dataset.src)
       .then(function (table) {
         figure._table = table;
         draw(figure, table);
