@@ -11,6 +11,7 @@ import types
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import text
 
 from bot.core.conversation import Person, Request
 from bot.db.models import Question
@@ -241,3 +242,43 @@ def test_quiz_section_lights_up_when_quiz_stats_exist(app, client_for, monkeypat
     assert 'data-empty="quizzes"' not in page and "Leaderboard" in page and "Alice" in page
     assert 'data-src="/api/v1/stats/quiz-attempts-per-day' in page
     assert _csv(viewer.get("/dashboard/export/quiz-leaderboard.csv"))[0]["person"] == "Alice"
+
+
+@pytest.mark.postgres
+def test_usage_numbers_agree_on_postgresql(postgres_url) -> None:  # type: ignore[no-untyped-def]
+    """Days are UTC days and the grouped queries are valid SQL on PostgreSQL too (SQLite is more lenient)."""
+    from bot.core import usage
+    from bot.core.gap_report import group_declined
+    from bot.core.usage import Period
+    from bot.db import repo
+    from bot.db.engine import Database
+    from bot.db.migrate import upgrade
+
+    upgrade(postgres_url)
+    database = Database.from_url(postgres_url)
+    late = datetime(2025, 3, 1, 23, 30, tzinfo=UTC)  # 23:30 UTC is already 2 March in many time zones
+    try:
+        with database.transaction() as session:
+            user = repo.get_or_create_user(session=session, platform="slack", platform_user_id="U1", display_name="Ann")
+            channel = repo.get_or_create_channel(session=session, platform="slack", workspace_id="T",
+                                                 platform_channel_id="C1", name="general")
+            for status, entry, text_ in (("answered", "e1", "a"), ("answered", "e1", "b"), ("no_match", None, "Why?")):
+                row = repo.record_question(session=session, platform="slack", user=user, channel=channel, text=text_,
+                                           entry_id=entry, score=0.7, status=status, latency_ms=1.0)
+                row.created_at = late
+            repo.record_feedback(session=session, question_id=row.id - 1, user=user, vote=1)
+        with database.session() as session:
+            session.execute(text("SET timezone = 'Asia/Tokyo'"))  # the server's zone must not move the days
+            period = Period(late.date() - timedelta(days=1), late.date() + timedelta(days=1))
+            days = usage.questions_per_day(session=session, period=period)
+            assert [d["asked"] for d in days] == [0, 3, 0]
+            assert usage.overview(session=session, period=period)["helpful"] == 1
+            assert usage.top_entries(session=session, period=period)[0] | {"last_asked": None} == {
+                "entry_id": "e1", "answered": 2, "helpful": 1, "not_helpful": 0, "last_asked": None}
+            assert usage.channel_activity(session=session, period=period)[0]["channel"] == "general"
+            assert usage.people_activity(session=session, period=period)[0]["person"] == "Ann"
+            assert usage.questions_by_platform(session=session, period=period)[0]["asked"] == 3
+            assert usage.platforms_seen(session=session) == ["slack"]
+            assert group_declined(usage.declined_questions(session=session, period=period))[0].asked == 1
+    finally:
+        database.dispose()
