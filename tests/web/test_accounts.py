@@ -111,3 +111,12 @@ def test_failures_per_name_and_per_client_throttle_until_the_window_passes(datab
 def test_create_account_validates(database) -> None:  # type: ignore[no-untyped-def]
     with database.transaction() as session, pytest.raises(BadInput):
         create_account(session=session, username="ada", password="x" * 2000)
+
+
+def test_run_says_where_the_playground_and_the_dashboard_are() -> None:
+    from bot.cli.serve_cmd import startup_banner
+    from bot.config import Settings
+
+    banner = "\n".join(startup_banner(Settings(port=8123)))
+    assert "http://127.0.0.1:8123/playground" in banner
+    assert "http://127.0.0.1:8123/dashboard" in banner and "admin create-user" in banner
