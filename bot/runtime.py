@@ -46,21 +46,26 @@ class Runtime:
 
     def require_schema(self) -> None:
         """Raise SchemaNotReady unless the database is at the newest migration."""
-        from sqlalchemy.exc import SQLAlchemyError
-
-        from bot.db.migrate import is_up_to_date
-
-        try:
-            ready = is_up_to_date(self.database.engine)
-        except SQLAlchemyError as exc:
-            reason = str(getattr(exc, "orig", exc)).splitlines()[0]
-            raise SchemaNotReady(f"cannot open the database: {reason}") from None
-        if not ready:
-            raise SchemaNotReady("the database is not migrated yet: run `torchtutor migrate` first")
+        require_schema(self.database)
 
     def close(self) -> None:
         """Release connections."""
         self.database.dispose()
+
+
+def require_schema(database: Database) -> None:
+    """Raise SchemaNotReady unless the database is at the newest migration."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.db.migrate import is_up_to_date
+
+    try:
+        ready = is_up_to_date(database.engine)
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", exc)).splitlines()[0]
+        raise SchemaNotReady(f"cannot open the database: {reason}") from None
+    if not ready:
+        raise SchemaNotReady("the database is not migrated yet: run `torchtutor migrate` first")
 
 
 def knowledge_paths(settings: Settings, override: Sequence[Path] | None = None) -> list[Path]:

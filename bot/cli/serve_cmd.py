@@ -43,7 +43,10 @@ def run(args: argparse.Namespace) -> int:
 def startup_banner(settings: Settings) -> list[str]:
     """What `run` tells the operator it is starting."""
     url = f"http://{settings.host}:{settings.port}"
-    lines = [f"torchtutor: web app on {url} (health: {url}/healthz)"]
+    lines = [f"torchtutor: web app on {url} (health: {url}/healthz)",
+             f"  Playground (chat in the browser): {url}/playground",
+             f"  Dashboard: {url}/dashboard (first account: torchtutor admin create-user --username NAME "
+             "--role admin --password-stdin)"]
     if settings.has_discord:
         scope = f"guild {settings.discord_guild_id}" if settings.discord_guild_id else "globally"
         lines.append(f"torchtutor: Discord is configured (slash commands synced {scope})")

@@ -1,4 +1,4 @@
-"""The web application: health, the HTTP API, the Slack endpoint, and (later) the dashboard and playground."""
+"""The web application: health, the HTTP API, the Slack endpoint, the dashboard and the playground."""
 
 from __future__ import annotations
 
@@ -9,12 +9,20 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from bot.adapters.web import WebChat
+from bot.core.accounts import LoginPolicy
 from bot.db.migrate import is_up_to_date
 from bot.runtime import Runtime
-from bot.web import api
+from bot.web import api, playground, security, stats_api
+from bot.web.dashboard import catalogue, knowledge, login, pages, quiz_panels  # noqa: F401  (registers tables)
+from bot.web.reindex import Reindexer
+from bot.web.templating import STATIC_DIR, render
 
 if TYPE_CHECKING:
     from bot.adapters.slack import SlackAdapter
@@ -47,8 +55,19 @@ def create_app(runtime: Runtime, *, connect_chat: bool = False) -> FastAPI:
     app.state.runtime = runtime
     app.state.schema_ready = False
     app.state.slack = slack
-    app.include_router(api.router)
+    app.state.login_policy = LoginPolicy()
+    app.state.reindexer = Reindexer(runtime.knowledge.reload)
+    app.state.web_chat = WebChat(runtime.tutor, runtime.settings.session_secret())
+    app.state.playground_limiters = (security.SlidingWindowLimiter(*playground.PER_VISITOR),
+                                     security.SlidingWindowLimiter(*playground.PER_ADDRESS))
+    security.install(app, runtime.settings)
+    app.add_exception_handler(security.LoginRequired, _login_required)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    for router in (api.router, stats_api.router, login.router, pages.router, knowledge.router, playground.router):
+        app.include_router(router)
     app.add_api_route("/healthz", healthz, methods=["GET"])
+    app.add_api_route("/", _home, methods=["GET"], include_in_schema=False)
     app.add_api_route("/slack/events", slack_events, methods=["POST"], include_in_schema=False)
     if slack is not None and slack.oauth_paths is not None:
         for path in slack.oauth_paths:
@@ -78,6 +97,28 @@ async def slack_events(request: Request) -> Response:
 async def slack_oauth(request: Request) -> Response:
     """Bolt's OAuth flow: the install page and the redirect that stores a workspace's installation."""
     return await request.app.state.slack.handler.handle(request)
+
+
+async def _home(request: Request) -> Response:
+    return RedirectResponse("/playground", 303)
+
+
+async def _login_required(request: Request, exc: Exception) -> Response:
+    """Pages send strangers to the login form; the API answers 401."""
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"detail": "log in first"}, status_code=401)
+    return RedirectResponse(security.login_url(request), 303)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Errors on pages as pages; everything else (the API, the playground's fetches) as JSON."""
+    assert isinstance(exc, StarletteHTTPException)
+    wants_page = request.url.path.startswith(("/dashboard", "/login", "/logout")) and (
+        request.method == "GET" or "text/html" in request.headers.get("accept", ""))
+    if not wants_page:
+        return await http_exception_handler(request, exc)
+    return await asyncio.to_thread(render, request, "error.html", exc.status_code, exc.headers,
+                                   status=exc.status_code, message=exc.detail)
 
 
 async def _start(runtime: Runtime) -> None:

@@ -1,0 +1,99 @@
+"""The web playground adapter: a browser's line or button press in, each neutral reply (or edit) out as HTML data.
+
+Like the console adapter it translates, calls `tutor.handle`, and renders; the HTTP and streaming parts live in
+bot/web/playground.py. Buttons travel as signed tokens bound to the visitor, so a page can only press buttons the
+bot showed that visitor (the console's "no button on screen" rule, without keeping state on the server).
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from bot.adapters.console import parse_line
+from bot.core.conversation import Person, Reply, Request
+from bot.core.tutor import Tutor
+from bot.web.markup import inline_html, to_html
+
+PLATFORM = "web"
+_PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
+
+
+@dataclass(frozen=True)
+class Visitor:
+    """Who is typing: a dashboard account or an anonymous browser session."""
+
+    id: str
+    name: str
+    is_admin: bool = False
+
+    def person(self) -> Person:
+        return Person(platform_id=self.id, name=self.name, is_admin=self.is_admin)
+
+    @property
+    def channel_id(self) -> str:
+        """Each visitor has a channel of their own, so one's study schedule or quiz round is not another's."""
+        return f"playground-{self.id}"
+
+
+class WebChat:
+    """Turns playground input into Requests and Replies into JSON-ready messages with safe HTML."""
+
+    def __init__(self, tutor: Tutor, secret: str) -> None:
+        self.tutor = tutor
+        self._buttons = URLSafeSerializer(secret, salt="torchtutor.playground.button")
+
+    def request_for(self, visitor: Visitor, *, text: str | None = None, button: str | None = None) -> Request | None:
+        """The Request for a typed line or a pressed button; None for a blank line or a button not shown to them."""
+        base = Request(platform=PLATFORM, user=visitor.person(), channel_id=visitor.channel_id,
+                       channel_name="playground", is_direct=True)
+        if button is not None:
+            action = self.button_action(button, visitor)
+            return replace(base, action=action) if action else None
+        return parse_line(text or "", base)
+
+    async def replies(self, request: Request, visitor: Visitor) -> AsyncIterator[dict[str, Any]]:
+        """Every reply to the request, rendered, as the core yields it (edits included)."""
+        async for reply in self.tutor.handle(request):
+            yield self.render(reply, visitor)
+
+    def render(self, reply: Reply, visitor: Visitor) -> dict[str, Any]:
+        """One message for the page: `message_id` and `edit` as in the console's JSON, the body as safe HTML."""
+        fields = [{"name": name, "value": value} for name, value in reply.fields]
+        return {
+            "message_id": reply.edits or reply.id,
+            "edit": reply.edits is not None,
+            "kind": reply.kind,
+            "title": reply.title,
+            "title_html": str(inline_html(reply.title)) if reply.title else "",
+            "html": str(to_html(reply.text)),
+            "fields": fields,
+            "progress": _progress(reply.fields),
+            "citation": reply.citation,
+            "buttons": [{"token": self._buttons.dumps([b.id, visitor.id]), "label": b.label, "style": b.style}
+                        for b in reply.buttons],
+            "images": [f"data:image/png;base64,{base64.b64encode(i.data).decode('ascii')}" for i in reply.images],
+            "ephemeral": reply.ephemeral,
+        }
+
+    def button_action(self, token: str, visitor: Visitor) -> str | None:
+        """The action id inside a button token, if the token was signed here for this visitor."""
+        try:
+            action, owner = self._buttons.loads(token)
+        except (BadSignature, ValueError, TypeError):
+            return None
+        return str(action) if owner == visitor.id else None
+
+
+def _progress(fields: tuple[tuple[str, str], ...]) -> float | None:
+    """A 'Progress' field ("40%") as 0..1, so the page can draw a progress bar for demo jobs."""
+    for name, value in fields:
+        match = _PERCENT.match(value) if name.strip().lower() == "progress" else None
+        if match:
+            return max(0.0, min(1.0, float(match.group(1)) / 100))
+    return None

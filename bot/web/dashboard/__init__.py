@@ -1,0 +1,1 @@
+"""The admin dashboard: pages, tables and the seams to features built elsewhere."""

@@ -1,0 +1,284 @@
+"""The dashboard's numbers, tables, exports and knowledge editing, with data made through the /ask flow."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import re
+import sys
+import types
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import text
+
+from bot.core.conversation import Person, Request
+from bot.db.models import Question
+from bot.web.dashboard import sources
+from tests.helpers import wait_until
+from tests.web.conftest import csrf
+
+TENSOR = "How is a PyTorch tensor different from a numpy array?"
+GRAPH = "what is a dynamic computation graph?"
+DIV = "How do I center a div in CSS?"
+
+
+def ask(runtime, text: str, *, platform: str, user: str, channel: str) -> list:  # type: ignore[no-untyped-def]
+    """Ask through the core, as any adapter does; the question is recorded."""
+    request = Request(platform=platform, user=Person(user, user.title()), channel_id=channel, channel_name=channel,
+                      command="ask", text=text)
+    return asyncio.run(runtime.tutor.collect(request))
+
+
+@pytest.fixture
+def asked(runtime):  # type: ignore[no-untyped-def]
+    """Two answered questions on Discord, the same declined question twice (Slack and the web), worded apart."""
+    ask(runtime, TENSOR, platform="discord", user="alice", channel="general")
+    ask(runtime, GRAPH, platform="discord", user="alice", channel="general")
+    ask(runtime, DIV, platform="slack", user="bob", channel="random")
+    ask(runtime, "how do i center a DIV in css", platform="web", user="carol", channel="playground")
+    return runtime
+
+
+def _csv(response) -> list[dict[str, str]]:  # type: ignore[no-untyped-def]
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
+    assert response.headers["content-disposition"].startswith("attachment;")
+    return list(csv.DictReader(io.StringIO(response.text)))
+
+
+def _reindexed(app, before: int) -> None:  # type: ignore[no-untyped-def]
+    wait_until(lambda: app.state.runtime.knowledge.version > before and not app.state.reindexer.busy,
+               timeout=60, what="the reindex after a save")
+
+
+def test_overview_counts_questions_people_and_channels(app, asked, client_for) -> None:  # type: ignore[no-untyped-def]
+    viewer = client_for("vic")
+    numbers = viewer.get("/api/v1/stats/overview").json()
+    assert {k: numbers[k] for k in ("asked", "answered", "declined", "answered_share", "people", "channels")} == {
+        "asked": 4, "answered": 2, "declined": 2, "answered_share": 0.5, "people": 3, "channels": 3}
+    assert numbers["demos_run"] is None  # demo jobs are not merged yet
+    discord = viewer.get("/api/v1/stats/overview?platform=discord").json()
+    assert (discord["asked"], discord["answered"], discord["people"]) == (2, 2, 1)
+    page = viewer.get("/dashboard").text
+    assert 'data-kpi="asked">4<' in page and 'data-kpi="answered_share">50%<' in page
+    assert 'data-src="/api/v1/stats/questions-per-day?days=30"' in page
+
+
+def test_questions_per_day_cover_every_day_of_the_range(app, asked, client_for) -> None:  # type: ignore[no-untyped-def]
+    with app.state.runtime.database.transaction() as session:
+        session.add(Question(platform="slack", text="old one", status="answered", entry_id="x", score=0.9,
+                             created_at=datetime.now(UTC) - timedelta(days=10)))
+    viewer = client_for("vic")
+    week = viewer.get("/api/v1/stats/questions-per-day?days=7").json()
+    assert len(week["rows"]) == 7 and week["period"]["days"] == 7
+    assert week["rows"][-1]["asked"] == 4 and sum(r["asked"] for r in week["rows"]) == 4
+    month = viewer.get("/api/v1/stats/questions-per-day?days=30").json()
+    assert sum(r["asked"] for r in month["rows"]) == 5
+    old_day = (datetime.now(UTC) - timedelta(days=10)).date().isoformat()
+    exact = viewer.get(f"/api/v1/stats/questions-per-day?start={old_day}&end={old_day}").json()
+    assert exact["rows"] == [{"day": old_day, "asked": 1, "answered": 1, "declined": 0, "answered_share": 1.0}]
+    assert viewer.get("/api/v1/stats/overview?start=2025-01-02&end=2025-01-01").status_code == 400
+    assert viewer.get("/api/v1/stats/overview?start=2025-01-02").status_code == 400
+    assert viewer.get("/api/v1/stats/overview?days=0").status_code == 422
+
+
+def test_every_table_exports_as_csv_with_its_rows(app, asked, client_for) -> None:  # type: ignore[no-untyped-def]
+    viewer = client_for("vic")
+    listed = viewer.get("/api/v1/stats").json()["tables"]
+    names = {t["name"] for t in listed}
+    assert {"questions-per-day", "top-entries", "gaps", "channels", "people", "platforms",
+            "knowledge-entries"} <= names
+    for name in names:
+        assert _csv(viewer.get(f"/dashboard/export/{name}.csv")), name
+    people = _csv(viewer.get("/dashboard/export/people.csv?days=7"))
+    assert {(r["platform"], r["person"], r["asked"]) for r in people} == {
+        ("discord", "Alice", "2"), ("slack", "Bob", "1"), ("web", "Carol", "1")}
+    entries = _csv(viewer.get("/dashboard/export/top-entries.csv"))
+    assert entries[0]["entry_id"] == "how-does-pytorch-s-tensor-object-differ-from-a-numpy-ndarray"
+    assert viewer.get("/dashboard/export/nothing.csv").status_code == 404
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_defused(app, runtime, client_for) -> None:  # type: ignore[no-untyped-def]
+    ask(runtime, '=HYPERLINK("http://evil.example","click") what is this', platform="web",
+        user="=cmd|' /C calc'!A0", channel="c")
+    viewer = client_for("vic")
+    gaps = _csv(viewer.get("/dashboard/export/gaps.csv"))
+    assert gaps[0]["question"].startswith("'=HYPERLINK(")
+    people = _csv(viewer.get("/dashboard/export/people.csv"))
+    assert people[0]["person"].startswith("'=")
+
+
+def test_feedback_shows_on_the_top_entries(app, runtime, client_for) -> None:  # type: ignore[no-untyped-def]
+    replies = ask(runtime, TENSOR, platform="discord", user="alice", channel="general")
+    up = next(b.id for b in replies[0].buttons if b.id.startswith("feedback:up:"))
+    asyncio.run(runtime.tutor.collect(Request(platform="discord", user=Person("alice"), channel_id="general",
+                                              action=up)))
+    rows = client_for("vic").get("/api/v1/stats/top-entries").json()["rows"]
+    assert rows[0]["answered"] == 1 and rows[0]["helpful"] == 1 and rows[0]["not_helpful"] == 0
+    assert client_for("vic").get("/api/v1/stats/overview").json()["helpful"] == 1
+
+
+def test_gaps_group_declined_questions_and_lead_to_a_new_entry(app, asked, client_for) -> None:  # type: ignore[no-untyped-def]
+    admin = client_for("ada")
+    gaps = admin.get("/api/v1/stats/gaps").json()["rows"]
+    assert len(gaps) == 1
+    gap = gaps[0]
+    assert (gap["asked"], gap["people"], gap["platforms"], gap["answered_by"]) == (2, 2, ["slack", "web"], None)
+    page = admin.get("/dashboard/gaps").text
+    link = re.search(r'href="(/dashboard/knowledge/new\?question=[^"]+)"', page)
+    assert link, "an admin gets a one-click link from the gap to a new entry"
+    form = admin.get(link.group(1).replace("&amp;", "&")).text
+    assert 'value="how do i center a DIV in css"' in form
+    before = app.state.runtime.knowledge.version
+    response = admin.post("/dashboard/knowledge/new", follow_redirects=False, data={
+        "question": "How do I center a div in CSS?", "answer": "Not a PyTorch question, but: use flexbox.",
+        "aliases": "", "tags": "off-topic", "demo": "", "csrf_token": csrf(admin, "/dashboard")})
+    assert response.status_code == 303
+    _reindexed(app, before)
+    gap = admin.get("/api/v1/stats/gaps").json()["rows"][0]
+    assert gap["answered_by"] == "how-do-i-center-a-div-in-css"
+    assert "answered by" in admin.get("/dashboard/gaps").text
+    assert "Add entry" not in client_for("vic").get("/dashboard/gaps").text
+
+
+def test_an_added_entry_answers_ask_after_the_live_reindex(app, runtime, client_for) -> None:  # type: ignore[no-untyped-def]
+    admin = client_for("ada")
+    question = "What does torch.no_grad do?"
+    assert ask(runtime, question, platform="web", user="u", channel="c")[0].kind == "no_match"
+    before = runtime.knowledge.version
+    response = admin.post("/dashboard/knowledge/new", follow_redirects=False, data={
+        "question": question,
+        "answer": "It turns off gradient tracking inside its block, e.g. `with torch.no_grad():`.",
+        "aliases": "how do I stop autograd from tracking\nwhat is no_grad", "tags": "autograd, inference",
+        "demo": "", "csrf_token": csrf(admin, "/dashboard")})
+    assert response.headers["location"] == "/dashboard/knowledge/what-does-torch-no-grad-do?saved=1"
+    _reindexed(app, before)
+    reply = ask(runtime, "what does torch no_grad do", platform="web", user="u", channel="c")[0]
+    assert reply.kind == "answer" and reply.citation.startswith("what-does-torch-no-grad-do")
+    page = admin.get("/dashboard/knowledge/what-does-torch-no-grad-do").text
+    assert "<code>with torch.no_grad():</code>" in page and "v1</strong> saved by ada" in page
+    assert "yes, the bot answers from this version" in page
+    listed = admin.get("/dashboard/knowledge?q=no_grad").text
+    assert "what-does-torch-no-grad-do" in listed and "what-is-pytorch" not in listed
+
+
+def test_editing_keeps_history_and_refuses_a_stale_form(app, runtime, client_for) -> None:  # type: ignore[no-untyped-def]
+    admin = client_for("ada")
+    entry = "what-is-pytorch-and-what-are-its-two-main-features"
+    form = admin.get(f"/dashboard/knowledge/{entry}/edit").text
+    assert 'name="version" value="0"' in form and "Facebook" in form  # a document entry, not stored yet
+    token = csrf(admin, "/dashboard")
+    data = {"question": "What is PyTorch, and what are its two main features?",
+            "answer": "PyTorch is a deep learning library: tensors on GPUs, and autograd.", "aliases": "",
+            "tags": "basics", "demo": "", "csrf_token": token}
+    before = runtime.knowledge.version
+    assert admin.post(f"/dashboard/knowledge/{entry}/edit", data={**data, "version": "0"},
+                      follow_redirects=False).status_code == 303
+    stale = admin.post(f"/dashboard/knowledge/{entry}/edit", data={**data, "answer": "other", "version": "0"})
+    assert stale.status_code == 409 and "meanwhile" in stale.text
+    assert admin.post(f"/dashboard/knowledge/{entry}/edit", data={**data, "answer": "Second take.", "version": "1"},
+                      follow_redirects=False).status_code == 303
+    bad = admin.post(f"/dashboard/knowledge/{entry}/edit", data={**data, "answer": " ", "version": "2"})
+    assert bad.status_code == 400 and "The answer is empty" in bad.text
+    unknown_demo = admin.post(f"/dashboard/knowledge/{entry}/edit", data={**data, "demo": "nope", "version": "2"})
+    assert unknown_demo.status_code == 400 and "There is no demo" in unknown_demo.text
+    _reindexed(app, before)
+    wait_until(lambda: runtime.knowledge.index.by_id[entry].answer == "Second take.", what="version 2 live")
+    page = admin.get(f"/dashboard/knowledge/{entry}").text
+    assert "v2</strong> saved by ada" in page and "v1</strong> saved by ada" in page
+    assert admin.get(f"/dashboard/knowledge/{entry}/edit").text.count('name="version" value="2"') == 1
+
+
+def test_removing_an_entry_takes_it_out_of_the_answers(app, runtime, client_for) -> None:  # type: ignore[no-untyped-def]
+    admin = client_for("ada")
+    entry = "how-does-pytorch-s-tensor-object-differ-from-a-numpy-ndarray"
+    before = runtime.knowledge.version
+    response = admin.post(f"/dashboard/knowledge/{entry}/delete", follow_redirects=False,
+                          data={"version": "0", "csrf_token": csrf(admin, "/dashboard")})
+    assert response.status_code == 303
+    _reindexed(app, before)
+    assert entry not in runtime.knowledge.index.by_id
+    reply = ask(runtime, TENSOR, platform="web", user="u", channel="c")[0]
+    assert not (reply.citation or "").startswith(entry)
+    page = admin.get(f"/dashboard/knowledge/{entry}").text
+    assert "removed from the knowledge base" in page and "v2</strong> removed by ada" in page
+    rows = admin.get("/api/v1/stats/knowledge-entries").json()["rows"]
+    assert next(r for r in rows if r["entry_id"] == entry)["status"] == "removed"
+
+
+def test_entry_text_is_escaped_on_the_dashboard(app, client_for) -> None:  # type: ignore[no-untyped-def]
+    admin = client_for("ada")
+    admin.post("/dashboard/knowledge/new", follow_redirects=False, data={
+        "question": "What about <script>alert(1)</script>?", "answer": "<img src=x onerror=alert(1)> **ok**",
+        "aliases": "", "tags": "", "demo": "", "csrf_token": csrf(admin, "/dashboard")})
+    page = admin.get("/dashboard/knowledge/what-about-script-alert-1-script").text
+    assert "<script>alert" not in page and "<img src=x" not in page
+    assert "&lt;img src=x onerror=alert(1)&gt; <strong>ok</strong>" in page
+
+
+def test_quiz_and_job_pages_show_empty_states_until_those_features_land(app, client_for) -> None:  # type: ignore[no-untyped-def]
+    viewer = client_for("vic")
+    assert 'data-empty="quizzes"' in viewer.get("/dashboard/quizzes").text
+    assert 'data-empty="jobs"' in viewer.get("/dashboard/jobs").text
+    assert viewer.get("/api/v1/stats/quiz-leaderboard").status_code == 404
+    assert viewer.get("/dashboard/export/quiz-leaderboard.csv").status_code == 404
+    assert "quiz-leaderboard" not in {t["name"] for t in viewer.get("/api/v1/stats").json()["tables"]}
+
+
+def test_quiz_section_lights_up_when_quiz_stats_exist(app, client_for, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The seam: once the quiz tables and `bot.core.quiz_stats` exist, the section shows their tables and charts."""
+    fake = types.ModuleType("bot.core.quiz_stats")
+    fake.leaderboard = lambda *, session, period: [  # type: ignore[attr-defined]
+        {"rank": 1, "platform": "discord", "person": "Alice", "score": 9, "attempts": 10, "accuracy": 0.9,
+         "streak": 3}]
+    for name in ("attempts_per_day", "by_question", "by_topic", "by_channel", "review_backlog"):
+        setattr(fake, name, lambda *, session, period: [])
+    monkeypatch.setitem(sys.modules, "bot.core.quiz_stats", fake)
+    real_has_table = sources.has_table
+    monkeypatch.setattr(sources, "has_table", lambda rt, name: name == sources.QUIZ_TABLE or real_has_table(rt, name))
+    viewer = client_for("vic")
+    page = viewer.get("/dashboard/quizzes").text
+    assert 'data-empty="quizzes"' not in page and "Leaderboard" in page and "Alice" in page
+    assert 'data-src="/api/v1/stats/quiz-attempts-per-day' in page
+    assert _csv(viewer.get("/dashboard/export/quiz-leaderboard.csv"))[0]["person"] == "Alice"
+
+
+@pytest.mark.postgres
+def test_usage_numbers_agree_on_postgresql(postgres_url) -> None:  # type: ignore[no-untyped-def]
+    """Days are UTC days and the grouped queries are valid SQL on PostgreSQL too (SQLite is more lenient)."""
+    from bot.core import usage
+    from bot.core.gap_report import group_declined
+    from bot.core.usage import Period
+    from bot.db import repo
+    from bot.db.engine import Database
+    from bot.db.migrate import upgrade
+
+    upgrade(postgres_url)
+    database = Database.from_url(postgres_url)
+    late = datetime(2025, 3, 1, 23, 30, tzinfo=UTC)  # 23:30 UTC is already 2 March in many time zones
+    try:
+        with database.transaction() as session:
+            user = repo.get_or_create_user(session=session, platform="slack", platform_user_id="U1", display_name="Ann")
+            channel = repo.get_or_create_channel(session=session, platform="slack", workspace_id="T",
+                                                 platform_channel_id="C1", name="general")
+            for status, entry, text_ in (("answered", "e1", "a"), ("answered", "e1", "b"), ("no_match", None, "Why?")):
+                row = repo.record_question(session=session, platform="slack", user=user, channel=channel, text=text_,
+                                           entry_id=entry, score=0.7, status=status, latency_ms=1.0)
+                row.created_at = late
+            repo.record_feedback(session=session, question_id=row.id - 1, user=user, vote=1)
+        with database.session() as session:
+            session.execute(text("SET timezone = 'Asia/Tokyo'"))  # the server's zone must not move the days
+            period = Period(late.date() - timedelta(days=1), late.date() + timedelta(days=1))
+            days = usage.questions_per_day(session=session, period=period)
+            assert [d["asked"] for d in days] == [0, 3, 0]
+            assert usage.overview(session=session, period=period)["helpful"] == 1
+            assert usage.top_entries(session=session, period=period)[0] | {"last_asked": None} == {
+                "entry_id": "e1", "answered": 2, "helpful": 1, "not_helpful": 0, "last_asked": None}
+            assert usage.channel_activity(session=session, period=period)[0]["channel"] == "general"
+            assert usage.people_activity(session=session, period=period)[0]["person"] == "Ann"
+            assert usage.questions_by_platform(session=session, period=period)[0]["asked"] == 3
+            assert usage.platforms_seen(session=session) == ["slack"]
+            assert group_declined(usage.declined_questions(session=session, period=period))[0].asked == 1
+    finally:
+        database.dispose()
