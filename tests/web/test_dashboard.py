@@ -144,23 +144,24 @@ def test_gaps_group_declined_questions_and_lead_to_a_new_entry(app, asked, clien
 
 def test_an_added_entry_answers_ask_after_the_live_reindex(app, runtime, client_for) -> None:  # type: ignore[no-untyped-def]
     admin = client_for("ada")
-    question = "What does torch.no_grad do?"
+    question = "How do I compute a spectrogram with torch.fft?"  # the pack has no entry on this
     assert ask(runtime, question, platform="web", user="u", channel="c")[0].kind == "no_match"
     before = runtime.knowledge.version
     response = admin.post("/dashboard/knowledge/new", follow_redirects=False, data={
         "question": question,
-        "answer": "It turns off gradient tracking inside its block, e.g. `with torch.no_grad():`.",
-        "aliases": "how do I stop autograd from tracking\nwhat is no_grad", "tags": "autograd, inference",
-        "demo": "", "csrf_token": csrf(admin, "/dashboard")})
-    assert response.headers["location"] == "/dashboard/knowledge/what-does-torch-no-grad-do?saved=1"
+        "answer": "Use a short-time Fourier transform: `torch.stft(x, n_fft=256, return_complex=True).abs()`.",
+        "aliases": "how to get a spectrogram in pytorch\nshort-time fourier transform in torch",
+        "tags": "signal, fft", "demo": "", "csrf_token": csrf(admin, "/dashboard")})
+    entry = "how-do-i-compute-a-spectrogram-with-torch-fft"
+    assert response.headers["location"] == f"/dashboard/knowledge/{entry}?saved=1"
     _reindexed(app, before)
-    reply = ask(runtime, "what does torch no_grad do", platform="web", user="u", channel="c")[0]
-    assert reply.kind == "answer" and reply.citation.startswith("what-does-torch-no-grad-do")
-    page = admin.get("/dashboard/knowledge/what-does-torch-no-grad-do").text
-    assert "<code>with torch.no_grad():</code>" in page and "v1</strong> saved by ada" in page
-    assert "yes, the bot answers from this version" in page
-    listed = admin.get("/dashboard/knowledge?q=no_grad").text
-    assert "what-does-torch-no-grad-do" in listed and "what-is-pytorch" not in listed
+    reply = ask(runtime, "how do I compute a spectrogram with torch fft", platform="web", user="u", channel="c")[0]
+    assert reply.kind == "answer" and reply.citation.startswith(entry)
+    page = admin.get(f"/dashboard/knowledge/{entry}").text
+    assert "<code>torch.stft(x, n_fft=256, return_complex=True).abs()</code>" in page
+    assert "v1</strong> saved by ada" in page and "yes, the bot answers from this version" in page
+    listed = admin.get("/dashboard/knowledge?q=spectrogram").text
+    assert entry in listed and "what-is-pytorch" not in listed
 
 
 def test_editing_keeps_history_and_refuses_a_stale_form(app, runtime, client_for) -> None:  # type: ignore[no-untyped-def]
