@@ -22,14 +22,21 @@ SHARED = REPO.parent / "shared"
 SEED = REPO / "knowledge" / "docs" / "what-is-pytorch.md"
 
 
+@pytest.fixture(scope="session")
+def embedding_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One embedding cache for the session: it is keyed by model and content hash (so sharing it cannot change an
+    answer) and written by atomic rename; without it every runtime re-encodes the whole knowledge pack."""
+    return tmp_path_factory.mktemp("embedding-cache")
+
+
 @pytest.fixture(autouse=True)
-def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """No test reads the developer's environment or .env, and each gets its own database and cache."""
+def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, embedding_cache_dir: Path) -> Iterator[None]:
+    """No test reads the developer's environment or .env, and each gets its own database."""
     for name in list(os.environ):
         if name.startswith("TORCHTUTOR_") and not name.startswith("TORCHTUTOR_TEST_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("TORCHTUTOR_DATABASE_URL", f"sqlite:///{tmp_path}/torchtutor.db")
-    monkeypatch.setenv("TORCHTUTOR_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("TORCHTUTOR_CACHE_DIR", str(embedding_cache_dir))
     monkeypatch.setenv("TORCHTUTOR_ENVIRONMENT", "test")
     monkeypatch.chdir(tmp_path)
     get_settings.cache_clear()
@@ -49,7 +56,7 @@ def embedder():  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def settings() -> Settings:
-    """Settings of this test (temporary SQLite database and cache)."""
+    """Settings of this test (temporary SQLite database, shared embedding cache)."""
     return get_settings()
 
 
