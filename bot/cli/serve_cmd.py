@@ -55,10 +55,17 @@ def startup_banner(settings: Settings) -> list[str]:
 
 
 def _serve(settings: Settings, host: str, port: int) -> None:
+    """Serve until SIGTERM or SIGINT, then stop taking work, drain within TORCHTUTOR_SHUTDOWN_TIMEOUT, exit."""
     import uvicorn
 
     from bot.runtime import build_runtime
     from bot.web.app import create_app
+    from bot.web.server import GracefulServer
 
-    app = create_app(build_runtime(settings))
-    uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="on")
+    runtime = build_runtime(settings)
+    # log_config=None: uvicorn's lines go through torchtutor's handler (JSON in production); the access log is
+    # the request-id middleware's.
+    config = uvicorn.Config(create_app(runtime), host=host, port=port, lifespan="on", log_config=None,
+                            log_level="info", access_log=False,
+                            timeout_graceful_shutdown=max(1, int(settings.shutdown_timeout)))
+    GracefulServer(config, runtime).run()
