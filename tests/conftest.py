@@ -1,4 +1,9 @@
-"""Shared fixtures: settings on a temporary database, the real embedder, a migrated runtime."""
+"""Shared fixtures: settings on a temporary database, the real embedder, a migrated runtime.
+
+`TORCHTUTOR_TEST_DATABASE=postgres` puts the database of every test that asks for `settings`, `migrated` or
+`runtime` on a fresh PostgreSQL database instead of SQLite (tests about SQLite itself are marked `sqlite_only`).
+Those tests are marked `db`, so `make test` runs them a second time on PostgreSQL with `-m db`.
+"""
 
 from __future__ import annotations
 
@@ -17,9 +22,32 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 from bot.config import Settings, get_settings  # noqa: E402
 from tests.services import require_postgres  # noqa: E402
 
+TEST_DATABASES = ("sqlite", "postgres")
+DB_FIXTURES = {"settings", "migrated", "runtime", "postgres_url"}
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 SEED = REPO / "knowledge" / "docs" / "what-is-pytorch.md"
+
+
+def selected_database() -> str:
+    """Which database the `settings` fixture gives tests: sqlite (default) or postgres."""
+    return os.environ.get("TORCHTUTOR_TEST_DATABASE", "sqlite").strip().lower() or "sqlite"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if selected_database() not in TEST_DATABASES:
+        raise pytest.UsageError(f"TORCHTUTOR_TEST_DATABASE must be one of {', '.join(TEST_DATABASES)}")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"torchtutor test database: {selected_database()}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test that touches a database through the fixtures `db`."""
+    for item in items:
+        if DB_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.db)
 
 
 @pytest.fixture(scope="session")
@@ -55,8 +83,11 @@ def embedder():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def settings() -> Settings:
-    """Settings of this test (temporary SQLite database, shared embedding cache)."""
+def settings(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings of this test: a temporary SQLite database, or a fresh PostgreSQL one under the postgres switch."""
+    if selected_database() == "postgres" and request.node.get_closest_marker("sqlite_only") is None:
+        monkeypatch.setenv("TORCHTUTOR_DATABASE_URL", request.getfixturevalue("postgres_url"))
+        get_settings.cache_clear()
     return get_settings()
 
 
