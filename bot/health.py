@@ -16,7 +16,6 @@ from typing import Any
 from urllib.parse import urlparse
 
 from bot.db.engine import Database
-from bot.db.migrate import head_revision, schema_state
 
 DEFAULT_TIMEOUT_S = 3.0
 STATEMENT_TIMEOUT_MS = 2000
@@ -55,6 +54,8 @@ def database_check(database: Database, timeout: float = DEFAULT_TIMEOUT_S) -> He
     """A live `SELECT 1` plus the schema revision: unhealthy when unreachable, empty or behind this code."""
 
     def probe() -> None:
+        from bot.db.migrate import head_revision, schema_state  # alembic: imported when first probed
+
         with database.engine.connect() as connection:
             if connection.dialect.name == "postgresql":
                 connection.exec_driver_sql(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}")

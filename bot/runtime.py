@@ -35,7 +35,6 @@ from knowledge.index import Encoder
 
 log = logging.getLogger(__name__)
 
-
 LATE_HOOK_GRACE_S = 1.0
 ShutdownFunction = Callable[[float], Awaitable[Any] | Any]
 """Called with the deadline (a `time.monotonic()` value) by which everything must be finished or handed back."""
