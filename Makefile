@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run test test-postgres lint bench clean
 
 setup: $(STAMP)
 
@@ -22,8 +22,14 @@ run: setup
 	$(BIN)/torchtutor migrate
 	$(BIN)/torchtutor run
 
+# The whole suite on SQLite, then every database-touching test again on PostgreSQL (production's database).
+# Without a PostgreSQL server the second pass skips; under CI (.ci/run) it fails instead.
 test: setup
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory test-postgres
+
+test-postgres: setup
+	TORCHTUTOR_TEST_DATABASE=postgres $(BIN)/python -m pytest -q -m "db and not sqlite_only" $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check bot knowledge workers tests benchmarks

@@ -21,7 +21,8 @@ class ConfigError(Exception):
 class Settings(BaseSettings):
     """Everything an operator can set. Secrets are SecretStr so they never appear in logs or reprs."""
 
-    model_config = SettingsConfigDict(env_prefix="TORCHTUTOR_", env_file=".env", extra="ignore")
+    # Empty values count as unset, so a compose file can pass `${TORCHTUTOR_X:-}` through for optional settings.
+    model_config = SettingsConfigDict(env_prefix="TORCHTUTOR_", env_file=".env", extra="ignore", env_ignore_empty=True)
 
     environment: Literal["development", "production", "test"] = "development"
     database_url: str = "sqlite:///./var/torchtutor.db"
@@ -47,6 +48,14 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(default=2000, ge=10)
     local_workers: int = Field(default=1, ge=1, le=64)
     log_level: str = "INFO"
+    log_format: Literal["json", "text"] | None = None  # None: json in production, text elsewhere
+    database_pool_size: int = Field(default=5, ge=1, le=200)
+    database_max_overflow: int = Field(default=10, ge=0, le=200)
+    database_pool_timeout: float = Field(default=30.0, gt=0)
+    database_pool_recycle: int = Field(default=1800, ge=-1)
+    metrics_token: SecretStr | None = None
+    metrics_public: bool = False
+    shutdown_timeout: float = Field(default=20.0, gt=0, le=3600)
 
     @field_validator("slack_command_prefix")
     @classmethod
@@ -84,6 +93,12 @@ class Settings(BaseSettings):
             key = self.secret_key.get_secret_value() if self.secret_key else ""
             if not key or key.lower() in _PLACEHOLDERS or len(key) < 16:
                 raise ValueError("TORCHTUTOR_SECRET_KEY must be a real secret of 16+ characters in production")
+        return self
+
+    @model_validator(mode="after")
+    def _log_format_follows_environment(self) -> Settings:
+        if self.log_format is None:
+            self.log_format = "json" if self.environment == "production" else "text"
         return self
 
     def extra_knowledge_paths(self) -> list[Path]:

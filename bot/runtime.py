@@ -1,11 +1,25 @@
-"""Wires settings, database, knowledge and use cases into one object each entry point shares."""
+"""Wires settings, database, knowledge and use cases into one object each entry point shares.
+
+Seams other parts plug into (register them in `build_runtime` or right after it):
+
+* `runtime.metrics`: the process's Prometheus series (bot.metrics); scrape-time sources for shared state.
+* `runtime.add_health_check(name, probe)`: one more dependency `/healthz` must find usable.
+* `runtime.add_shutdown_hook(name, hook)`: called once when the process stops (SIGTERM, SIGINT, lifespan end).
+  `runtime.draining` turns true first, so code taking new work can refuse it from then on.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import inspect
 import logging
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bot.config import Settings
 from bot.core.ask import AskService
@@ -13,15 +27,29 @@ from bot.core.knowledge import DEFAULT_DOCS, KnowledgeService
 from bot.core.qa import QuestionAnswering
 from bot.core.tutor import Tutor
 from bot.db.engine import Database
+from bot.health import HealthCheck, Unhealthy, database_check, queue_check
+from bot.metrics import Metrics
 from knowledge.cache import EmbeddingCache
 from knowledge.embedder import Embedder, get_embedder
 from knowledge.index import Encoder
 
 log = logging.getLogger(__name__)
 
+LATE_HOOK_GRACE_S = 1.0
+ShutdownFunction = Callable[[float], Awaitable[Any] | Any]
+"""Called with the deadline (a `time.monotonic()` value) by which everything must be finished or handed back."""
+
 
 class SchemaNotReady(Exception):
     """The database is unreachable or behind the newest migration."""
+
+
+@dataclass(frozen=True)
+class ShutdownHook:
+    """Something to stop when the process stops: `hook(deadline)`, sync (run in a thread) or async."""
+
+    name: str
+    hook: ShutdownFunction
 
 
 @dataclass
@@ -35,7 +63,13 @@ class Runtime:
     ask: AskService
     tutor: Tutor
     qa: QuestionAnswering
+    metrics: Metrics = field(default_factory=Metrics)
+    health_checks: list[HealthCheck] = field(default_factory=list)
+    shutdown_hooks: list[ShutdownHook] = field(default_factory=list)
     ready: bool = field(default=False)
+    start_error: str | None = None
+    draining: bool = False
+    _shutdown: asyncio.Task[None] | None = field(default=None, repr=False)
 
     def start(self) -> None:
         """Load the model and build the index (slow: call it off the event loop)."""
@@ -44,12 +78,72 @@ class Runtime:
         self.knowledge.reload()
         self.ready = True
 
+    def model_probe(self) -> None:
+        """The `model` health check: the embedder is loaded and the index built."""
+        if self.ready:
+            return
+        if self.start_error:
+            raise Unhealthy(f"start-up failed: {self.start_error}")
+        raise Unhealthy("loading the model and the knowledge index")
+
+    def add_health_check(self, name: str, probe: Callable[[], Any], timeout: float | None = None) -> None:
+        """Make `/healthz` depend on `probe()` returning (it raises, with a reason, when unusable).
+
+        Add only what this process cannot serve without: a failing check takes it out of its load balancer.
+        """
+        self.health_checks.append(HealthCheck(name, probe) if timeout is None else HealthCheck(name, probe, timeout))
+
+    def add_shutdown_hook(self, name: str, hook: ShutdownFunction) -> None:
+        """Run `hook(deadline)` when the process stops; hooks run one at a time, newest first.
+
+        A hook stops taking new work, then finishes or hands back what it holds (e.g. requeues its jobs) before
+        the deadline; a hook still running at the deadline is cancelled and logged, and the hooks after it get
+        a second each to hand back what they hold. Register what depends on
+        something after that something (the worker pool after the chat adapter that posts its results), so it is
+        stopped first.
+        """
+        self.shutdown_hooks.append(ShutdownHook(name, hook))
+
+    def begin_shutdown(self, reason: str = "shutdown") -> asyncio.Task[None]:
+        """Stop taking new work and start the shutdown hooks; idempotent. Call it on the event loop."""
+        if self._shutdown is None:
+            self.draining = True
+            deadline = time.monotonic() + self.settings.shutdown_timeout
+            log.info("shutting down (%s): taking no new work; %d shutdown hook(s), %.0fs at most", reason,
+                     len(self.shutdown_hooks), self.settings.shutdown_timeout)
+            self._shutdown = asyncio.get_running_loop().create_task(self._run_shutdown_hooks(deadline))
+        return self._shutdown
+
+    async def shutdown(self, reason: str = "shutdown") -> None:
+        """Begin the shutdown if nobody has, and wait for its hooks."""
+        await self.begin_shutdown(reason)
+
+    async def _run_shutdown_hooks(self, deadline: float) -> None:
+        for item in reversed(self.shutdown_hooks):
+            # A hook reached after the deadline still runs, briefly: handing work back (requeueing a job) is
+            # exactly what it must do when there is no time left to finish.
+            remaining = max(deadline - time.monotonic(), LATE_HOOK_GRACE_S)
+            try:
+                if inspect.iscoroutinefunction(item.hook):
+                    await asyncio.wait_for(item.hook(deadline), remaining)
+                else:
+                    await asyncio.wait_for(_in_daemon_thread(item.hook, deadline), remaining)
+            except TimeoutError:
+                log.error("shutdown hook %s did not finish within the shutdown timeout", item.name)
+            except Exception:
+                log.exception("shutdown hook %s failed", item.name)
+        log.info("shutdown hooks done")
+
     def require_schema(self) -> None:
         """Raise SchemaNotReady unless the database is at the newest migration."""
         require_schema(self.database)
 
     def close(self) -> None:
-        """Release connections."""
+        """Release connections (idempotent)."""
+        for check in self.health_checks:
+            close = getattr(check.probe, "close", None)
+            if callable(close):
+                close()
         self.database.dispose()
 
 
@@ -68,6 +162,35 @@ def require_schema(database: Database) -> None:
         raise SchemaNotReady("the database is not migrated yet: run `torchtutor migrate` first")
 
 
+async def _in_daemon_thread(function: Callable[..., Any], *args: Any) -> Any:
+    """Run a blocking function in a daemon thread: unlike the default executor's threads, one that outlives its
+    timeout does not hold the process's exit."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+    context = contextvars.copy_context()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+    def target() -> None:
+        try:
+            outcome: tuple[Any, BaseException | None] = (context.run(function, *args), None)
+        except BaseException as exc:
+            outcome = (None, exc)
+        try:
+            loop.call_soon_threadsafe(settle, *outcome)
+        except RuntimeError:  # the loop has closed: nobody is waiting any more
+            pass
+
+    threading.Thread(target=target, name="torchtutor-shutdown-hook", daemon=True).start()
+    return await future
+
+
 def knowledge_paths(settings: Settings, override: Sequence[Path] | None = None) -> list[Path]:
     """The knowledge set: the given paths, or the bundled docs plus TORCHTUTOR_KNOWLEDGE_PATHS."""
     if override:
@@ -78,7 +201,9 @@ def knowledge_paths(settings: Settings, override: Sequence[Path] | None = None) 
 def build_runtime(settings: Settings, *, paths: Sequence[Path] | None = None, encoder: Encoder | None = None,
                   database: Database | None = None, use_database_entries: bool = True) -> Runtime:
     """A runtime for these settings; nothing slow happens until `start()`."""
-    database = database or Database.from_url(settings.database_url)
+    database = database or Database.from_url(
+        settings.database_url, pool_size=settings.database_pool_size, max_overflow=settings.database_max_overflow,
+        pool_timeout=settings.database_pool_timeout, pool_recycle=settings.database_pool_recycle)
     encoder = encoder or get_embedder()
     cache = EmbeddingCache(settings.cache_dir, getattr(encoder, "name", "encoder"))
     knowledge = KnowledgeService(knowledge_paths(settings, paths), encoder, cache,
@@ -86,8 +211,14 @@ def build_runtime(settings: Settings, *, paths: Sequence[Path] | None = None, en
     ask = AskService(knowledge, encoder, threshold=settings.answer_threshold,
                      max_chars=settings.max_question_chars)
     tutor = Tutor()
-    qa = QuestionAnswering(ask, database)
+    metrics = Metrics()
+    qa = QuestionAnswering(ask, database, telemetry=metrics)
     tutor.command("ask", qa.ask)
     tutor.action("ask", qa.show_entry)
     tutor.action("feedback", qa.feedback)
-    return Runtime(settings, database, encoder, knowledge, ask, tutor, qa)
+    runtime = Runtime(settings, database, encoder, knowledge, ask, tutor, qa, metrics=metrics)
+    runtime.add_health_check("model", runtime.model_probe)
+    runtime.health_checks.append(database_check(database))
+    if settings.worker_backend == "celery":
+        runtime.health_checks.append(queue_check(settings.queue_url))
+    return runtime

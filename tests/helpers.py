@@ -6,9 +6,11 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -37,30 +39,54 @@ def wait_until(check: Callable[[], T], timeout: float = 30.0, interval: float = 
         time.sleep(interval)
 
 
+@dataclass
+class Served:
+    """A `torchtutor serve` subprocess: its base URL, the process, and the file its stderr (the log) goes to."""
+
+    url: str
+    process: subprocess.Popen[str]
+    log_path: Path
+
+    def log(self) -> str:
+        """Everything it has logged so far."""
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+
+@contextmanager
+def serving(*args: str, env: dict[str, str] | None = None, ready_timeout: float = 90.0) -> Iterator[Served]:
+    """`torchtutor serve` in a subprocess, logging to a file (a pipe nobody reads could fill and block it)."""
+    port = free_port()
+    full_env = {**os.environ, **(env or {}), "PYTHONPATH": str(REPO)}
+    with tempfile.TemporaryDirectory(prefix="tt-served-") as folder:
+        log_path = Path(folder) / "stderr.log"
+        with log_path.open("w", encoding="utf-8") as log_file:
+            process = subprocess.Popen([sys.executable, "-m", "bot.cli.main", "serve", "--port", str(port), *args],
+                                       env=full_env, stdout=subprocess.DEVNULL, stderr=log_file, text=True)
+        server = Served(f"http://127.0.0.1:{port}", process, log_path)
+        try:
+            wait_until(lambda: _healthy(server), timeout=ready_timeout, what=f"{server.url}/healthz")
+            yield server
+        finally:
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+
 @contextmanager
 def served(*args: str, env: dict[str, str] | None = None, ready_timeout: float = 90.0) -> Iterator[str]:
     """`torchtutor serve` in a subprocess; yields its base URL once /healthz answers 200."""
-    port = free_port()
-    full_env = {**os.environ, **(env or {}), "PYTHONPATH": str(REPO)}
-    process = subprocess.Popen([sys.executable, "-m", "bot.cli.main", "serve", "--port", str(port), *args],
-                               env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: _healthy(url, process), timeout=ready_timeout, what=f"{url}/healthz")
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    with serving(*args, env=env, ready_timeout=ready_timeout) as server:
+        yield server.url
 
 
-def _healthy(url: str, process: subprocess.Popen[str]) -> bool:
-    if process.poll() is not None:
-        output = process.stderr.read() if process.stderr else ""
-        raise AssertionError(f"server exited with {process.returncode}: {output}")
+def _healthy(server: Served) -> bool:
+    if server.process.poll() is not None:
+        raise AssertionError(f"server exited with {server.process.returncode}: {server.log()}")
     try:
-        return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+        return httpx.get(f"{server.url}/healthz", timeout=2).status_code == 200
     except httpx.HTTPError:
         return False

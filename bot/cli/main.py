@@ -7,13 +7,13 @@ import os
 import sys
 from collections.abc import Sequence
 
-from bot.cli import admin_cmd, ask_cmd, chat_cmd, knowledge_cmd, migrate_cmd, serve_cmd
+from bot.cli import admin_cmd, ask_cmd, chat_cmd, health_cmd, knowledge_cmd, migrate_cmd, serve_cmd
 from bot.cli.output import fail
 from bot.cli.parser import CommandFailed, Parser, UsageError
-from bot.config import ConfigError
+from bot.config import ConfigError, get_settings
 from bot.runtime import SchemaNotReady
 
-COMMAND_MODULES = [serve_cmd, migrate_cmd, chat_cmd, ask_cmd, knowledge_cmd, admin_cmd]
+COMMAND_MODULES = [serve_cmd, migrate_cmd, chat_cmd, ask_cmd, knowledge_cmd, admin_cmd, health_cmd]
 
 
 def build_parser() -> Parser:
@@ -47,14 +47,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def configure_logging(verbose: bool, chatty: bool = False) -> None:
-    """Logs go to stderr so stdout stays machine-readable; long-running commands also log progress."""
-    level = logging.DEBUG if verbose else logging.WARNING
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if chatty and not verbose:
-        for ours in ("bot", "knowledge", "workers"):
-            logging.getLogger(ours).setLevel(logging.INFO)
-    for noisy in ("sentence_transformers", "transformers", "httpx", "urllib3", "filelock"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    """Logs go to stderr so stdout stays machine-readable; long-running commands also log progress.
+
+    The format and level come from the settings when they read cleanly; a bad setting is reported by the command
+    itself (one line, exit status 2), so here it only falls back to text.
+    """
+    from bot import logging as tt_logging
+
+    try:
+        settings = get_settings()
+        fmt, level = settings.log_format or "text", settings.log_level.upper()
+    except ConfigError:
+        fmt, level = "text", "INFO"
+    if level not in logging.getLevelNamesMapping():
+        level = "INFO"
+    ours = logging.DEBUG if verbose else (level if chatty else None)
+    tt_logging.configure(fmt=fmt, level=logging.DEBUG if verbose else logging.WARNING, ours=ours)
     try:
         from transformers.utils import logging as hf_logging
 

@@ -68,6 +68,7 @@ def startup_banner(settings: Settings) -> list[str]:
 
 
 def _serve(settings: Settings, host: str, port: int, *, chat: bool) -> None:
+    """Serve until SIGTERM or SIGINT, then stop taking work, drain within TORCHTUTOR_SHUTDOWN_TIMEOUT, exit."""
     from bot.runtime import build_runtime
 
     asyncio.run(serve_all(build_runtime(settings), settings, host, port, chat=chat))
@@ -78,10 +79,14 @@ async def serve_all(runtime: Runtime, settings: Settings, host: str, port: int, 
     import uvicorn
 
     from bot.web.app import create_app
+    from bot.web.server import GracefulServer
 
-    app = create_app(runtime, connect_chat=chat)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                           lifespan="on"))
+    # log_config=None: uvicorn's lines go through torchtutor's handler (JSON in production); the access log is
+    # the request-id middleware's.
+    config = uvicorn.Config(create_app(runtime, connect_chat=chat), host=host, port=port, lifespan="on",
+                            log_config=None, log_level="info", access_log=False,
+                            timeout_graceful_shutdown=max(1, int(settings.shutdown_timeout)))
+    server = GracefulServer(config, runtime)
     web = asyncio.create_task(server.serve(), name="web")
     faces = {web}
     if chat and settings.has_discord:

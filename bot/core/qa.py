@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from bot.core.ask import Answer, AskService
 from bot.core.conversation import Button, Reply, Request
 from bot.core.errors import BadInput, NotFound
+from bot.core.telemetry import NoTelemetry, Telemetry
 from bot.core.text import chat_escape
 from bot.db import repo
 from bot.db.engine import Database
+from bot.logging import bind
 from knowledge.entries import Entry
 
 LABEL_LIMIT = 80
@@ -20,9 +23,10 @@ DECLINE = ("I don't know that one yet, so I won't guess. I only answer from my P
 class QuestionAnswering:
     """The `/ask` command, the related-entry buttons and the feedback buttons."""
 
-    def __init__(self, service: AskService, database: Database) -> None:
+    def __init__(self, service: AskService, database: Database, telemetry: Telemetry | None = None) -> None:
         self.service = service
         self.database = database
+        self.telemetry: Telemetry = telemetry or NoTelemetry()
 
     async def ask(self, request: Request) -> Reply:
         """Answer the request's text, record the question, render the reply."""
@@ -32,9 +36,13 @@ class QuestionAnswering:
         return render_answer(answer, question_id)
 
     async def answer_and_record(self, request: Request) -> tuple[Answer, int]:
-        """The answer to the request's text and the id of its stored question row."""
-        answer = await asyncio.to_thread(self.service.answer, request.text)
-        question_id = await asyncio.to_thread(self._record, request, answer)
+        """The answer to the request's text and the id of its stored question row; counted once recorded."""
+        started = time.perf_counter()
+        with bind(platform=request.platform):
+            answer = await asyncio.to_thread(self.service.answer, request.text)
+            question_id = await asyncio.to_thread(self._record, request, answer)
+        self.telemetry.question_answered(platform=request.platform, status=answer.status,
+                                         seconds=time.perf_counter() - started)
         return answer, question_id
 
     async def show_entry(self, request: Request) -> Reply:

@@ -15,17 +15,32 @@ from sqlalchemy.orm import Session, sessionmaker
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
+CONNECT_TIMEOUT_S = 10
+POOL_OPTIONS = ("pool_size", "max_overflow", "pool_timeout", "pool_recycle")
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for the URL; SQLite gets WAL, a busy timeout and foreign keys, its folder created."""
+    """An engine for the URL; SQLite gets WAL, a busy timeout and foreign keys, its folder created.
+
+    Server databases get a pool (`pool_size` + `max_overflow` connections at most per process, checked with a
+    ping before use, recycled after `pool_recycle` seconds) and a connect timeout, so a database that went away
+    fails a request or a health check in seconds rather than hanging it.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
+        for option in POOL_OPTIONS:  # SQLite's pool is per-thread; these would be refused
+            kwargs.pop(option, None)
         return _sqlite_engine(url, parsed.database, **kwargs)
     kwargs.setdefault("pool_pre_ping", True)
-    if "poolclass" not in kwargs:
+    if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+        kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S, **kwargs.get("connect_args", {})}
+    if "poolclass" in kwargs:
+        for option in POOL_OPTIONS:
+            kwargs.pop(option, None)
+    else:
         kwargs.setdefault("pool_size", 5)
         kwargs.setdefault("max_overflow", 10)
+        kwargs.setdefault("pool_recycle", 1800)
     return create_engine(url, **kwargs)
 
 
@@ -55,9 +70,9 @@ class Database:
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
     @classmethod
-    def from_url(cls, url: str) -> Database:
-        """A database for a SQLAlchemy URL."""
-        return cls(make_engine(url))
+    def from_url(cls, url: str, **engine_options: Any) -> Database:
+        """A database for a SQLAlchemy URL (`engine_options`: pool settings, ignored by SQLite)."""
+        return cls(make_engine(url, **engine_options))
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

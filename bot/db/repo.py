@@ -14,6 +14,12 @@ from bot.db.models import Channel, Feedback, Question, User
 Row = TypeVar("Row", User, Channel, Feedback)
 
 
+def clean_text(value: str, limit: int) -> str:
+    """Text as every database stores it: PostgreSQL refuses NUL characters (SQLite keeps them) and enforces
+    VARCHAR lengths (SQLite ignores them), so both are handled here rather than failing on one backend only."""
+    return value.replace("\x00", "\ufffd")[:limit]
+
+
 def _get_or_insert(session: Session, query: Select[tuple[Row]], make: Callable[[], Row]) -> Row:
     """The row the query finds, or a new one; a concurrent insert of the same row is tolerated."""
     row = session.scalar(query)
@@ -31,7 +37,7 @@ def _get_or_insert(session: Session, query: Select[tuple[Row]], make: Callable[[
 def get_or_create_user(*, session: Session, platform: str, platform_user_id: str, display_name: str = "") -> User:
     """The user row for a platform identity, created on first sight; the display name kept fresh."""
     query = select(User).where(User.platform == platform, User.platform_user_id == platform_user_id)
-    name = display_name[:128]
+    name = clean_text(display_name, 128)
     user = _get_or_insert(session, query, lambda: User(platform=platform, platform_user_id=platform_user_id,
                                                        display_name=name))
     if name and user.display_name != name:
@@ -45,14 +51,15 @@ def get_or_create_channel(*, session: Session, platform: str, workspace_id: str,
     query = select(Channel).where(Channel.platform == platform, Channel.workspace_id == workspace_id,
                                   Channel.platform_channel_id == platform_channel_id)
     return _get_or_insert(session, query, lambda: Channel(
-        platform=platform, workspace_id=workspace_id, platform_channel_id=platform_channel_id, name=name[:128]))
+        platform=platform, workspace_id=workspace_id, platform_channel_id=platform_channel_id,
+        name=clean_text(name, 128)))
 
 
 def record_question(*, session: Session, platform: str, user: User | None, channel: Channel | None, text: str,
                     entry_id: str | None, score: float, status: str, latency_ms: float) -> Question:
     """Store one question and what the bot did with it."""
     question = Question(platform=platform, user_id=user.id if user else None,
-                        channel_id=channel.id if channel else None, text=text[:10_000], entry_id=entry_id,
+                        channel_id=channel.id if channel else None, text=clean_text(text, 10_000), entry_id=entry_id,
                         score=score, status=status, latency_ms=latency_ms)
     session.add(question)
     session.flush()

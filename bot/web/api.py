@@ -14,13 +14,19 @@ from bot.web.auth import require_api_access
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_api_access)])
 
 
+def accepting_work(request: Request) -> None:
+    """FastAPI dependency of routes that start work: 503 once the process is shutting down."""
+    if request.app.state.runtime.draining:
+        raise HTTPException(503, "shutting down: try again in a moment", headers={"Retry-After": "5"})
+
+
 class AskBody(BaseModel):
     """The body of POST /api/v1/ask."""
 
     question: str = Field(max_length=100_000)
 
 
-@router.post("/ask")
+@router.post("/ask", dependencies=[Depends(accepting_work)])
 async def ask(body: AskBody, request: Request) -> dict[str, Any]:
     """Answer one question: the `ask --json` object."""
     runtime = request.app.state.runtime

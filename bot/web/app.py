@@ -1,4 +1,4 @@
-"""The web application: health, the HTTP API, the Slack endpoint, the dashboard and the playground."""
+"""The web application: health, metrics, the HTTP API, the Slack endpoint, the dashboard and the playground."""
 
 from __future__ import annotations
 
@@ -8,19 +8,21 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bot.adapters.web import WebChat
 from bot.core.accounts import LoginPolicy
-from bot.db.migrate import is_up_to_date
+from bot.health import run_checks
+from bot.metrics import CONTENT_TYPE
 from bot.runtime import Runtime
 from bot.web import api, playground, security, stats_api
+from bot.web.auth import require_metrics_access
 from bot.web.dashboard import catalogue, knowledge, login, pages, quiz_panels  # noqa: F401  (registers tables)
+from bot.web.middleware import RequestContext
 from bot.web.reindex import Reindexer
 from bot.web.templating import STATIC_DIR, render
 
@@ -34,7 +36,8 @@ def create_app(runtime: Runtime, *, connect_chat: bool = False) -> FastAPI:
     """The FastAPI app serving this runtime; the model and index load in the background at start-up.
 
     `connect_chat` (`torchtutor run`) also opens the chat connections that need no inbound URL: Slack's
-    Socket Mode when TORCHTUTOR_SLACK_APP_TOKEN is set.
+    Socket Mode when TORCHTUTOR_SLACK_APP_TOKEN is set. The app's lifespan owns the runtime's end: when the
+    server stops, the shutdown hooks run and the runtime's connections are closed.
     """
     slack = _slack_adapter(runtime)
 
@@ -46,20 +49,26 @@ def create_app(runtime: Runtime, *, connect_chat: bool = False) -> FastAPI:
                 await slack.start_socket_mode()
             except Exception as exc:  # the web app stays useful; the operator sees why Slack is not connected
                 log.error("Slack Socket Mode could not connect: %s", exc)
-        yield
-        task.cancel()
-        if slack is not None:
-            await slack.aclose()
+        try:
+            yield
+        finally:
+            task.cancel()
+            if slack is not None:
+                await slack.aclose()
+            await runtime.shutdown("server stopping")
+            runtime.close()
+            log.info("stopped")
 
     app = FastAPI(title="torchtutor", lifespan=lifespan, docs_url="/api/docs", redoc_url=None)
     app.state.runtime = runtime
-    app.state.schema_ready = False
+    app.state.health = {}
     app.state.slack = slack
     app.state.login_policy = LoginPolicy()
     app.state.reindexer = Reindexer(runtime.knowledge.reload)
     app.state.web_chat = WebChat(runtime.tutor, runtime.settings.session_secret())
     app.state.playground_limiters = (security.SlidingWindowLimiter(*playground.PER_VISITOR),
                                      security.SlidingWindowLimiter(*playground.PER_ADDRESS))
+    app.add_middleware(RequestContext)
     security.install(app, runtime.settings)
     app.add_exception_handler(security.LoginRequired, _login_required)
     app.add_exception_handler(StarletteHTTPException, _http_error)
@@ -72,6 +81,8 @@ def create_app(runtime: Runtime, *, connect_chat: bool = False) -> FastAPI:
     if slack is not None and slack.oauth_paths is not None:
         for path in slack.oauth_paths:
             app.add_api_route(path, slack_oauth, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/metrics", metrics, methods=["GET"], dependencies=[Depends(require_metrics_access)],
+                      include_in_schema=False)
     return app
 
 
@@ -124,24 +135,41 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 async def _start(runtime: Runtime) -> None:
     try:
         await asyncio.to_thread(runtime.start)
-    except Exception:
+    except Exception as exc:
+        runtime.start_error = f"{type(exc).__name__}: {exc}"
         log.exception("start-up failed; /healthz stays 503")
 
 
 async def healthz(request: Request) -> JSONResponse:
-    """200 once the model is loaded, the index built and the database migrated; 503 before."""
+    """200 `{"status": "ok"}` when every check passes (model, database, queue, ...); else 503 naming the failing."""
     app = request.app
     runtime: Runtime = app.state.runtime
-    if not app.state.schema_ready:
-        app.state.schema_ready = await asyncio.to_thread(_schema_ready, runtime)
-    checks = {"model": runtime.ready, "database": app.state.schema_ready}
-    if all(checks.values()):
+    results = await run_checks(runtime.health_checks)
+    _log_changes(app.state.health, results, logging.WARNING if runtime.ready else logging.INFO)
+    checks = {name: reason is None for name, reason in results.items()}
+    failing = [name for name, ok in checks.items() if not ok]
+    if runtime.draining:
+        return JSONResponse({"status": "stopping", "checks": checks, "failing": failing}, status_code=503)
+    if not failing:
         return JSONResponse({"status": "ok"})
-    return JSONResponse({"status": "starting", "checks": checks}, status_code=503)
+    status = "starting" if not runtime.ready and runtime.start_error is None else "unhealthy"
+    # Reasons go to the log, not to whoever can reach /healthz (they name hosts and databases).
+    return JSONResponse({"status": status, "checks": checks, "failing": failing}, status_code=503)
 
 
-def _schema_ready(runtime: Runtime) -> bool:
-    try:
-        return is_up_to_date(runtime.database.engine)
-    except SQLAlchemyError:
-        return False
+def _log_changes(last: dict[str, str | None], results: dict[str, str | None], level: int) -> None:
+    """Log a check when it turns red, changes reason, or recovers; not on every probe."""
+    for name, reason in results.items():
+        before = last.get(name)
+        if reason is not None and reason != before:
+            log.log(level, "health check %s failing: %s", name, reason)
+        elif reason is None and before is not None:
+            log.info("health check %s recovered", name)
+        last[name] = reason
+
+
+async def metrics(request: Request) -> Response:
+    """Prometheus text format; the scrape-time sources query the database, so render off the event loop."""
+    runtime: Runtime = request.app.state.runtime
+    body = await asyncio.to_thread(runtime.metrics.render)
+    return Response(body, media_type=CONTENT_TYPE)

@@ -1,4 +1,4 @@
-"""Who may call the HTTP API: a bearer token when one is configured, else loopback clients only."""
+"""Who may call the HTTP API and scrape /metrics: a bearer token when one is configured, else loopback only."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import hmac
 import ipaddress
 
 from fastapi import HTTPException, Request
+from pydantic import SecretStr
 
 
 def is_loopback(host: str | None) -> bool:
@@ -18,13 +19,32 @@ def is_loopback(host: str | None) -> bool:
         return host == "localhost"
 
 
+def _client_is_loopback(request: Request) -> bool:
+    return is_loopback(request.client.host if request.client else None)
+
+
+def _require_bearer(request: Request, token: SecretStr) -> None:
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.get_secret_value().encode()):
+        raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
+
+
 def require_api_access(request: Request) -> None:
     """FastAPI dependency: 401 without the right bearer token; 403 for remote clients when no token is set."""
     token = request.app.state.runtime.settings.api_token
     if token is None:
-        if not is_loopback(request.client.host if request.client else None):
+        if not _client_is_loopback(request):
             raise HTTPException(403, "the API answers only loopback clients until TORCHTUTOR_API_TOKEN is set")
         return
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.get_secret_value().encode()):
-        raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
+    _require_bearer(request, token)
+
+
+def require_metrics_access(request: Request) -> None:
+    """Loopback clients may scrape; others need TORCHTUTOR_METRICS_TOKEN as a bearer token, or METRICS_PUBLIC."""
+    settings = request.app.state.runtime.settings
+    if settings.metrics_public or _client_is_loopback(request):
+        return
+    if settings.metrics_token is None:
+        raise HTTPException(403, "/metrics answers only loopback clients until TORCHTUTOR_METRICS_TOKEN is set "
+                                 "(or TORCHTUTOR_METRICS_PUBLIC=true on a private network)")
+    _require_bearer(request, settings.metrics_token)

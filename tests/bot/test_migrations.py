@@ -43,6 +43,7 @@ def test_there_is_exactly_one_head() -> None:
     assert head_revision() == script.get_current_head()
 
 
+@pytest.mark.sqlite_only
 def test_sqlite_up_and_down(settings) -> None:  # type: ignore[no-untyped-def]
     _roundtrip(settings.database_url)
 
@@ -52,6 +53,7 @@ def test_postgres_up_and_down(postgres_url: str) -> None:
     _roundtrip(postgres_url)
 
 
+@pytest.mark.sqlite_only
 def test_sqlite_connections_use_wal_busy_timeout_and_foreign_keys(settings) -> None:  # type: ignore[no-untyped-def]
     engine = make_engine(settings.database_url)
     with engine.connect() as connection:
@@ -71,6 +73,7 @@ def test_migrate_command_reaches_head(settings) -> None:  # type: ignore[no-unty
     engine.dispose()
 
 
+@pytest.mark.sqlite_only
 def test_locked_database_gives_one_line_and_status_1(settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
     import sqlite3
 
