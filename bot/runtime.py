@@ -6,11 +6,15 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bot.config import Settings
 from bot.core.ask import AskService
 from bot.core.knowledge import DEFAULT_DOCS, KnowledgeService
+from bot.core.outbox import Outbox
 from bot.core.qa import QuestionAnswering
+from bot.core.quiz import QuizSettings
+from bot.core.quizzes import QuizFeatures
 from bot.core.tutor import Tutor
 from bot.db.engine import Database
 from knowledge.cache import EmbeddingCache
@@ -36,6 +40,8 @@ class Runtime:
     tutor: Tutor
     qa: QuestionAnswering
     ready: bool = field(default=False)
+    outbox: Outbox = field(default_factory=Outbox)
+    quizzes: QuizFeatures | None = None
 
     def start(self) -> None:
         """Load the model and build the index (slow: call it off the event loop)."""
@@ -85,4 +91,23 @@ def build_runtime(settings: Settings, *, paths: Sequence[Path] | None = None, en
     tutor.command("ask", qa.ask)
     tutor.action("ask", qa.show_entry)
     tutor.action("feedback", qa.feedback)
-    return Runtime(settings, database, encoder, knowledge, ask, tutor, qa)
+    runtime = Runtime(settings, database, encoder, knowledge, ask, tutor, qa)
+    install_quizzes(runtime)
+    return runtime
+
+
+def install_quizzes(runtime: Runtime, **overrides: Any) -> QuizFeatures:
+    """Build the quiz features on this runtime's database, knowledge and outbox and register them
+    (tests pass a clock, an FSRS scheduler or a random generator as overrides)."""
+    settings = runtime.settings
+    options: dict[str, Any] = {
+        "settings": QuizSettings(questions=settings.quiz_questions, round_window_s=settings.quiz_round_window_s),
+        "tick_s": settings.study_tick_s,
+    }
+    options.update(overrides)
+    features = QuizFeatures.build(database=runtime.database, knowledge=runtime.knowledge, encoder=runtime.encoder,
+                                  outbox=runtime.outbox, **options)
+    features.loop.ready = lambda: runtime.ready
+    features.register(runtime.tutor)
+    runtime.quizzes = features
+    return features
