@@ -82,6 +82,11 @@ class ConsoleChat:
         async for reply in self.tutor.handle(request):
             await self.write(reply)
 
+    async def post(self, platform: str, workspace_id: str, channel_id: str, reply: Reply) -> None:
+        """The console's channel poster (see bot.core.outbox): scheduled questions and round results print
+        like any other message."""
+        await self.write(reply)
+
     async def write(self, reply: Reply) -> None:
         """Print one reply as JSON (contract shape) or text."""
         async with self._write_lock:

@@ -24,8 +24,14 @@ def create_app(runtime: Runtime) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         task = asyncio.create_task(_start(runtime))
+        # The study scheduler ticks for the platforms whose adapters registered a poster on runtime.outbox.
+        study_loop = runtime.quizzes.loop if runtime.quizzes is not None else None
+        if study_loop is not None:
+            study_loop.start()
         yield
         task.cancel()
+        if study_loop is not None:
+            await study_loop.stop()
 
     app = FastAPI(title="torchtutor", lifespan=lifespan, docs_url="/api/docs", redoc_url=None)
     app.state.runtime = runtime
