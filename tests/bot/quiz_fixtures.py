@@ -1,8 +1,9 @@
 """Fixtures of the quiz tests: a runtime with a fake clock and a recording channel poster.
 
-Imported by the quiz test modules (`from tests.bot.quiz_fixtures import quiz_env  # noqa: F401`), so they
-need no conftest of their own. The embedding cache is shared by the whole session, so each runtime builds
-its knowledge index from disk instead of re-encoding every entry.
+The quiz test modules import the fixture functions (`from tests.bot.quiz_fixtures import env_fixture,
+cache_fixture`), which pytest then offers as `env` and `quiz_cache`; no conftest of their own is needed.
+The embedding cache is shared by the whole session, so each runtime builds its knowledge index from disk
+instead of re-encoding every entry.
 """
 
 from __future__ import annotations
@@ -115,14 +116,15 @@ class QuizEnv:
         return await self.features.study.study_tick()
 
 
-@pytest.fixture(scope="session")
-def quiz_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture(scope="session", name="quiz_cache")
+def cache_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One embedding cache for every quiz test's runtime."""
     return tmp_path_factory.mktemp("quiz-embedding-cache")
 
 
-@pytest.fixture
-def quiz_env(migrated: Settings, embedder, quiz_cache: Path) -> Iterator[QuizEnv]:  # type: ignore[no-untyped-def]
+@pytest.fixture(name="env")
+def env_fixture(migrated: Settings, embedder, quiz_cache: Path) -> Iterator[QuizEnv]:  # type: ignore[no-untyped-def]
+    """A started runtime with quiz features on a fake clock, and a recording poster for the console platform."""
     env = QuizEnv(migrated.model_copy(update={"cache_dir": quiz_cache}), embedder, FakeClock(), RecordingPoster())
     yield env
     env.close()
