@@ -61,7 +61,8 @@ def run_tick(args: argparse.Namespace) -> int:
     now = parse_now(args.now)
     runtime = build_runtime(get_settings())
     runtime.require_schema()
-    runtime.start()
+    # The index alone, not runtime.start(): with a warm embedding cache a tick never loads the model.
+    runtime.knowledge.reload()
     printer = _Printer(args.json)
     runtime.outbox.register(PLATFORM, printer)
     assert runtime.quizzes is not None
