@@ -101,7 +101,8 @@ def install_quizzes(runtime: Runtime, **overrides: Any) -> QuizFeatures:
     (tests pass a clock, an FSRS scheduler or a random generator as overrides)."""
     settings = runtime.settings
     options: dict[str, Any] = {
-        "settings": QuizSettings(questions=settings.quiz_questions, round_window_s=settings.quiz_round_window_s),
+        "settings": QuizSettings(questions=settings.quiz_questions, round_questions=settings.quiz_round_questions,
+                                 round_window_s=settings.quiz_round_window_s),
         "tick_s": settings.study_tick_s,
     }
     options.update(overrides)

@@ -14,6 +14,7 @@ from bot.core.conversation import Person, Reply, Request
 from bot.core.tutor import Tutor
 
 PLATFORM = "console"
+DIRECT_CHANNEL = "terminal"
 DRAIN_TIMEOUT_S = 120.0
 
 
@@ -58,8 +59,10 @@ class ConsoleChat:
 
     def base_request(self) -> Request:
         """The request every line starts from."""
-        return Request(platform=PLATFORM, user=self.user, channel_id=self.channel_id, channel_name="terminal",
-                       is_direct=True)
+        # The default channel is a conversation with the bot; a named one (--channel) acts as a shared channel,
+        # where a study schedule turns /quiz into a team round.
+        return Request(platform=PLATFORM, user=self.user, channel_id=self.channel_id, channel_name=self.channel_id,
+                       is_direct=self.channel_id == DIRECT_CHANNEL)
 
     async def feed(self, line: str) -> None:
         """Start handling one input line."""

@@ -21,8 +21,9 @@ QUIZZES = REPO / "knowledge" / "quizzes"
 class Chat:
     """`torchtutor chat --json` driven line by line, as an adapter author would drive it."""
 
-    def __init__(self, env: dict[str, str]) -> None:
-        self.process = subprocess.Popen([sys.executable, "-m", "bot.cli.main", "chat", "--json", "--user", "alice"],
+    def __init__(self, env: dict[str, str], *options: str) -> None:
+        self.process = subprocess.Popen([sys.executable, "-m", "bot.cli.main", "chat", "--json", "--user", "alice",
+                                         *options],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                         text=True, env={**os.environ, **env, "PYTHONPATH": str(REPO)})
         self.lines: queue.Queue[str] = queue.Queue()
@@ -40,6 +41,10 @@ class Chat:
         messages = [json.loads(self.lines.get(timeout=120)) for _ in range(replies)]
         assert all(set(m) == CHAT_KEYS for m in messages), messages
         return messages
+
+    def wait_for(self, count: int) -> list[dict]:  # type: ignore[type-arg]
+        """Messages nobody asked for (the scheduler's posts)."""
+        return [json.loads(self.lines.get(timeout=60)) for _ in range(count)]
 
     def close(self) -> int:
         assert self.process.stdin is not None
@@ -83,6 +88,25 @@ def test_a_quiz_review_and_study_channel_through_chat_json(migrated, quiz_cache:
         assert f"🥇 alice: {right} correct of 5" in board["text"]
         [stray] = chat.send("!answer hello")
         assert "no question waiting" in stray["text"].lower()
+    finally:
+        status = chat.close()
+    assert status == 0
+
+
+def test_a_team_round_in_a_terminal_channel_closes_by_itself(migrated, quiz_cache: Path) -> None:  # type: ignore[no-untyped-def]
+    chat = Chat({"TORCHTUTOR_DATABASE_URL": migrated.database_url, "TORCHTUTOR_CACHE_DIR": str(quiz_cache),
+                 "TORCHTUTOR_QUIZ_ROUND_QUESTIONS": "1", "TORCHTUTOR_QUIZ_ROUND_WINDOW_S": "5"},
+                "--channel", "study-room")
+    try:
+        chat.send("/study start daily 09:00")
+        [question] = chat.send("/quiz")
+        assert "Team round" in question["text"] and not question["ephemeral"]
+        answer = next(b["id"] for b in question["buttons"] if b["id"].startswith("quiz:answer:"))
+        [ack] = chat.send(f"!click {answer}")
+        assert ack["text"].startswith("Got it") and ack["ephemeral"]
+        result, summary = chat.wait_for(2)  # posted by the scheduler when the 5 s window closes
+        assert result["text"].startswith("**Answer 1 of 1") and "alice" in result["text"]
+        assert summary["text"].startswith("**Round over**") and "alice: " in summary["text"]
     finally:
         status = chat.close()
     assert status == 0
