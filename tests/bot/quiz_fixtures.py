@@ -118,8 +118,14 @@ class QuizEnv:
 
 @pytest.fixture(scope="session", name="quiz_cache")
 def cache_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One embedding cache for every quiz test's runtime."""
-    return tmp_path_factory.mktemp("quiz-embedding-cache")
+    """One embedding cache for every quiz test's runtime.
+
+    A fixed folder under the session's base temp: each module that imports this fixture gets its own copy of
+    the fixture, and they must still share one cache.
+    """
+    path = tmp_path_factory.getbasetemp() / "quiz-embedding-cache"
+    path.mkdir(exist_ok=True)
+    return path
 
 
 @pytest.fixture(name="env")
