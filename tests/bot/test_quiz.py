@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from sqlalchemy import func, select
 
+from bot.db.migrate import upgrade
 from bot.db.models import KnowledgeEntry
 from bot.db.quiz_models import QuizAttempt, QuizPrompt, QuizSession, ReviewState
-from tests.bot.quiz_fixtures import QuizEnv, button, cache_fixture, choice_button, env_fixture  # noqa: F401
+from tests.bot.quiz_fixtures import (  # noqa: F401
+    FakeClock,
+    QuizEnv,
+    RecordingPoster,
+    button,
+    cache_fixture,
+    choice_button,
+    env_fixture,
+)
 
 CHOICE = "dynamic-graph-when-built"  # right answer: A (1)
 TRUE_FALSE = "dynamic-graph-fixed-reuse"  # the statement is false
@@ -230,3 +240,26 @@ async def test_entries_without_authored_items_get_generated_ones(env: QuizEnv) -
     [result, *_] = await env.click(right)
     assert "✅" in result.text
     assert attempts(env)[0].generated and attempts(env)[0].topic == "compilation"
+
+
+@pytest.mark.postgres
+async def test_concurrent_answers_count_once_on_postgres(migrated, embedder, quiz_cache, postgres_url) -> None:  # type: ignore[no-untyped-def]
+    upgrade(postgres_url)
+    settings = migrated.model_copy(update={"database_url": postgres_url, "cache_dir": quiz_cache})
+    env = QuizEnv(settings, embedder, FakeClock(), RecordingPoster())
+    try:
+        prefix = (await start_round(env)).rsplit(":", 1)[0]
+        room = {"channel": "room", "direct": False}
+        presses = [env.click(f"{prefix}:{n}", user, **room) for user in ("alice", "bob", "carol") for n in (1, 2)]
+        kinds = sorted(r.kind for replies in await asyncio.gather(*presses) for r in replies)
+        assert kinds == ["error"] * 3 + ["quiz_ack"] * 3, kinds
+        assert len(attempts(env)) == 3
+        env.clock.advance(seconds=61)
+        [late] = await env.click(f"{prefix}:1", "dave", **room)
+        assert "Time's up" in late.text
+        posts = await env.tick()
+        assert [p.reply.kind for p in posts] == ["quiz_round_result", "quiz_question"]
+        with env.database.session() as session:
+            assert session.scalar(select(QuizSession.answers).where(QuizSession.mode == "team")) == 3
+    finally:
+        env.close()
