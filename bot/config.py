@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(default=2000, ge=10)
     local_workers: int = Field(default=1, ge=1, le=64)
     log_level: str = "INFO"
+    # Quizzes: questions in a personal quiz and in a team round, seconds each team-round question stays open,
+    # and how often the study scheduler looks for due work.
+    quiz_questions: int = Field(default=5, ge=1, le=20)
+    quiz_round_questions: int = Field(default=3, ge=1, le=20)
+    quiz_round_window_s: int = Field(default=60, ge=5, le=3600)
+    study_tick_s: float = Field(default=30.0, ge=1.0, le=3600.0)
     log_format: Literal["json", "text"] | None = None  # None: json in production, text elsewhere
     database_pool_size: int = Field(default=5, ge=1, le=200)
     database_max_overflow: int = Field(default=10, ge=0, le=200)

@@ -24,7 +24,10 @@ from typing import Any
 from bot.config import Settings
 from bot.core.ask import AskService
 from bot.core.knowledge import DEFAULT_DOCS, KnowledgeService
+from bot.core.outbox import Outbox
 from bot.core.qa import QuestionAnswering
+from bot.core.quiz import QuizSettings
+from bot.core.quizzes import QuizFeatures
 from bot.core.tutor import Tutor
 from bot.db.engine import Database
 from bot.health import HealthCheck, Unhealthy, database_check, queue_check
@@ -70,6 +73,8 @@ class Runtime:
     start_error: str | None = None
     draining: bool = False
     _shutdown: asyncio.Task[None] | None = field(default=None, repr=False)
+    outbox: Outbox = field(default_factory=Outbox)
+    quizzes: QuizFeatures | None = None
 
     def start(self) -> None:
         """Load the model and build the index (slow: call it off the event loop)."""
@@ -221,4 +226,23 @@ def build_runtime(settings: Settings, *, paths: Sequence[Path] | None = None, en
     runtime.health_checks.append(database_check(database))
     if settings.worker_backend == "celery":
         runtime.health_checks.append(queue_check(settings.queue_url))
+    install_quizzes(runtime)
     return runtime
+
+
+def install_quizzes(runtime: Runtime, **overrides: Any) -> QuizFeatures:
+    """Build the quiz features on this runtime's database, knowledge and outbox and register them
+    (tests pass a clock, an FSRS scheduler or a random generator as overrides)."""
+    settings = runtime.settings
+    options: dict[str, Any] = {
+        "settings": QuizSettings(questions=settings.quiz_questions, round_questions=settings.quiz_round_questions,
+                                 round_window_s=settings.quiz_round_window_s),
+        "tick_s": settings.study_tick_s,
+    }
+    options.update(overrides)
+    features = QuizFeatures.build(database=runtime.database, knowledge=runtime.knowledge, encoder=runtime.encoder,
+                                  outbox=runtime.outbox, **options)
+    features.loop.ready = lambda: runtime.ready
+    features.register(runtime.tutor)
+    runtime.quizzes = features
+    return features

@@ -14,6 +14,7 @@ from bot.core.conversation import Person, Reply, Request
 from bot.core.tutor import Tutor
 
 PLATFORM = "console"
+DIRECT_CHANNEL = "terminal"
 DRAIN_TIMEOUT_S = 120.0
 
 
@@ -58,8 +59,10 @@ class ConsoleChat:
 
     def base_request(self) -> Request:
         """The request every line starts from."""
-        return Request(platform=PLATFORM, user=self.user, channel_id=self.channel_id, channel_name="terminal",
-                       is_direct=True)
+        # The default channel is a conversation with the bot; a named one (--channel) acts as a shared channel,
+        # where a study schedule turns /quiz into a team round.
+        return Request(platform=PLATFORM, user=self.user, channel_id=self.channel_id, channel_name=self.channel_id,
+                       is_direct=self.channel_id == DIRECT_CHANNEL)
 
     async def feed(self, line: str) -> None:
         """Start handling one input line."""
@@ -81,6 +84,11 @@ class ConsoleChat:
     async def _run(self, request: Request) -> None:
         async for reply in self.tutor.handle(request):
             await self.write(reply)
+
+    async def post(self, platform: str, workspace_id: str, channel_id: str, reply: Reply) -> None:
+        """The console's channel poster (see bot.core.outbox): scheduled questions and round results print
+        like any other message."""
+        await self.write(reply)
 
     async def write(self, reply: Reply) -> None:
         """Print one reply as JSON (contract shape) or text."""

@@ -22,7 +22,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Chat until end of input."""
-    from bot.adapters.console import ConsoleChat, run_console
+    from bot.adapters.console import PLATFORM, ConsoleChat
     from bot.core.conversation import Person
     from bot.runtime import build_runtime
 
@@ -35,9 +35,24 @@ def run(args: argparse.Namespace) -> int:
                        image_dir=settings.cache_dir.parent / "images")
     if not args.json and sys.stdin.isatty():
         emit("torchtutor chat: type /help, /ask QUESTION, or a question. Ctrl-D to quit.")
-    asyncio.run(run_console(chat, sys.stdin.readline))
+    runtime.outbox.register(PLATFORM, chat)
+    asyncio.run(_chat(runtime, chat))
     runtime.close()
     return 0
+
+
+async def _chat(runtime, chat) -> None:  # type: ignore[no-untyped-def]
+    """The conversation, with the study scheduler running beside it for this terminal's channels."""
+    from bot.adapters.console import run_console
+
+    loop = runtime.quizzes.loop if runtime.quizzes is not None else None
+    if loop is not None:
+        loop.start()
+    try:
+        await run_console(chat, sys.stdin.readline)
+    finally:
+        if loop is not None:
+            await loop.stop()
 
 
 def _login() -> str:

@@ -49,10 +49,16 @@ def create_app(runtime: Runtime, *, connect_chat: bool = False) -> FastAPI:
                 await slack.start_socket_mode()
             except Exception as exc:  # the web app stays useful; the operator sees why Slack is not connected
                 log.error("Slack Socket Mode could not connect: %s", exc)
+        # The study scheduler ticks for the platforms whose adapters registered a poster on runtime.outbox.
+        study_loop = runtime.quizzes.loop if runtime.quizzes is not None else None
+        if study_loop is not None:
+            study_loop.start()
         try:
             yield
         finally:
             task.cancel()
+            if study_loop is not None:
+                await study_loop.stop()
             if slack is not None:
                 await slack.aclose()
             await runtime.shutdown("server stopping")

@@ -1,0 +1,74 @@
+"""The outbound seam: how the core posts to a channel when no request is waiting for a reply.
+
+Scheduled study questions and the results of a channel round are not answers to anyone's command, so they
+go through an Outbox. Each platform adapter registers one ChannelPoster for its platform when it connects
+(the console adapter prints; Discord and Slack send a message); the scheduler only works on channels of
+platforms that have a poster, so a process never claims a question it cannot deliver.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.core.conversation import Reply
+
+log = logging.getLogger(__name__)
+
+
+class ChannelPoster(Protocol):
+    """Sends a reply to one channel of one platform."""
+
+    async def post(self, platform: str, workspace_id: str, channel_id: str, reply: Reply) -> None: ...
+
+
+@dataclass(frozen=True)
+class Post:
+    """A reply addressed to a channel (platform ids, not database ids)."""
+
+    platform: str
+    workspace_id: str
+    channel_id: str
+    reply: Reply
+
+
+class Outbox:
+    """The registry of channel posters, one per platform."""
+
+    def __init__(self) -> None:
+        self._posters: dict[str, ChannelPoster] = {}
+
+    def register(self, platform: str, poster: ChannelPoster) -> None:
+        """Make `poster` the way to reach channels of `platform` (replacing any earlier one)."""
+        self._posters[platform] = poster
+
+    def unregister(self, platform: str) -> None:
+        """Stop posting to `platform` (its adapter disconnected)."""
+        self._posters.pop(platform, None)
+
+    @property
+    def platforms(self) -> frozenset[str]:
+        """The platforms this process can post to."""
+        return frozenset(self._posters)
+
+    async def post(self, platform: str, workspace_id: str, channel_id: str, reply: Reply) -> bool:
+        """Post one reply; False (and a log line) when the platform has no poster or the post failed."""
+        poster = self._posters.get(platform)
+        if poster is None:
+            log.warning("no poster for platform %s: dropped a %s for channel %s", platform, reply.kind, channel_id)
+            return False
+        try:
+            await poster.post(platform, workspace_id, channel_id, reply)
+        except Exception:
+            log.exception("posting a %s to %s channel %s failed", reply.kind, platform, channel_id)
+            return False
+        return True
+
+    async def deliver(self, posts: Iterable[Post]) -> int:
+        """Post each in order; how many went out."""
+        sent = 0
+        for item in posts:
+            sent += await self.post(item.platform, item.workspace_id, item.channel_id, item.reply)
+        return sent

@@ -1,0 +1,584 @@
+"""Quizzes: personal quizzes and reviews, team rounds in study channels; grading, attempts and summaries.
+
+Every step is a database transaction, so a restart or a second process picks up where the first left off:
+the session row says which question is open, the attempts table (one row per question slot and person)
+says who answered, and `quiz_prompts` says which question a person's next typed answer goes to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.core.bank import BankSnapshot, QuizBank
+from bot.core.conversation import Button, Reply, Request
+from bot.core.errors import BadInput, Forbidden, NotFound, TorchtutorError
+from bot.core.identity import find_channel, find_user, identify
+from bot.core.outbox import Post
+from bot.core.review import Reviewer, rating_for
+from bot.core.text import chat_escape
+from bot.db import quiz_repo as repo
+from bot.db.base import utcnow
+from bot.db.engine import Database
+from bot.db.models import Channel, User
+from bot.db.quiz_models import (
+    ABANDONED,
+    ACTIVE,
+    FINISHED,
+    PERSONAL,
+    REVIEW,
+    ROUND_MODES,
+    STUDY,
+    TEAM,
+    QuizAttempt,
+    QuizSession,
+    StudySchedule,
+)
+from knowledge.grading import LETTERS, Grade, InvalidAnswer, grade
+from knowledge.index import Encoder
+from knowledge.quiz_bank import QuizItem
+
+log = logging.getLogger(__name__)
+
+LABEL_LIMIT = 80
+PROMPT_PREVIEW = 70
+ROUND_KINDS = ("choice", "true_false")  # a round is answered with buttons, by everyone within the same window
+TIME_FORMAT = "%H:%M:%S UTC"
+DATE_FORMAT = "%a %d %b %H:%M UTC"
+
+Clock = Callable[[], datetime]
+
+
+class AlreadyAnswered(TorchtutorError):
+    """This person already answered this question; the first answer counts."""
+
+    def __init__(self, number: int) -> None:
+        self.number = number
+        super().__init__(f"You already answered question {number}; your first answer is the one that counts.")
+
+
+class QuestionClosed(TorchtutorError):
+    """The question a button or typed answer refers to is no longer open."""
+
+
+@dataclass(frozen=True)
+class QuizSettings:
+    """How long quizzes and rounds are."""
+
+    questions: int = 5
+    round_questions: int = 3
+    round_window_s: int = 60
+    max_free_text: int = 2
+    review_limit: int = 10
+
+
+def pick_items(pool: Sequence[QuizItem], count: int, *, seen: dict[str, int], rng: random.Random,
+               max_free_text: int, kinds: Sequence[str] | None = None) -> list[QuizItem]:
+    """Up to `count` items, the ones this person has seen least first, at most `max_free_text` typed ones."""
+    candidates = [item for item in pool if kinds is None or item.kind in kinds]
+    rng.shuffle(candidates)
+    candidates.sort(key=lambda item: seen.get(item.id, 0))
+    picked: list[QuizItem] = []
+    typed = 0
+    for item in candidates:
+        if item.kind == "free_text":
+            if typed >= max_free_text:
+                continue
+            typed += 1
+        picked.append(item)
+        if len(picked) == count:
+            break
+    return picked
+
+
+def resolve_topic(snapshot: BankSnapshot, text: str) -> str | None:
+    """The topic a person named (exactly, or by a unique start or word), None for all; BadInput otherwise."""
+    wanted = "-".join(text.strip().lower().replace("_", " ").split())
+    if not wanted:
+        return None
+    topics = snapshot.topics
+    if wanted in topics:
+        return wanted
+    matches = [t for t in topics if t.startswith(wanted) or wanted in t.split("-")]
+    if len(matches) == 1:
+        return matches[0]
+    raise BadInput(f"I have no quiz topic `{text.strip()}`. Topics: {', '.join(topics)}.")
+
+
+class QuizService:
+    """The `/quiz` command, the `quiz:` buttons, typed answers, and the closing of channel rounds."""
+
+    def __init__(self, database: Database, bank: QuizBank, encoder: Encoder, reviewer: Reviewer, *,
+                 settings: QuizSettings | None = None, now: Clock = utcnow,
+                 rng: random.Random | None = None) -> None:
+        self.database = database
+        self.bank = bank
+        self.encoder = encoder
+        self.reviewer = reviewer
+        self.settings = settings or QuizSettings()
+        self.now = now
+        self.rng = rng or random.Random()
+        self.pick = pick_items
+        # Set by the study loop: called when a round opens, so its deadline is watched without waiting a tick.
+        self.on_round_opened: Callable[[], None] | None = None
+
+    # --- /quiz ---------------------------------------------------------------------------------------------
+
+    async def quiz(self, request: Request) -> Reply:
+        """A personal quiz, or a team round when the channel is a study channel."""
+        snapshot = await asyncio.to_thread(self.bank.snapshot)
+        topic = resolve_topic(snapshot, request.text)
+        try:
+            reply, team = await asyncio.to_thread(self._start_quiz, request, snapshot, topic)
+        except IntegrityError:
+            raise BadInput(await asyncio.to_thread(self._round_busy_message, request)) from None
+        if team and self.on_round_opened is not None:
+            self.on_round_opened()
+        return reply
+
+    def _start_quiz(self, request: Request, snapshot: BankSnapshot, topic: str | None) -> tuple[Reply, bool]:
+        with self.database.transaction() as session:
+            user, channel = identify(session, request)
+            schedule = repo.get_schedule(session=session, channel_id=channel.id)
+            if not request.is_direct and schedule is not None and schedule.active:
+                return self._start_team(session, user, channel, snapshot, topic), True
+            seen = repo.item_history(session=session, user_id=user.id)
+            items = self.pick(snapshot.for_topic(topic), self.settings.questions, seen=seen, rng=self.rng,
+                              max_free_text=self.settings.max_free_text)
+            if not items:
+                raise NotFound("There are no quiz questions yet.")
+            return self.open_personal(session, user, channel, items, mode=PERSONAL, topic=topic), False
+
+    def open_personal(self, session: Session, user: User, channel: Channel, items: Sequence[QuizItem], *,
+                      mode: str, topic: str | None) -> Reply:
+        """Start a personal quiz or review (closing any unfinished one here) and ask its first question."""
+        now = self.now()
+        replaced = repo.abandon_personal_sessions(session=session, owner_id=user.id, channel_id=channel.id, now=now)
+        quiz = repo.create_session(session=session, mode=mode, channel=channel, owner=user,
+                                   item_ids=[item.id for item in items], topic=topic, ephemeral=True, now=now)
+        repo.set_prompt(session=session, user_id=user.id, channel_id=channel.id, session_id=quiz.id, slot=0, now=now)
+        reply = render_question(quiz, 0, items[0], now=now)
+        if replaced:
+            reply = Reply(f"_Your unfinished quiz in this channel was closed; here is a new one._\n\n{reply.text}",
+                          title=reply.title, buttons=reply.buttons, ephemeral=True, kind=reply.kind)
+        return reply
+
+    def _start_team(self, session: Session, user: User, channel: Channel, snapshot: BankSnapshot,
+                    topic: str | None) -> Reply:
+        recent = set(repo.recent_channel_items(session=session, channel_id=channel.id, mode=TEAM, limit=10))
+        seen = {item_id: 1 for item_id in recent}
+        items = self.pick(snapshot.for_topic(topic), self.settings.round_questions, seen=seen, rng=self.rng,
+                          max_free_text=0, kinds=ROUND_KINDS)
+        if not items:
+            raise NotFound("There are no button questions on that topic for a team round.")
+        now = self.now()
+        quiz = repo.create_session(session=session, mode=TEAM, channel=channel, owner=user,
+                                   item_ids=[item.id for item in items], topic=topic, ephemeral=False, now=now,
+                                   window_seconds=self.settings.round_window_s)
+        starter = chat_escape(user.display_name or user.platform_user_id)
+        reply = render_question(quiz, 0, items[0], now=now)
+        intro = f"**Team round** started by {starter}: {len(items)} questions, everyone answers once.\n\n"
+        return Reply(intro + reply.text, title=reply.title, buttons=reply.buttons, kind=reply.kind)
+
+    def _round_busy_message(self, request: Request) -> str:
+        with self.database.session() as session:
+            channel = find_channel(session, request)
+            quiz = repo.open_round(session=session, channel_id=channel.id, mode=TEAM) if channel else None
+        if quiz is None:
+            return "A team round is starting in this channel already; answer its questions."
+        return (f"A team round is already running in this channel (question {quiz.current_index + 1} of "
+                f"{quiz.total}); answer it, or wait for it to finish.")
+
+    # --- buttons -------------------------------------------------------------------------------------------
+
+    async def action(self, request: Request) -> AsyncIterator[Reply]:
+        """`quiz:answer:<session>:<slot>:<choice>`, `quiz:skip:<session>:<slot>`, `quiz:next:<session>`."""
+        parts = (request.action or "").split(":")
+        verb = parts[1] if len(parts) > 1 else ""
+        if len(parts) < 3 or not all(p.isdigit() for p in parts[2:4]):
+            raise BadInput("That quiz button is malformed.")
+        session_id = int(parts[2])
+        if verb == "answer" and len(parts) == 5:
+            replies = await self._answer(request, session_id, int(parts[3]), parts[4], typed=False)
+        elif verb == "skip" and len(parts) == 4:
+            replies = await self._answer(request, session_id, int(parts[3]), None, typed=False)
+        elif verb == "next" and len(parts) == 3:
+            replies = [await asyncio.to_thread(self._next, request, session_id)]
+        else:
+            raise BadInput("That quiz button is malformed.")
+        for reply in replies:
+            yield reply
+
+    async def typed_answer(self, request: Request) -> AsyncIterator[Reply]:
+        """A typed answer (`!answer TEXT` in the terminal) to this person's pending question in this channel."""
+        session_id, slot = await asyncio.to_thread(self._pending, request)
+        for reply in await self._answer(request, session_id, slot, request.text, typed=True):
+            yield reply
+
+    def _pending(self, request: Request) -> tuple[int, int]:
+        with self.database.transaction() as session:
+            user, channel = find_user(session, request), find_channel(session, request)
+            prompt = (repo.get_prompt(session=session, user_id=user.id, channel_id=channel.id)
+                      if user and channel else None)
+            if prompt is None or user is None or channel is None:
+                found = None
+            else:
+                quiz = repo.get_session(session=session, session_id=prompt.session_id)
+                found = (prompt.session_id, prompt.slot)
+                if quiz is None or quiz.state != ACTIVE or quiz.current_index != prompt.slot:
+                    repo.clear_prompt(session=session, user_id=user.id, channel_id=channel.id)
+                    found = (-1, -1)
+        # Refusals are raised after the commit, so the stale prompt's clean-up is kept.
+        if found is None:
+            raise BadInput("There's no question waiting for a typed answer here. Start one with /quiz or /review.")
+        if found == (-1, -1):
+            raise QuestionClosed("The question you were answering has closed. Start a new one with /quiz.")
+        return found
+
+    async def _answer(self, request: Request, session_id: int, slot: int, given: str | None,
+                      typed: bool) -> list[Reply]:
+        snapshot = await asyncio.to_thread(self.bank.snapshot)
+        quiz = await asyncio.to_thread(self._check_open, request, session_id, slot)
+        item = snapshot.get(quiz.item_ids[slot])
+        if item is None:
+            raise QuestionClosed("That question is no longer in the quiz bank. Press Next or start a new /quiz.")
+        if given is None and quiz.mode in ROUND_MODES:
+            raise BadInput("There is no skipping in a round: just leave the question if you don't know.")
+        if given is not None and not typed:
+            given = _button_answer(item, given)
+        result = await asyncio.to_thread(_grade, item, given, self.encoder)
+        try:
+            return await asyncio.to_thread(self._record, request, session_id, slot, item, given or "", result)
+        except IntegrityError:
+            raise AlreadyAnswered(slot + 1) from None
+
+    def _check_open(self, request: Request, session_id: int, slot: int) -> QuizSession:
+        """The session, if this person may answer this slot now; otherwise a clear refusal."""
+        with self.database.session() as session:
+            quiz = repo.get_session(session=session, session_id=session_id)
+            if quiz is None or not 0 <= slot < quiz.total:
+                raise NotFound("That quiz no longer exists.")
+            authorise(session, quiz, request)
+            user = find_user(session, request)
+            explain_closed(session, quiz, slot, user, self.now())
+            return quiz
+
+    def _record(self, request: Request, session_id: int, slot: int, item: QuizItem, given: str,
+                result: Grade) -> list[Reply]:
+        now = self.now()
+        with self.database.transaction() as session:
+            user, channel = identify(session, request)
+            quiz = repo.get_session(session=session, session_id=session_id)
+            assert quiz is not None
+            personal = quiz.mode not in ROUND_MODES
+            if not repo.open_slot(session=session, session_id=session_id, slot=slot, now=now, advance=personal):
+                quiz = repo.get_session(session=session, session_id=session_id)
+                assert quiz is not None
+                explain_closed(session, quiz, slot, user, now)
+                raise QuestionClosed("That question has just closed.")
+            skipped = not given
+            repo.record_attempt(session=session, quiz=quiz, slot=slot, user=user, item_id=item.id, topic=item.topic,
+                                entry_id=item.entry, kind=item.kind, generated=item.generated, answer=given,
+                                correct=result.correct, score=result.score, feedback=result.feedback,
+                                skipped=skipped, now=now)
+            self.reviewer.review(session=session, user_id=user.id, item=item, rating=rating_for(result, skipped),
+                                 now=now)
+            if not personal:
+                return [render_ack(quiz, slot, item, given, now)]
+            repo.clear_prompt(session=session, user_id=user.id, channel_id=channel.id)
+            replies = [render_result(quiz, slot, item, result, self._citation(item), skipped)]
+            if slot + 1 >= quiz.total:
+                repo.finish_session(session=session, session_id=quiz.id, now=now)
+                attempts = repo.session_attempts(session=session, session_id=quiz.id, user_id=user.id)
+                replies.append(render_summary(quiz, attempts, self.bank.snapshot()))
+            return replies
+
+    def _next(self, request: Request, session_id: int) -> Reply:
+        snapshot = self.bank.snapshot()
+        with self.database.transaction() as session:
+            quiz = repo.get_session(session=session, session_id=session_id)
+            if quiz is None:
+                raise NotFound("That quiz no longer exists.")
+            authorise(session, quiz, request)
+            user, _ = identify(session, request)
+            if quiz.state == ABANDONED:
+                raise QuestionClosed("That quiz was replaced by a newer one, so its buttons no longer work.")
+            if quiz.state == FINISHED:
+                attempts = repo.session_attempts(session=session, session_id=quiz.id, user_id=user.id)
+                return render_summary(quiz, attempts, snapshot)
+            slot = quiz.current_index
+            item = snapshot.get(quiz.item_ids[slot])
+            if item is None:
+                raise QuestionClosed("That question is no longer in the quiz bank; start a new /quiz.")
+            repo.set_prompt(session=session, user_id=user.id, channel_id=quiz.channel_id, session_id=quiz.id,
+                            slot=slot, now=self.now())
+            return render_question(quiz, slot, item, now=self.now())
+
+    def _citation(self, item: QuizItem) -> str:
+        entry = self.bank.entry(item.entry)
+        source = entry.source.rsplit("/", 1)[-1] if entry and entry.source else "knowledge base"
+        return f"{item.entry} ({source})"
+
+    # --- closing rounds ------------------------------------------------------------------------------------
+
+    def close_due_rounds(self, now: datetime, platforms: frozenset[str]) -> list[Post]:
+        """Close every round question on these platforms whose window has passed; the posts to send."""
+        if not platforms:
+            return []
+        with self.database.session() as session:
+            due = repo.due_rounds(session=session, now=now, platforms=platforms)
+        posts: list[Post] = []
+        for round_ in due:
+            try:
+                posts += self._close_question(round_.session_id, round_.slot, now)
+            except Exception:
+                log.exception("closing round %s question %s failed", round_.session_id, round_.slot + 1)
+        return posts
+
+    def _close_question(self, session_id: int, slot: int, now: datetime) -> list[Post]:
+        snapshot = self.bank.snapshot()
+        with self.database.transaction() as session:
+            quiz = repo.get_session(session=session, session_id=session_id)
+            if quiz is None or not repo.close_round_question(session=session, session_id=session_id, slot=slot,
+                                                             now=now, total=quiz.total,
+                                                             window_seconds=quiz.window_seconds or 60):
+                return []  # another process closed it first
+            quiz = repo.get_session(session=session, session_id=session_id)
+            channel = session.get(Channel, quiz.channel_id) if quiz else None
+            assert quiz is not None and channel is not None
+            answers = repo.slot_answers(session=session, session_id=session_id, slot=slot)
+            item = snapshot.get(quiz.item_ids[slot])
+            schedule = session.get(StudySchedule, quiz.schedule_id) if quiz.schedule_id else None
+            extra = ""
+            if quiz.mode == STUDY and schedule is not None:
+                extra = _study_extra(session, schedule, channel, answers)
+            elif quiz.mode == TEAM:
+                scores = repo.session_scores(session=session, session_id=session_id)
+                extra = "**Scores:** " + " · ".join(f"{chat_escape(s.name)} {s.correct}" for s in scores) \
+                    if scores else ""
+            replies = [render_round_result(quiz, slot, item, answers, extra, self._citation(item) if item else None)]
+            if quiz.state == ACTIVE:
+                next_item = snapshot.get(quiz.item_ids[quiz.current_index])
+                if next_item is not None:
+                    replies.append(render_question(quiz, quiz.current_index, next_item, now=now))
+            elif quiz.mode == TEAM:
+                replies.append(render_round_summary(quiz, repo.session_scores(session=session,
+                                                                               session_id=session_id)))
+            return [Post(channel.platform, channel.workspace_id, channel.platform_channel_id, r) for r in replies]
+
+
+# --- who may answer ------------------------------------------------------------------------------------------
+
+
+def authorise(session: Session, quiz: QuizSession, request: Request) -> None:
+    """Only the owner presses a personal quiz's buttons; a round's buttons work for anyone in its channel."""
+    if quiz.mode in ROUND_MODES:
+        channel = session.get(Channel, quiz.channel_id)
+        if channel is None or (channel.platform, channel.workspace_id, channel.platform_channel_id) != (
+                request.platform, request.workspace_id, request.channel_id):
+            raise Forbidden("That question belongs to another channel's round.")
+        return
+    owner = session.get(User, quiz.owner_id) if quiz.owner_id else None
+    if owner is None or (owner.platform, owner.platform_user_id) != (request.platform, request.user.platform_id):
+        name = chat_escape(owner.display_name or owner.platform_user_id) if owner else "someone else"
+        raise Forbidden(f"That quiz is {name}'s, so only they can answer it. Start your own with /quiz.")
+
+
+def explain_closed(session: Session, quiz: QuizSession, slot: int, user: User | None, now: datetime) -> None:
+    """Raise the reason this person cannot answer `slot` now; return quietly when it is open to them."""
+    number = slot + 1
+    if user is not None and repo.find_attempt(session=session, session_id=quiz.id, slot=slot, user_id=user.id):
+        raise AlreadyAnswered(number)
+    if quiz.state == ABANDONED:
+        raise QuestionClosed("That quiz was replaced by a newer one, so its buttons no longer work. "
+                             "Start again with /quiz.")
+    if quiz.state == FINISHED:
+        what = "round" if quiz.mode in ROUND_MODES else "quiz"
+        raise QuestionClosed(f"That {what} has finished, so its buttons no longer work.")
+    if slot < quiz.current_index:
+        raise QuestionClosed(f"Time's up: question {number} has closed. Its answer and results are posted in "
+                             "the channel.")
+    if slot > quiz.current_index:
+        raise QuestionClosed(f"Question {number} isn't open yet.")
+    if quiz.window_ends_at is not None and now >= quiz.window_ends_at:
+        raise QuestionClosed(f"Time's up for question {number}: the answer and results are on their way.")
+
+
+# --- grading ------------------------------------------------------------------------------------------------
+
+
+def _button_answer(item: QuizItem, value: str) -> str:
+    """The answer a button stands for: a choice number for choice items, true/false for true/false ones."""
+    if item.kind == "choice" and value.isdigit() and 1 <= int(value) <= len(item.choices):
+        return value
+    if item.kind == "true_false" and value in ("true", "false"):
+        return value
+    raise BadInput("That button doesn't belong to this question.")
+
+
+def _grade(item: QuizItem, given: str | None, encoder: Encoder) -> Grade:
+    if given is None:
+        return Grade(False, 0.0, f"⏭ **Skipped.** {right_answer(item)}")
+    try:
+        return grade(item, given, encoder.encode)
+    except InvalidAnswer as exc:
+        raise BadInput(f"I couldn't read that answer: {exc.reason}.") from None
+
+
+def right_answer(item: QuizItem) -> str:
+    """The right answer and why, as markdown."""
+    if item.kind == "choice":
+        index = item.correct_index
+        return f"The answer: **{LETTERS[index].upper()})** {item.choices[index].text}\n{item.choices[index].why}"
+    if item.kind == "true_false":
+        return f"The answer: **{'True' if item.answer else 'False'}**. {item.explanation}"
+    return f"**Model answer:** {item.reference}"
+
+
+# --- rendering ----------------------------------------------------------------------------------------------
+
+
+def label(text: str, limit: int = LABEL_LIMIT) -> str:
+    """Text shortened to fit a button."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def question_title(quiz: QuizSession, slot: int, topic: str, word: str = "Question") -> str:
+    """"Question 2 of 5 · autograd" (a review says Review; a scheduled question has no count)."""
+    if quiz.mode == STUDY:
+        return f"Study {word.lower()} · {topic}"
+    if quiz.mode == REVIEW and word == "Question":
+        word = "Review"
+    return f"{word} {slot + 1} of {quiz.total} · {topic}"
+
+
+def render_question(quiz: QuizSession, slot: int, item: QuizItem, *, now: datetime) -> Reply:
+    """A question with its answer buttons."""
+    prefix = f"quiz:answer:{quiz.id}:{slot}"
+    text = chat_escape(item.prompt)
+    buttons: list[Button] = []
+    if item.kind == "choice":
+        text += "\n\n" + "\n".join(f"**{LETTERS[i].upper()})** {chat_escape(c.text)}" for i, c in
+                                   enumerate(item.choices))
+        buttons = [Button(f"{prefix}:{i + 1}", label(f"{LETTERS[i].upper()}) {c.text}"))
+                   for i, c in enumerate(item.choices)]
+    elif item.kind == "true_false":
+        text += "\n\nTrue or false?"
+        buttons = [Button(f"{prefix}:true", "True"), Button(f"{prefix}:false", "False")]
+    else:
+        text += "\n\n✍️ Answer in a sentence or two: reply with your answer."
+    if quiz.mode in ROUND_MODES and quiz.window_ends_at is not None:
+        text += f"\n\n⏱ Everyone may answer once, until {_when(quiz.window_ends_at, now)}."
+    else:
+        buttons.append(Button(f"quiz:skip:{quiz.id}:{slot}", "Skip"))
+    if item.generated:
+        text += "\n\n_This question was generated from the knowledge base._"
+    return Reply(text, title=question_title(quiz, slot, item.topic), buttons=tuple(buttons),
+                 ephemeral=quiz.ephemeral, kind="quiz_question")
+
+
+def render_result(quiz: QuizSession, slot: int, item: QuizItem, result: Grade, citation: str,
+                  skipped: bool) -> Reply:
+    """A graded answer in a personal quiz, with a Next button unless it was the last question."""
+    buttons = () if slot + 1 >= quiz.total else (Button(f"quiz:next:{quiz.id}", "Next", style="primary"),)
+    return Reply(result.feedback, title=question_title(quiz, slot, item.topic, "Answer"), citation=citation,
+                 buttons=buttons, ephemeral=quiz.ephemeral, kind="quiz_result")
+
+
+def render_summary(quiz: QuizSession, attempts: Sequence[QuizAttempt], snapshot: BankSnapshot) -> Reply:
+    """The end of a personal quiz or review: the score and one line per question."""
+    lines = []
+    correct = 0
+    for attempt in attempts:
+        item = snapshot.get(attempt.item_id)
+        prompt = label(item.prompt.splitlines()[0], PROMPT_PREVIEW) if item else attempt.item_id
+        mark = "⏭" if attempt.skipped else "✅" if attempt.correct else "❌"
+        correct += bool(attempt.correct)
+        lines.append(f"{mark} {attempt.slot + 1}. {chat_escape(prompt)}")
+    total = quiz.total
+    percent = f"{correct / total:.0%}" if total else "0%"
+    tail = ("Perfect score! 🎉" if correct == total else
+            "The ones you missed come back in /review when they are due.")
+    word = "Review" if quiz.mode == REVIEW else "Quiz"
+    return Reply("\n".join(lines) + f"\n\n{tail}", title=f"{word} complete · {correct} of {total}",
+                 fields=(("Score", f"{correct}/{total} ({percent})"),), ephemeral=quiz.ephemeral,
+                 kind="quiz_summary")
+
+
+def render_ack(quiz: QuizSession, slot: int, item: QuizItem, given: str, now: datetime) -> Reply:
+    """A round answer received: what was recorded, and when the answer comes (nothing given away)."""
+    if item.kind == "choice":
+        index = int(given) - 1
+        said = f"**{LETTERS[index].upper()})** {chat_escape(item.choices[index].text)}"
+    else:
+        said = f"**{given.capitalize()}**"
+    when = _when(quiz.window_ends_at, now) if quiz.window_ends_at else "the window closes"
+    return Reply(f"Got it: you answered {said} to question {slot + 1}. The answer and results come at {when}.",
+                 ephemeral=True, kind="quiz_ack")
+
+
+def render_round_result(quiz: QuizSession, slot: int, item: QuizItem | None,
+                        answers: Sequence[tuple[QuizAttempt, User]], extra: str, citation: str | None) -> Reply:
+    """A round question's answer and who got it right, posted to the channel when its window closes."""
+    text = right_answer(item) if item else "That question is no longer in the quiz bank."
+    right = [chat_escape(u.display_name or u.platform_user_id) for a, u in answers if a.correct]
+    wrong = [chat_escape(u.display_name or u.platform_user_id) for a, u in answers if not a.correct]
+    if not answers:
+        text += "\n\nNobody answered this one."
+    else:
+        if right:
+            text += "\n\n✅ Right: " + ", ".join(right)
+        if wrong:
+            text += ("\n" if right else "\n\n") + "❌ Wrong: " + ", ".join(wrong)
+    if extra:
+        text += "\n\n" + extra
+    topic = item.topic if item else (quiz.topic or "quiz")
+    return Reply(text, title=question_title(quiz, slot, topic, "Answer"), citation=citation,
+                 kind="quiz_round_result")
+
+
+def render_round_summary(quiz: QuizSession, scores: Sequence[repo.Score]) -> Reply:
+    """The final standings of a team round."""
+    if not scores:
+        return Reply("Nobody answered this round. Try again with /quiz.", title="Round over", kind="quiz_summary")
+    medals = ["🥇", "🥈", "🥉"]
+    lines = [f"{medals[i] if i < 3 else f'{i + 1}.'} {chat_escape(s.name)}: {s.correct} of {quiz.total}"
+             for i, s in enumerate(scores)]
+    return Reply("\n".join(lines), title="Round over", fields=(("Questions", str(quiz.total)),), kind="quiz_summary")
+
+
+def _study_extra(session: Session, schedule: StudySchedule, channel: Channel,
+                 answers: Sequence[tuple[QuizAttempt, User]]) -> str:
+    """Update the channel's streak after a scheduled question and describe it with the leaderboard."""
+    if any(a.correct for a, _ in answers):
+        schedule.streak += 1
+        schedule.best_streak = max(schedule.best_streak, schedule.streak)
+        streak = f"🔥 Streak: {schedule.streak} in a row answered right (best {schedule.best_streak})."
+    else:
+        had = schedule.streak
+        schedule.streak = 0
+        streak = "Streak reset: nobody got this one." if had else "No streak yet: nobody got this one."
+    ranking = repo.channel_ranking(session=session, channel_id=channel.id, limit=5)
+    board = " · ".join(f"{i + 1}. {chat_escape(s.name)} {s.correct}" for i, s in enumerate(ranking))
+    parts = [streak]
+    if board:
+        parts.append(f"**Leaderboard:** {board}")
+    if schedule.active:
+        parts.append(f"Next question: {schedule.next_fire_at.strftime(DATE_FORMAT)}.")
+    return "\n".join(parts)
+
+
+def _when(moment: datetime, now: datetime) -> str:
+    """A deadline as a time, with how far away it is."""
+    seconds = max(0, int((moment - now).total_seconds()))
+    span = f"{seconds} s" if seconds < 120 else f"{seconds // 60} min"
+    if seconds >= 86_400:
+        return f"{moment.strftime(DATE_FORMAT)} (in {seconds // 3600} h)"
+    return f"{moment.strftime(TIME_FORMAT)} (in {span})"

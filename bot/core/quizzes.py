@@ -1,0 +1,56 @@
+"""Quizzes, reviews, study channels and stats, built together and registered on the Tutor."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from fsrs import Scheduler
+
+from bot.core.bank import QuizBank
+from bot.core.knowledge import KnowledgeService
+from bot.core.outbox import Outbox
+from bot.core.quiz import QuizService, QuizSettings
+from bot.core.review import Reviewer, ReviewService
+from bot.core.stats import StatsService
+from bot.core.study import StudyLoop, StudyService
+from bot.core.tutor import Tutor
+from bot.db.base import utcnow
+from bot.db.engine import Database
+from knowledge.index import Encoder
+
+
+@dataclass
+class QuizFeatures:
+    """The quiz use cases of one process, sharing a bank, a clock and an outbox."""
+
+    bank: QuizBank
+    quiz: QuizService
+    review: ReviewService
+    study: StudyService
+    stats: StatsService
+    loop: StudyLoop
+
+    @classmethod
+    def build(cls, *, database: Database, knowledge: KnowledgeService, encoder: Encoder, outbox: Outbox,
+              settings: QuizSettings | None = None, now: Callable[[], datetime] = utcnow, tick_s: float = 30.0,
+              scheduler: Scheduler | None = None, rng: random.Random | None = None,
+              owner: str | None = None) -> QuizFeatures:
+        """Everything wired; nothing runs until the loop is started."""
+        bank = QuizBank(knowledge, encoder)
+        quiz = QuizService(database, bank, encoder, Reviewer(scheduler), settings=settings, now=now, rng=rng)
+        study = StudyService(database, quiz, outbox, now=now, owner=owner)
+        return cls(bank=bank, quiz=quiz, review=ReviewService(database, quiz, now=now), study=study,
+                   stats=StatsService(database, now=now), loop=StudyLoop(study, interval=tick_s))
+
+    def register(self, tutor: Tutor) -> None:
+        """Add `/quiz`, `/review`, `/study`, `/stats`, `/leaderboard`, the `quiz:` buttons and typed answers."""
+        tutor.command("quiz", self.quiz.quiz)
+        tutor.command("review", self.review.review)
+        tutor.command("study", self.study.study)
+        tutor.command("stats", self.stats.stats)
+        tutor.command("leaderboard", self.stats.leaderboard)
+        tutor.action("quiz", self.quiz.action)
+        tutor.free_text(self.quiz.typed_answer)
