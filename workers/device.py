@@ -27,3 +27,49 @@ def describe_device(device: str) -> str:
     if parsed.type == "cpu":
         return "CPU (this worker has no GPU)" if best_device() == "cpu" else "CPU"
     return parsed.type
+
+
+def visible_gpus() -> list[str]:
+    """The ids of the GPUs this process may hand to workers, one each, counted without initialising CUDA.
+
+    `torch.cuda.device_count()` asks NVML, so the caller can still fork safely afterwards; when
+    CUDA_VISIBLE_DEVICES is set, its entries are the ids (so a worker gets the physical GPU it names).
+    """
+    import os
+
+    import torch
+
+    count = torch.cuda.device_count()
+    if count <= 0:
+        return []
+    given = [part.strip() for part in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if part.strip()]
+    return given[:count] if given else [str(index) for index in range(count)]
+
+
+def cpu_threads(processes: int) -> int:
+    """Intra-op threads for each of `processes` worker processes sharing this machine's cores."""
+    import os
+
+    return max(1, (os.cpu_count() or 1) // max(1, processes))
+
+
+def warm_up(threads: int | None = None) -> str:
+    """Pay one-off costs before the first job (torch import, CUDA context, autograd, plotting); the device.
+
+    `threads` caps torch's intra-op threads: worker processes that each spin up one thread per core fight
+    over the cores and run several times slower than with their fair share.
+    """
+    import torch
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    device = best_device()
+    if device == "cuda":
+        torch.cuda.init()
+        torch.zeros(1, device="cuda").sum().item()  # creates this process's CUDA context, once
+    x = torch.ones(4, requires_grad=True)
+    (x * x).sum().backward()
+    from workers.demos._common import new_figure
+
+    new_figure()
+    return device
