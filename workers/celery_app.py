@@ -32,13 +32,12 @@ from kombu import Queue
 
 from bot.db.engine import Database
 from workers.events import EventBus, RedisBus
-from workers.jobs import FAILED, RESULT, TIMED_OUT, JobEvent, JobSpec
+from workers.jobs import FAILED, QUEUES, RESULT, TIMED_OUT, JobEvent, JobSpec
 from workers.runner import MAX_ATTEMPTS, run_job
 from workers.store import JobStore
 
 log = logging.getLogger(__name__)
 
-QUEUES = ("gpu", "cpu")
 TASK_NAME = "torchtutor.run_job"
 HARD_MARGIN_S = 5.0  # past the soft limit (the demo's time limit), Celery kills the child
 VISIBILITY_TIMEOUT_S = 600  # an unacked job (its whole worker gone) is re-delivered after this long

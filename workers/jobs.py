@@ -14,6 +14,7 @@ TERMINAL = (SUCCEEDED, FAILED, CANCELLED, TIMED_OUT)
 STATUSES = ACTIVE + TERMINAL
 
 PROGRESS, STATE, RESULT = "progress", "state", "result"
+QUEUES = ("gpu", "cpu")
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.db.migrate import is_up_to_date
 from bot.runtime import Runtime
-from bot.web import api
+from bot.web import api, jobs_api
 
 log = logging.getLogger(__name__)
 
@@ -26,16 +26,22 @@ def create_app(runtime: Runtime) -> FastAPI:
         task = asyncio.create_task(_start(runtime))
         yield
         task.cancel()
+        await asyncio.to_thread(runtime.stop_workers)
 
     app = FastAPI(title="torchtutor", lifespan=lifespan, docs_url="/api/docs", redoc_url=None)
     app.state.runtime = runtime
     app.state.schema_ready = False
     app.include_router(api.router)
+    app.include_router(jobs_api.router)
     app.add_api_route("/healthz", healthz, methods=["GET"])
     return app
 
 
 async def _start(runtime: Runtime) -> None:
+    try:
+        await asyncio.to_thread(runtime.start_workers)  # the embedded pool warms up while the model loads
+    except Exception:
+        log.exception("the demo workers could not start; demos will wait in the queue")
     try:
         await asyncio.to_thread(runtime.start)
     except Exception:
