@@ -28,7 +28,7 @@ from typing import Any
 from celery import Celery, Task, signals
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.worker.request import Request
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from bot.db.engine import Database
 from workers.events import EventBus, RedisBus
@@ -61,7 +61,7 @@ def make_app(*, broker_url: str, database_url: str, demo_modules: Sequence[str] 
         task_acks_late=True,
         task_acks_on_failure_or_timeout=True,
         task_reject_on_worker_lost=True,
-        task_queues=[Queue(name) for name in QUEUES],
+        task_queues=[Queue(name, Exchange(name, type="direct"), routing_key=name) for name in QUEUES],
         task_default_queue="cpu",
         worker_prefetch_multiplier=1,
         worker_max_tasks_per_child=max_tasks_per_child,

@@ -65,6 +65,9 @@ def register(demo: Demo) -> None:
 
 
 def load_demo_modules(names: Iterable[str]) -> None:
-    """Import each named module and register its `DEMO` (TORCHTUTOR_DEMO_MODULES: every process loads the same)."""
+    """Import each named module and register its `DEMO` or `DEMOS` (TORCHTUTOR_DEMO_MODULES: the bot and every
+    worker process load the same ones)."""
     for name in names:
-        register(importlib.import_module(name).DEMO)
+        module = importlib.import_module(name)
+        for demo in getattr(module, "DEMOS", None) or (module.DEMO,):
+            register(demo)
