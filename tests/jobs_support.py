@@ -142,3 +142,48 @@ class CeleryWorker:
             self.process.wait(20)
         except subprocess.TimeoutExpired:
             self.kill_all()
+
+
+class HoldBackend:
+    """A backend that accepts jobs and never runs them (they stay queued): for limits and cancellation."""
+
+    name = "local"
+
+    def __init__(self, fail_submit: bool = False) -> None:
+        from workers.events import InProcessBus
+
+        self.bus = InProcessBus()
+        self.submitted: list[JobSpec] = []
+        self.cancelled: list[str] = []
+        self.fail_submit = fail_submit
+
+    def start(self) -> None:
+        pass
+
+    def submit(self, spec: JobSpec) -> None:
+        if self.fail_submit:
+            raise ConnectionError("broker down")
+        self.submitted.append(spec)
+
+    def cancel(self, job_id: str) -> None:
+        self.cancelled.append(job_id)
+
+    def stop(self) -> None:
+        pass
+
+
+class ThreadBackend(HoldBackend):
+    """Runs each job with `run_job` on a thread of this process: the core's view of a backend, minus processes."""
+
+    def __init__(self, database: Database) -> None:
+        super().__init__()
+        self.store = JobStore(database)
+
+    def submit(self, spec: JobSpec) -> None:
+        import threading
+
+        from workers.runner import run_job
+
+        super().submit(spec)
+        threading.Thread(target=run_job, args=(spec.job_id, self.store, self.bus),
+                         kwargs={"worker": "thread", "device": "cpu", "progress_interval": 0.05}, daemon=True).start()
