@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 def best_device() -> str:
     """ "cuda" when a CUDA GPU is usable, else "mps" on Apple silicon, else "cpu"."""
@@ -30,20 +32,43 @@ def describe_device(device: str) -> str:
 
 
 def visible_gpus() -> list[str]:
-    """The ids of the GPUs this process may hand to workers, one each, counted without initialising CUDA.
+    """The ids of the GPUs this process may hand to workers, one each, counted without initialising CUDA here.
 
-    `torch.cuda.device_count()` asks NVML, so the caller can still fork safely afterwards; when
-    CUDA_VISIBLE_DEVICES is set, its entries are the ids (so a worker gets the physical GPU it names).
+    A process that initialised CUDA cannot fork usable children, and Celery's prefork parent and the bot both
+    ask this. So the count comes from NVML (`torch.cuda._device_count_nvml`, what `device_count()` tries first),
+    and where NVML cannot answer, from a short-lived subprocess. When CUDA_VISIBLE_DEVICES is set, its entries
+    are the ids, so each worker gets the physical GPU it names.
     """
     import os
 
     import torch
 
-    count = torch.cuda.device_count()
+    if not torch.backends.cuda.is_built():
+        return []
+    count = _count_without_cuda_init(torch)
     if count <= 0:
         return []
     given = [part.strip() for part in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if part.strip()]
     return given[:count] if given else [str(index) for index in range(count)]
+
+
+def _count_without_cuda_init(torch: Any) -> int:
+    counter = getattr(torch.cuda, "_device_count_amdsmi" if torch.version.hip else "_device_count_nvml", None)
+    try:
+        count = int(counter()) if counter is not None else -1
+    except Exception:
+        count = -1
+    if count >= 0:
+        return count
+    import subprocess
+    import sys
+
+    probe = subprocess.run([sys.executable, "-c", "import torch; print(torch.cuda.device_count())"],
+                           capture_output=True, text=True, timeout=120)
+    try:
+        return int(probe.stdout.strip() or 0)
+    except ValueError:
+        return 0
 
 
 def cpu_threads(processes: int) -> int:
