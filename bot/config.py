@@ -77,7 +77,7 @@ class Settings(BaseSettings):
         return [Path(p) for p in (self.knowledge_paths or "").split(":") if p.strip()]
 
     def demo_module_names(self) -> list[str]:
-        """Extra demo modules (TORCHTUTOR_DEMO_MODULES, `,`- or `:`-separated), each defining `DEMO`."""
+        """Extra demo modules (TORCHTUTOR_DEMO_MODULES, `,`- or `:`-separated), each defining `DEMO` or `DEMOS`."""
         return [name.strip() for name in (self.demo_modules or "").replace(":", ",").split(",") if name.strip()]
 
     def session_secret(self) -> str:

@@ -94,6 +94,8 @@ class LocalBackend:
         self._slots = [_Slot(index=i, gpu=gpus[i % len(gpus)] if gpus else None) for i in range(count)]
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._stopping = False
         for slot in self._slots:
             self._spawn(slot)
         self._thread = threading.Thread(target=self._supervise, name="torchtutor-local-pool", daemon=True)
@@ -108,12 +110,12 @@ class LocalBackend:
         """The row says cancelled: the demo stops at its next progress report, or its process is killed."""
         self._command("cancel", job_id)
 
-    def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
-        """Stop the workers: idle ones at once; a running job gets `timeout` seconds, then is failed."""
+    def stop(self) -> None:
+        """Stop the workers: idle ones at once; a running job gets STOP_TIMEOUT_S seconds, then is failed."""
         if self._thread is None:
             return
         self._command("stop", "")
-        self._thread.join(timeout + 5)
+        self._thread.join(STOP_TIMEOUT_S + 10)
         self._thread = None
         for fd in (self._wake_r, self._wake_w):
             os.close(fd)
