@@ -33,21 +33,27 @@ from bot.db.engine import Database  # noqa: E402
 from bot.db.migrate import upgrade  # noqa: E402
 from workers.demos import get_demo, validate_params  # noqa: E402
 from workers.jobs import PROGRESS, RESULT, STATE, TERMINAL, JobSpec  # noqa: E402
-from workers.store import JobStore  # noqa: E402
+from workers.store import JobStore, new_job_id  # noqa: E402
 
 
-def new_job(store: JobStore, backend: str, demo_name: str, params: dict[str, Any]) -> JobSpec:
+def new_job(store: JobStore, backend: str, demo_name: str, params: dict[str, Any],
+            job_id: str | None = None) -> JobSpec:
     demo = get_demo(demo_name)
     with store.database.transaction() as session:
         job_id = store.insert(session=session, demo=demo.name, params=params, queue=demo.queue, backend=backend,
-                              time_limit_s=demo.time_limit_s, platform="bench", user_id=None, channel_id=None)
+                              time_limit_s=demo.time_limit_s, platform="bench", user_id=None, channel_id=None,
+                              job_id=job_id)
     return JobSpec(job_id, demo.name, params, demo.time_limit_s, demo.queue)
 
 
-async def one_job(backend: Any, spec: JobSpec) -> tuple[float, float]:
+async def one_job(backend: Any, store: JobStore, name: str, demo: str,
+                  params: dict[str, Any]) -> tuple[float, float]:
     """(submit-to-start, submit-to-first-progress) in ms for one job, waiting for its result."""
     start = progress = None
-    async with backend.bus.listen(spec.job_id) as inbox:
+    job_id = new_job_id()
+    async with backend.bus.listen(job_id) as inbox:
+        # The row is committed after subscribing: an idle local worker polling the queue may find it at once.
+        spec = await asyncio.to_thread(new_job, store, name, demo, params, job_id)
         t0 = time.perf_counter()
         await asyncio.to_thread(backend.submit, spec)
         while True:
@@ -66,8 +72,7 @@ async def one_job(backend: Any, spec: JobSpec) -> tuple[float, float]:
 
 
 def latency(backend: Any, store: JobStore, name: str, jobs: int, demo: str, params: dict[str, Any]) -> dict[str, Any]:
-    specs = [new_job(store, name, demo, params) for _ in range(jobs + 3)]
-    samples = [asyncio.run(one_job(backend, spec)) for spec in specs]
+    samples = [asyncio.run(one_job(backend, store, name, demo, params)) for _ in range(jobs + 3)]
     starts, firsts = [s for s, _ in samples[3:]], [f for _, f in samples[3:]]  # the first few warm the path up
     return {"start": percentiles(starts), "progress": percentiles(firsts)}
 

@@ -48,9 +48,9 @@ class JobStore:
 
     def insert(self, *, session: Session, demo: str, params: dict[str, Any], queue: str, backend: str,
                time_limit_s: float, platform: str, user_id: int | None, channel_id: int | None,
-               message_ref: str | None = None) -> str:
-        """Add a queued job; it is visible to workers once the caller commits."""
-        job_id = new_job_id()
+               message_ref: str | None = None, job_id: str | None = None) -> str:
+        """Add a queued job (with a new id unless one is given); workers see it once the caller commits."""
+        job_id = job_id or new_job_id()
         now = self.clock()
         session.add(Job(id=job_id, demo=demo, params=params, queue=queue, backend=backend, time_limit_s=time_limit_s,
                         platform=platform, user_id=user_id, channel_id=channel_id, message_ref=message_ref,

@@ -30,7 +30,7 @@ from tests.jobs_support import (
     sample_demos_registered,
 )
 from tests.services import require_postgres
-from workers.celery_app import CeleryBackend, make_app, submit
+from workers.celery_app import TASK_NAME, CeleryBackend, make_app, submit
 from workers.events import watch
 from workers.jobs import FAILED, PROGRESS, RESULT, RUNNING, SUCCEEDED, TIMED_OUT, JobEvent, JobSpec
 from workers.store import JobStore
@@ -118,6 +118,16 @@ def test_the_gpu_and_cpu_queues_are_separate(tmp_path) -> None:  # type: ignore[
         client.close()
 
 
+def test_the_app_acks_late_takes_one_job_at_a_time_and_recycles_processes() -> None:
+    app = make_app(broker_url="redis://127.0.0.1:1/0", database_url="sqlite://", max_tasks_per_child=7)
+    conf = app.conf
+    assert conf.task_acks_late and conf.task_reject_on_worker_lost and conf.worker_prefetch_multiplier == 1
+    assert conf.worker_max_tasks_per_child == 7 and conf.task_ignore_result
+    assert {queue.name: queue.routing_key for queue in conf.task_queues} == {"gpu": "gpu", "cpu": "cpu"}
+    task = app.tasks[TASK_NAME]
+    assert task.acks_late and task.reject_on_worker_lost
+
+
 def test_a_demo_runs_on_a_real_celery_worker(setup: Setup) -> None:
     spec = run(setup, "train-tiny", {"steps": 40, "lr": 0.05, "seed": 0})
     events = follow(setup, spec.job_id)
@@ -174,6 +184,17 @@ def test_sigkill_of_the_pool_process_mid_job_reruns_it_with_exactly_one_result(s
     assert len(results) == 1 and results[0].status == SUCCEEDED
     assert setup.store.images(spec.job_id) == [b"\x89PNG-fake"]
     setup.worker.wait_for_ready_processes(3)  # the killed pool process was replaced
+
+
+def test_cuda_out_of_memory_fails_the_job_once_and_replaces_the_process(setup: Setup) -> None:
+    before = setup.worker.log().count(" ready on ")
+    spec = run(setup, "test-oom")
+    result = follow(setup, spec.job_id)[-1].result
+    assert result is not None and result.status == FAILED
+    assert result.error == "the GPU ran out of memory; try smaller parameters"
+    setup.worker.wait_for_ready_processes(before + 1)  # a fresh process took the old one's place
+    job = setup.store.get(spec.job_id)
+    assert job is not None and job.attempts == 1 and job.status == FAILED  # the re-delivery did not run it again
 
 
 def test_soft_time_limit_ends_a_demo_timed_out(setup: Setup) -> None:
