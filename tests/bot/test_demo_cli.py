@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from bot import runtime as runtime_module
 from bot.cli import demo_cmd
+from bot.cli.main import main
 from bot.cli.parser import UsageError
 from tests.conftest import cli
-from tests.workers.sample_demos import MODULE
+from tests.jobs_support import ThreadBackend, sample_demos_registered
 from workers.demos import list_demos
 
 RESULT_KEYS = {"event", "job_id", "status", "device", "text", "code", "images", "metrics", "error"}
@@ -42,41 +44,44 @@ def test_demo_run_json_prints_progress_then_exactly_one_result(migrated) -> None
     assert Path(image).is_absolute() and Path(image).read_bytes().startswith(b"\x89PNG")
 
 
-def test_demo_run_of_a_failing_demo_prints_the_reason_and_exits_1(migrated) -> None:  # type: ignore[no-untyped-def]
-    result = cli("demo", "run", "test-boom", "--json", env={"TORCHTUTOR_DEMO_MODULES": MODULE})
-    assert result.returncode == 1, result.stderr
-    final = json.loads(result.stdout.splitlines()[-1])
-    assert final["status"] == "failed" and final["error"] == "the demo raised ValueError: boom"
+def test_demo_run_of_a_failing_demo_prints_the_reason_and_exits_1(migrated, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(runtime_module, "make_backend", lambda settings, database: ThreadBackend(database))
+    with sample_demos_registered():
+        status = main(["demo", "run", "test-boom", "--json"])
+    assert status == 1
+    final = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert set(final) == RESULT_KEYS and final["status"] == "failed"
+    assert final["error"] == "the demo raised ValueError: boom"
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["backward-pass", "--param", "x=1,500"],
-     "backward-pass: parameter 'x': item 2: must be between -100 and 100, got 500"),
-    (["warp-drive"], "I don't know a demo called `warp-drive`."),
-])
-def test_demo_run_refuses_bad_input_with_one_line_and_status_2(migrated, args: list[str], message: str) -> None:  # type: ignore[no-untyped-def]
-    result = cli("demo", "run", *args, "--json")
+def test_demo_run_refuses_bad_input_with_one_line_and_status_2(migrated) -> None:  # type: ignore[no-untyped-def]
+    result = cli("demo", "run", "backward-pass", "--param", "x=1,500", "--json")
     assert result.returncode == 2 and result.stdout == ""
-    assert result.stderr.startswith(f"torchtutor: {message}") and result.stderr.count("\n") == 1
+    assert result.stderr == "torchtutor: backward-pass: parameter 'x': item 2: must be between -100 and 100, got " \
+                            "500\n"
+
+
+@pytest.mark.parametrize(("argv", "status", "message"), [
+    (["demo", "run", "warp-drive"], 2, "I don't know a demo called `warp-drive`."),
+    (["demo", "run", "backward-pass", "--param", "x"], 2, "--param expects KEY=VALUE, got 'x'"),
+    (["worker", "--queues", "gpu,tpu"], 2, "--queues takes a comma-separated subset of gpu,cpu, got 'gpu,tpu'"),
+])
+def test_more_bad_input_in_one_line(migrated, capsys, argv: list[str], status: int, message: str) -> None:  # type: ignore[no-untyped-def]
+    assert main(argv) == status
+    err = capsys.readouterr().err
+    assert err.startswith(f"torchtutor: {message}") and err.count("\n") == 1
+
+
+def test_demo_run_on_an_unmigrated_database_says_so(settings, capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["demo", "run", "backward-pass"]) == 1
+    assert "run `torchtutor migrate` first" in capsys.readouterr().err
 
 
 def test_params_must_be_key_value_pairs_given_once() -> None:
     assert demo_cmd.parse_params(["x=1,2", "pinned=false", "note=a=b"]) == {"x": "1,2", "pinned": "false",
                                                                              "note": "a=b"}
-    with pytest.raises(UsageError, match="--param expects KEY=VALUE, got 'x'"):
-        demo_cmd.parse_params(["x"])
     with pytest.raises(UsageError, match="--param x is given twice"):
         demo_cmd.parse_params(["x=1", "x=2"])
-
-
-def test_demo_run_on_an_unmigrated_database_says_so(settings) -> None:  # type: ignore[no-untyped-def]
-    result = cli("demo", "run", "backward-pass")
-    assert result.returncode == 1 and "torchtutor migrate" in result.stderr
-
-
-def test_worker_refuses_unknown_queues(migrated) -> None:  # type: ignore[no-untyped-def]
-    result = cli("worker", "--queues", "gpu,tpu")
-    assert result.returncode == 2 and "--queues takes a comma-separated subset of gpu,cpu" in result.stderr
 
 
 def test_chat_demo_message_is_edited_until_its_result(migrated) -> None:  # type: ignore[no-untyped-def]

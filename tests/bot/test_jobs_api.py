@@ -6,14 +6,12 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from bot.db.engine import Database
 from bot.runtime import build_runtime
 from bot.web.app import create_app
-from tests.helpers import served
 from tests.jobs_support import HoldBackend, ThreadBackend, sample_demos_registered
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -111,14 +109,32 @@ def test_remote_clients_need_the_token_for_jobs(migrated, embedder) -> None:  # 
     runtime.close()
 
 
-def test_serve_runs_demos_on_its_embedded_worker_pool(migrated) -> None:  # type: ignore[no-untyped-def]
-    with served(env={"TORCHTUTOR_DATABASE_URL": migrated.database_url}) as url:
-        response = httpx.post(f"{url}/api/v1/demos/backward-pass/jobs", json={"params": {"x": "1,2"}}, timeout=30)
+def test_the_app_runs_demos_on_its_embedded_worker_pool(migrated, embedder) -> None:  # type: ignore[no-untyped-def]
+    runtime = build_runtime(migrated, encoder=embedder)  # the configured backend: the local pool
+    backend = runtime.demos.backend
+    with TestClient(create_app(runtime), client=("127.0.0.1", 50000)) as client:
+        response = client.post("/api/v1/demos/backward-pass/jobs", json={"params": {"x": "1,2"}})
         assert response.status_code == 202
         job_id = response.json()["job_id"]
-        with httpx.stream("GET", f"{url}/api/v1/jobs/{job_id}/events", timeout=120) as stream:
+        with client.stream("GET", f"/api/v1/jobs/{job_id}/events") as stream:
             events = sse(stream.iter_lines())
         assert events[-1][0] == "result" and events[-1][1]["status"] == "succeeded"
         assert events[-1][1]["metrics"]["grad"] == [5.0, 14.0]
-        job = httpx.get(f"{url}/api/v1/jobs/{job_id}", timeout=30).json()
-        assert job["worker"].startswith("local-")
+        assert client.get(f"/api/v1/jobs/{job_id}").json()["worker"].startswith("local-")
+        pids = [pid for _, pid, _ in backend.processes]  # type: ignore[attr-defined]
+    assert not runtime.workers_started  # shutting the app down stopped the pool
+    assert all(not psutil_alive(pid) for pid in pids)
+    runtime.close()
+
+
+def psutil_alive(pid: int | None) -> bool:
+    import os
+
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie not yet reaped is gone for our purposes
+        return stat.read().split()[2] != "Z"

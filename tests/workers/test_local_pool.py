@@ -109,18 +109,19 @@ def test_a_demo_that_reports_stops_itself_at_its_time_limit(pool: LocalBackend) 
     assert pid in [p for _, p, _ in pool.processes]  # no kill needed: the process carries on
 
 
-def test_cancel_stops_a_running_job_and_a_queued_one_never_runs(pool: LocalBackend) -> None:
-    running = run(pool, "test-sleep", {"seconds": 20})
-    pid = pid_running(pool, running.job_id)
-    wait_until(lambda: pool.store.get(running.job_id).status == RUNNING, timeout=30)  # type: ignore[union-attr]
-    assert pool.store.cancel(running.job_id, reason="cancelled by the test")
-    pool.cancel(running.job_id)
-    wait_until(lambda: all(job != running.job_id for _, _, job in pool.processes), timeout=10,
-               what="the cancelled job to leave its worker")
-    assert pid in [p for _, p, _ in pool.processes]  # it stopped at its next report, no kill
-    queued = insert_job(pool.store, "backward-pass")
+def test_cancel_stops_running_jobs_and_a_queued_one_never_runs(pool: LocalBackend) -> None:
+    sleepers = [run(pool, "test-sleep", {"seconds": 20}) for _ in range(2)]
+    pids = sorted(pid_running(pool, sleeper.job_id) for sleeper in sleepers)  # both workers busy now
+    queued = insert_job(pool.store, "backward-pass")  # so nobody is free to take this one
     assert pool.store.cancel(queued.job_id)
     pool.submit(queued)
+    for sleeper in sleepers:
+        wait_until(lambda s=sleeper: pool.store.get(s.job_id).status == RUNNING, timeout=30)  # type: ignore[misc, union-attr]
+        assert pool.store.cancel(sleeper.job_id, reason="cancelled by the test")
+        pool.cancel(sleeper.job_id)
+    wait_until(lambda: all(job is None for _, _, job in pool.processes), timeout=10,
+               what="the cancelled jobs to leave their workers")
+    assert sorted(p for _, p, _ in pool.processes) == pids  # they stopped at their next report: no kill
     later = run(pool, "backward-pass")
     assert follow(pool, later.job_id)[-1].status == SUCCEEDED
     job = pool.store.get(queued.job_id)
