@@ -17,6 +17,7 @@ import os
 import queue
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -377,7 +378,7 @@ def _worker_main(conn: Connection, index: int, database_url: str, gpu: str | Non
                 outcome = run_claimed(spec, store, publisher, max_attempts=max_attempts)
                 conn.send(("idle", spec.job_id))
                 if outcome.recycle:
-                    return  # the parent starts a fresh process
+                    break  # the parent starts a fresh process
                 continue
             if woken:  # another worker got there first: be wakeable again
                 conn.send(("idle", None))
@@ -385,9 +386,13 @@ def _worker_main(conn: Connection, index: int, database_url: str, gpu: str | Non
             if conn.poll(idle_poll_s):
                 message = conn.recv()
                 if message[0] == "stop":
-                    return
+                    break
                 woken = message[0] == "wake"
     except (EOFError, BrokenPipeError):  # the parent is gone
-        return
+        pass
     finally:
         database.dispose()
+    # Skip the interpreter's teardown (torch's takes seconds): nothing is left to save, and stop() waits for us.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
