@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -47,9 +48,11 @@ def test_a_job_runs_once_and_a_redelivery_posts_nothing(store: JobStore) -> None
 def test_progress_is_persisted_and_published_at_most_every_interval(store: JobStore) -> None:
     spec = insert_job(store, "test-sleep", {"seconds": 0.5})  # 21 progress calls in half a second
     publisher = RecordingPublisher()
+    start = time.monotonic()
     run_job(spec.job_id, store, publisher, worker="w", device="cpu", progress_interval=0.2)
+    elapsed = time.monotonic() - start
     progress = [event for event in publisher.events if event.kind == PROGRESS]
-    assert 2 <= len(progress) <= 5, [e.progress for e in progress]
+    assert 2 <= len(progress) <= elapsed / 0.2 + 2 < 21, [e.progress for e in progress]
     assert progress[0].progress == 0.0 and progress[-1].progress == 1.0  # the first at once, the last flushed
 
 
