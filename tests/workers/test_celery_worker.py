@@ -10,16 +10,13 @@ import asyncio
 import json
 import os
 import signal
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from bot.db.engine import Database
-from tests.conftest import cli
+from tests.conftest import cli, fresh_postgres_database
 from tests.helpers import wait_until
 from tests.jobs_support import (
     CeleryWorker,
@@ -29,7 +26,6 @@ from tests.jobs_support import (
     migrated_database,
     sample_demos_registered,
 )
-from tests.services import require_postgres
 from workers.celery_app import TASK_NAME, CeleryBackend, make_app, submit
 from workers.events import watch
 from workers.jobs import FAILED, PROGRESS, RESULT, RUNNING, SUCCEEDED, TIMED_OUT, JobEvent, JobSpec
@@ -53,17 +49,8 @@ class Setup:
 
 @pytest.fixture(scope="module")
 def postgres_database() -> Iterator[str]:
-    admin_url = require_postgres()
-    name = f"tt_celery_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_postgres_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
