@@ -7,6 +7,7 @@ database; tests kill its pool processes, and the last one kills the whole worker
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import signal
@@ -88,7 +89,7 @@ def running_pid(setup: Setup, job_id: str) -> int:
     return wait_until(found, timeout=60, what=f"job {job_id} to be running")
 
 
-def test_the_gpu_and_cpu_queues_are_separate(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_the_gpu_and_cpu_queues_are_separate() -> None:
     import redis
 
     with claimed_redis_url() as url:
@@ -99,8 +100,8 @@ def test_the_gpu_and_cpu_queues_are_separate(tmp_path) -> None:  # type: ignore[
         client = redis.Redis.from_url(url)
         assert (client.llen("gpu"), client.llen("cpu")) == (1, 2)
         message = json.loads(client.lindex("gpu", 0))
-        assert message["headers"]["id"] == "g1" and json.loads(
-            __import__("base64").b64decode(message["body"]))[0] == ["g1"]  # only the job id travels
+        assert message["headers"]["id"] == "g1"
+        assert json.loads(base64.b64decode(message["body"]))[0] == ["g1"]  # only the job id travels
         assert message["headers"]["timelimit"] == [65.0, 60.0]  # hard, soft
         client.close()
 
