@@ -18,6 +18,7 @@ worker process (`JobRequest.on_timeout`), which survives the child it kills.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -86,12 +87,17 @@ def app_from_settings(settings: Any) -> Celery:
                     max_tasks_per_child=settings.worker_max_tasks_per_child)
 
 
+@functools.cache
+def _app_from_environment() -> Celery:
+    from bot.config import get_settings
+
+    return app_from_settings(get_settings())
+
+
 def __getattr__(name: str) -> Any:
     """`celery -A workers.celery_app worker -Q gpu,cpu` finds `app` here, configured from the environment."""
     if name == "app":
-        from bot.config import get_settings
-
-        return app_from_settings(get_settings())
+        return _app_from_environment()
     raise AttributeError(name)
 
 
