@@ -47,6 +47,13 @@ class Settings(BaseSettings):
     answer_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     max_question_chars: int = Field(default=2000, ge=10)
     local_workers: int = Field(default=1, ge=1, le=64)
+    jobs_per_person: int = Field(default=2, ge=1, le=100)
+    job_queue_limit: int = Field(default=20, ge=1, le=10_000)
+    job_queue_timeout_s: float = Field(default=600.0, gt=0)
+    job_reap_margin_s: float = Field(default=30.0, ge=0)
+    job_max_attempts: int = Field(default=3, ge=1, le=20)
+    worker_max_tasks_per_child: int = Field(default=100, ge=1)
+    demo_modules: str | None = None
     log_level: str = "INFO"
     # Quizzes: questions in a personal quiz and in a team round, seconds each team-round question stays open,
     # and how often the study scheduler looks for due work.
@@ -110,6 +117,10 @@ class Settings(BaseSettings):
     def extra_knowledge_paths(self) -> list[Path]:
         """The `:`-separated TORCHTUTOR_KNOWLEDGE_PATHS as paths."""
         return [Path(p) for p in (self.knowledge_paths or "").split(":") if p.strip()]
+
+    def demo_module_names(self) -> list[str]:
+        """Extra demo modules (TORCHTUTOR_DEMO_MODULES, `,`- or `:`-separated), each defining `DEMO` or `DEMOS`."""
+        return [name.strip() for name in (self.demo_modules or "").replace(":", ",").split(",") if name.strip()]
 
     def session_secret(self) -> str:
         """The key that signs dashboard sessions; a per-run random one in development."""

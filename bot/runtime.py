@@ -23,6 +23,7 @@ from typing import Any
 
 from bot.config import Settings
 from bot.core.ask import AskService
+from bot.core.demos import DemoJobs, JobBackend, JobLimits
 from bot.core.knowledge import DEFAULT_DOCS, KnowledgeService
 from bot.core.outbox import Outbox
 from bot.core.qa import QuestionAnswering
@@ -66,6 +67,7 @@ class Runtime:
     ask: AskService
     tutor: Tutor
     qa: QuestionAnswering
+    demos: DemoJobs
     metrics: Metrics = field(default_factory=Metrics)
     health_checks: list[HealthCheck] = field(default_factory=list)
     shutdown_hooks: list[ShutdownHook] = field(default_factory=list)
@@ -75,6 +77,8 @@ class Runtime:
     _shutdown: asyncio.Task[None] | None = field(default=None, repr=False)
     outbox: Outbox = field(default_factory=Outbox)
     quizzes: QuizFeatures | None = None
+    workers_started: bool = field(default=False)
+    _workers_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def start(self) -> None:
         """Load the model and build the index (slow: call it off the event loop)."""
@@ -143,8 +147,23 @@ class Runtime:
         """Raise SchemaNotReady unless the database is at the newest migration."""
         require_schema(self.database)
 
+    def start_workers(self) -> None:
+        """Start the job backend: the embedded local pool, or the Celery client and its reaper."""
+        with self._workers_lock:
+            if not self.workers_started:
+                self.demos.backend.start()
+                self.workers_started = True
+
+    def stop_workers(self) -> None:
+        """Stop the job backend (a running local job gets a few seconds, then is failed with the reason)."""
+        with self._workers_lock:
+            if self.workers_started:
+                self.workers_started = False
+                self.demos.backend.stop()
+
     def close(self) -> None:
-        """Release connections (idempotent)."""
+        """Stop workers and release connections (idempotent)."""
+        self.stop_workers()
         for check in self.health_checks:
             close = getattr(check.probe, "close", None)
             if callable(close):
@@ -203,9 +222,29 @@ def knowledge_paths(settings: Settings, override: Sequence[Path] | None = None) 
     return [DEFAULT_DOCS, *settings.extra_knowledge_paths()]
 
 
+def make_backend(settings: Settings, database: Database) -> JobBackend:
+    """The configured job backend, not started: Celery on Redis, or the embedded local pool."""
+    if settings.worker_backend == "celery":
+        from workers.celery_app import CeleryBackend
+
+        return CeleryBackend(database, broker_url=settings.queue_url, reap_margin_s=settings.job_reap_margin_s,
+                             queue_timeout_s=settings.job_queue_timeout_s)
+    from workers.local import LocalBackend
+
+    # One process per GPU unless TORCHTUTOR_LOCAL_WORKERS says otherwise; without GPUs, LOCAL_WORKERS processes.
+    workers = settings.local_workers if "local_workers" in settings.model_fields_set else None
+    return LocalBackend(database, workers=workers, demo_modules=settings.demo_module_names(),
+                        max_attempts=settings.job_max_attempts, reap_margin_s=settings.job_reap_margin_s,
+                        queue_timeout_s=settings.job_queue_timeout_s)
+
+
 def build_runtime(settings: Settings, *, paths: Sequence[Path] | None = None, encoder: Encoder | None = None,
-                  database: Database | None = None, use_database_entries: bool = True) -> Runtime:
-    """A runtime for these settings; nothing slow happens until `start()`."""
+                  database: Database | None = None, use_database_entries: bool = True,
+                  backend: JobBackend | None = None) -> Runtime:
+    """A runtime for these settings; nothing slow happens until `start()` (and `start_workers()`)."""
+    from workers.demos import load_demo_modules
+
+    load_demo_modules(settings.demo_module_names())
     database = database or Database.from_url(
         settings.database_url, pool_size=settings.database_pool_size, max_overflow=settings.database_max_overflow,
         pool_timeout=settings.database_pool_timeout, pool_recycle=settings.database_pool_recycle)
@@ -221,7 +260,12 @@ def build_runtime(settings: Settings, *, paths: Sequence[Path] | None = None, en
     tutor.command("ask", qa.ask)
     tutor.action("ask", qa.show_entry)
     tutor.action("feedback", qa.feedback)
-    runtime = Runtime(settings, database, encoder, knowledge, ask, tutor, qa, metrics=metrics)
+    demos = DemoJobs(database, backend or make_backend(settings, database),
+                     limits=JobLimits(per_person=settings.jobs_per_person, queue=settings.job_queue_limit))
+    tutor.command("demo", demos.command)
+    tutor.action("demo", demos.run_action)
+    tutor.action("job", demos.job_action)
+    runtime = Runtime(settings, database, encoder, knowledge, ask, tutor, qa, demos, metrics=metrics)
     runtime.add_health_check("model", runtime.model_probe)
     runtime.health_checks.append(database_check(database))
     if settings.worker_backend == "celery":

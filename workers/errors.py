@@ -21,3 +21,11 @@ class DemoParamError(WorkerError):
     def __init__(self, name: str, reason: str):
         self.name, self.reason = name, reason
         super().__init__(f"parameter {name!r}: {reason}")
+
+
+class UnknownJob(WorkerError):
+    """No job has that id."""
+
+    def __init__(self, job_id: str):
+        self.job_id = job_id
+        super().__init__(f"no job {job_id!r}")

@@ -29,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
     settings = get_settings()
     runtime = build_runtime(settings)
     runtime.require_schema()
+    runtime.start_workers()  # the local pool warms up while the model loads
     runtime.start()
     user_id = args.user or _login()
     chat = ConsoleChat(runtime.tutor, Person(platform_id=user_id, name=user_id), args.channel, as_json=args.json,

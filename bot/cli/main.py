@@ -7,13 +7,25 @@ import os
 import sys
 from collections.abc import Sequence
 
-from bot.cli import admin_cmd, ask_cmd, chat_cmd, health_cmd, knowledge_cmd, migrate_cmd, serve_cmd, study_cmd
+from bot.cli import (
+    admin_cmd,
+    ask_cmd,
+    chat_cmd,
+    demo_cmd,
+    health_cmd,
+    knowledge_cmd,
+    migrate_cmd,
+    serve_cmd,
+    study_cmd,
+    worker_cmd,
+)
 from bot.cli.output import fail
 from bot.cli.parser import CommandFailed, Parser, UsageError
 from bot.config import ConfigError, get_settings
 from bot.runtime import SchemaNotReady
 
-COMMAND_MODULES = [serve_cmd, migrate_cmd, chat_cmd, ask_cmd, knowledge_cmd, study_cmd, admin_cmd, health_cmd]
+COMMAND_MODULES = [serve_cmd, migrate_cmd, chat_cmd, ask_cmd, knowledge_cmd, demo_cmd, worker_cmd, study_cmd,
+                   admin_cmd, health_cmd]
 
 
 def build_parser() -> Parser:

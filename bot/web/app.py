@@ -19,7 +19,7 @@ from bot.core.accounts import LoginPolicy
 from bot.health import run_checks
 from bot.metrics import CONTENT_TYPE
 from bot.runtime import Runtime
-from bot.web import api, playground, security, stats_api
+from bot.web import api, jobs_api, playground, security, stats_api
 from bot.web.auth import require_metrics_access
 from bot.web.dashboard import catalogue, knowledge, login, pages, quiz_panels  # noqa: F401  (registers tables)
 from bot.web.middleware import RequestContext
@@ -61,6 +61,7 @@ def create_app(runtime: Runtime, *, connect_chat: bool = False) -> FastAPI:
                 await study_loop.stop()
             if slack is not None:
                 await slack.aclose()
+            await asyncio.to_thread(runtime.stop_workers)
             await runtime.shutdown("server stopping")
             runtime.close()
             log.info("stopped")
@@ -79,7 +80,9 @@ def create_app(runtime: Runtime, *, connect_chat: bool = False) -> FastAPI:
     app.add_exception_handler(security.LoginRequired, _login_required)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for router in (api.router, stats_api.router, login.router, pages.router, knowledge.router, playground.router):
+    routers = (api.router, jobs_api.router, stats_api.router, login.router, pages.router, knowledge.router,
+               playground.router)
+    for router in routers:
         app.include_router(router)
     app.add_api_route("/healthz", healthz, methods=["GET"])
     app.add_api_route("/", _home, methods=["GET"], include_in_schema=False)
@@ -139,6 +142,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _start(runtime: Runtime) -> None:
+    try:
+        await asyncio.to_thread(runtime.start_workers)  # the embedded pool warms up while the model loads
+    except Exception:
+        log.exception("the demo workers could not start; demos will wait in the queue")
     try:
         await asyncio.to_thread(runtime.start)
     except Exception as exc:

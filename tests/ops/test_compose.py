@@ -23,10 +23,6 @@ SERVICES = {"postgres", "redis", "migrate", "bot", "web", "worker-cpu", "worker-
 TORCHTUTOR_SERVICES = {"migrate", "bot", "web", "worker-cpu", "worker-gpu"}
 LONG_RUNNING = SERVICES - {"migrate"}
 REQUIRED_SECRETS = {"POSTGRES_PASSWORD", "TORCHTUTOR_SECRET_KEY"}
-# Subcommands compose.yaml uses that other branches add. Until they are merged, a service using one is an
-# expected failure; once the command exists its arguments are checked for real (and the strict xfail below
-# turns into a failure, saying to delete this entry and that test).
-EXPECTED_FROM_ISSUE_3 = {"worker"}
 INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
 SETTINGS_NAMES = {f"TORCHTUTOR_{name.upper()}" for name in Settings.model_fields}
 
@@ -43,10 +39,8 @@ def subcommands() -> set[str]:
 
 
 def check_command(argv: list[str], capsys: pytest.CaptureFixture[str]) -> argparse.Namespace:
-    """`argv` is a torchtutor command line the CLI accepts (xfail while it needs a command not merged yet)."""
+    """`argv` is a torchtutor command line the CLI accepts."""
     assert argv and argv[0] == "torchtutor", f"not a torchtutor command: {argv}"
-    if len(argv) > 1 and argv[1] in EXPECTED_FROM_ISSUE_3 and argv[1] not in subcommands():
-        pytest.xfail(f"torchtutor {argv[1]} lands with issue 3")
     try:
         return build_parser().parse_args(argv[1:])
     except SystemExit:
@@ -98,12 +92,6 @@ def test_the_services_run_what_the_issue_names(compose: dict[str, Any]) -> None:
     assert services["worker-gpu"]["command"][-2:] == ["--concurrency", "1"]  # one process per GPU
     for name in ("bot", "web", "worker-cpu", "worker-gpu"):
         assert environment(services[name])["TORCHTUTOR_WORKER_BACKEND"] == "celery"
-
-
-@pytest.mark.xfail(strict=True, reason="torchtutor worker lands with issue 3: after the merge, delete this test "
-                                       "and 'worker' from EXPECTED_FROM_ISSUE_3")
-def test_the_worker_command_exists() -> None:
-    assert "worker" in subcommands()
 
 
 @pytest.mark.parametrize("name", sorted(TORCHTUTOR_SERVICES))

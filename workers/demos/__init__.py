@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from types import MappingProxyType
+import importlib
+from collections.abc import Iterable
 
 from workers.demos import (
     backward_pass,
@@ -25,6 +26,8 @@ __all__ = [
     "UnknownDemo",
     "get_demo",
     "list_demos",
+    "load_demo_modules",
+    "register",
     "validate_params",
 ]
 
@@ -37,7 +40,7 @@ _MODULES = (
     tensor_to_device,
     train_tiny,
 )
-_DEMOS = MappingProxyType({module.DEMO.name: module.DEMO for module in _MODULES})
+_DEMOS: dict[str, Demo] = {module.DEMO.name: module.DEMO for module in _MODULES}
 
 
 def list_demos() -> list[Demo]:
@@ -51,3 +54,20 @@ def get_demo(name: str) -> Demo:
     if key not in _DEMOS:
         raise UnknownDemo(name, sorted(_DEMOS))
     return _DEMOS[key]
+
+
+def register(demo: Demo) -> None:
+    """Add a demo to this process's catalogue (plugins, tests); registering the same demo again is a no-op."""
+    known = _DEMOS.get(demo.name)
+    if known is not None and known is not demo:
+        raise ValueError(f"a different demo called {demo.name!r} is already registered")
+    _DEMOS[demo.name] = demo
+
+
+def load_demo_modules(names: Iterable[str]) -> None:
+    """Import each named module and register its `DEMO` or `DEMOS` (TORCHTUTOR_DEMO_MODULES: the bot and every
+    worker process load the same ones)."""
+    for name in names:
+        module = importlib.import_module(name)
+        for demo in getattr(module, "DEMOS", None) or (module.DEMO,):
+            register(demo)

@@ -1,0 +1,154 @@
+"""Runs one job in a worker process, whatever the backend: claim the row, run the demo, report, finish.
+
+`run_job(job_id, store, publisher)` is a plain function: Celery tasks and local pool processes call it, and
+tests call it directly without a broker.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from workers.demos import get_demo
+from workers.errors import DemoParamError, UnknownDemo
+from workers.events import Publisher
+from workers.jobs import FAILED, PROGRESS, RESULT, RUNNING, STATE, SUCCEEDED, TIMED_OUT, JobEvent, JobResult, JobSpec
+from workers.store import JobStore
+
+log = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL_S = 0.2  # at most five progress writes per second per job
+MAX_ATTEMPTS = 3
+
+
+class JobAborted(Exception):
+    """The job left `running` while its demo ran (cancelled, timed out, reaped): stop, write nothing."""
+
+
+class JobTimedOut(Exception):
+    """The demo ran past its time limit."""
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What one delivery of a job did: the status it wrote (None if it wrote none) and whether the worker
+    process should be replaced (after CUDA ran out of memory its allocator state is not worth trusting)."""
+
+    job_id: str
+    status: str | None
+    ran: bool
+    recycle: bool = False
+
+
+class ProgressReporter:
+    """The `progress(fraction, stage)` a demo calls: clamps, throttles, persists, publishes, and stops the demo
+    when its job was cancelled or ran out of time."""
+
+    def __init__(self, spec: JobSpec, store: JobStore, publisher: Publisher, *,
+                 interval: float = PROGRESS_INTERVAL_S, clock: Callable[[], float] = time.monotonic) -> None:
+        self.spec, self.store, self.publisher = spec, store, publisher
+        self.interval, self.clock = interval, clock
+        self.started = clock()
+        self.high = spec.progress
+        self._pending: tuple[float, str] | None = None
+        self._last_sent: float | None = None
+
+    def __call__(self, fraction: float, stage: str) -> None:
+        if self.clock() - self.started > self.spec.time_limit_s:
+            raise JobTimedOut()
+        value = float(fraction) if isinstance(fraction, int | float) and math.isfinite(fraction) else self.high
+        self.high = min(1.0, max(self.high, value))
+        self._pending = (self.high, str(stage))
+        if self._last_sent is None or self.clock() - self._last_sent >= self.interval:
+            self.flush()
+
+    def flush(self) -> None:
+        """Send the latest unsent progress, if any."""
+        if self._pending is None:
+            return
+        fraction, stage = self._pending
+        self._pending = None
+        self._last_sent = self.clock()
+        if not self.store.report(self.spec.job_id, fraction, stage):
+            raise JobAborted()
+        self.publisher.publish(JobEvent(self.spec.job_id, PROGRESS, RUNNING, fraction, stage))
+
+
+def run_job(job_id: str, store: JobStore, publisher: Publisher, *, worker: str, device: str | None = None,
+            max_attempts: int = MAX_ATTEMPTS, time_limit_errors: tuple[type[BaseException], ...] = (),
+            progress_interval: float = PROGRESS_INTERVAL_S) -> RunOutcome:
+    """Claim the job (a re-delivery claims it again) and run it; a finished or unknown job is left alone."""
+    spec = store.claim(job_id, worker=worker, device=device or _best_device())
+    if spec is None:
+        log.info("job %s is finished or unknown; not running it again", job_id)
+        return RunOutcome(job_id, None, ran=False)
+    return run_claimed(spec, store, publisher, max_attempts=max_attempts, time_limit_errors=time_limit_errors,
+                       progress_interval=progress_interval)
+
+
+def run_claimed(spec: JobSpec, store: JobStore, publisher: Publisher, *, max_attempts: int = MAX_ATTEMPTS,
+                time_limit_errors: tuple[type[BaseException], ...] = (),
+                progress_interval: float = PROGRESS_INTERVAL_S) -> RunOutcome:
+    """Run a job this worker has claimed and write its one result."""
+    if spec.attempts > max_attempts:
+        lost = spec.attempts - 1
+        return _finish(store, publisher, spec, FAILED, error=f"the worker running it stopped unexpectedly {lost} "
+                                                               "times, so it was not tried again")
+    publisher.publish(JobEvent(spec.job_id, STATE, RUNNING, spec.progress, "starting"))
+    reporter = ProgressReporter(spec, store, publisher, interval=progress_interval)
+    try:
+        demo = get_demo(spec.demo)
+        output = demo.run(dict(spec.params), reporter)
+        reporter.flush()
+    except JobAborted:
+        log.info("job %s ended elsewhere (cancelled or reaped) while it ran", spec.job_id)
+        return RunOutcome(spec.job_id, None, ran=True)
+    except (JobTimedOut, *time_limit_errors):
+        return _finish(store, publisher, spec, TIMED_OUT,
+                       error=f"it ran longer than its {spec.time_limit_s:g} s time limit")
+    except (UnknownDemo, DemoParamError) as exc:
+        return _finish(store, publisher, spec, FAILED, error=str(exc))
+    except Exception as exc:
+        if is_out_of_memory(exc):
+            _release_cuda_memory()
+            outcome = _finish(store, publisher, spec, FAILED,
+                              error="the GPU ran out of memory; try smaller parameters")
+            return RunOutcome(spec.job_id, outcome.status, ran=True, recycle=True)
+        log.exception("demo %s failed (job %s)", spec.demo, spec.job_id)
+        message = (str(exc).strip().splitlines() or [""])[0][:300]
+        return _finish(store, publisher, spec, FAILED,
+                       error=f"the demo raised {type(exc).__name__}" + (f": {message}" if message else ""))
+    result = JobResult(job_id=spec.job_id, status=SUCCEEDED, device=output.device, text=output.text,
+                       code=output.code, metrics=output.metrics, images=tuple(output.images))
+    return _finish(store, publisher, spec, SUCCEEDED, result=result)
+
+
+def _finish(store: JobStore, publisher: Publisher, spec: JobSpec, status: str, *, result: JobResult | None = None,
+            error: str | None = None) -> RunOutcome:
+    won = store.finish(spec.job_id, status, result=result, error=error)
+    if not won:
+        log.info("job %s already had its result; dropping this delivery's %s", spec.job_id, status)
+    # Subscribers read the result back from the row, so even a losing delivery's event tells them the truth.
+    publisher.publish(JobEvent(spec.job_id, RESULT, status, 1.0 if status == SUCCEEDED else spec.progress))
+    return RunOutcome(spec.job_id, status if won else None, ran=True)
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether `exc` is CUDA (or another accelerator) running out of memory."""
+    return type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc).lower()
+
+
+def _release_cuda_memory() -> None:
+    import torch
+
+    if torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
+
+
+def _best_device() -> str:
+    from workers.device import best_device
+
+    return best_device()

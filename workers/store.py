@@ -1,0 +1,212 @@
+"""Job rows through their life: every move is one compare-and-set, so states only go forward and the first
+terminal state wins (a re-delivered job cannot post a second result)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import case, func, insert, select, update
+from sqlalchemy.orm import Session, aliased
+
+from bot.db.base import utcnow
+from bot.db.engine import Database
+from bot.db.job_models import Job, JobImage
+from bot.db.models import User
+from workers.jobs import (
+    ACTIVE,
+    CANCELLED,
+    FAILED,
+    QUEUED,
+    RUNNING,
+    SUCCEEDED,
+    TERMINAL,
+    JobResult,
+    JobSnapshot,
+    JobSpec,
+)
+
+STAGE_LIMIT = 200
+_SPEC_COLUMNS = (Job.id, Job.demo, Job.params, Job.time_limit_s, Job.queue, Job.attempts, Job.progress)
+
+
+def new_job_id() -> str:
+    """A job id: 32 hex digits, unguessable enough that it can appear in a button."""
+    return uuid.uuid4().hex
+
+
+class JobStore:
+    """Reads and moves job rows; each method is its own unit of work unless it takes the caller's session."""
+
+    def __init__(self, database: Database, clock: Callable[[], datetime] = utcnow) -> None:
+        self.database = database
+        self.clock = clock
+
+    # --- creation, inside the caller's transaction ---------------------------------------------------------
+
+    def insert(self, *, session: Session, demo: str, params: dict[str, Any], queue: str, backend: str,
+               time_limit_s: float, platform: str, user_id: int | None, channel_id: int | None,
+               message_ref: str | None = None, job_id: str | None = None) -> str:
+        """Add a queued job (with a new id unless one is given); workers see it once the caller commits."""
+        job_id = job_id or new_job_id()
+        now = self.clock()
+        session.add(Job(id=job_id, demo=demo, params=params, queue=queue, backend=backend, time_limit_s=time_limit_s,
+                        platform=platform, user_id=user_id, channel_id=channel_id, message_ref=message_ref,
+                        status=QUEUED, progress=0.0, stage="", attempts=0, created_at=now, updated_at=now))
+        session.flush()
+        return job_id
+
+    def count_active(self, *, session: Session, user_id: int) -> int:
+        """Jobs of this person that are queued or running."""
+        return int(session.scalar(select(func.count()).select_from(Job).where(
+            Job.user_id == user_id, Job.status.in_(ACTIVE))) or 0)
+
+    def count_waiting(self, *, session: Session) -> int:
+        """Jobs queued and not yet picked up by any worker."""
+        return int(session.scalar(select(func.count()).select_from(Job).where(Job.status == QUEUED)) or 0)
+
+    # --- reads ---------------------------------------------------------------------------------------------
+
+    def get(self, job_id: str) -> JobSnapshot | None:
+        """The job as it is now, or None."""
+        query = (select(Job, User.platform_user_id, User.platform).outerjoin(User, User.id == Job.user_id)
+                 .where(Job.id == job_id))
+        with self.database.session() as session:
+            row = session.execute(query).first()
+            if row is None:
+                return None
+            job, requester, requester_platform = row
+            images = self._images(session, job_id) if job.status == SUCCEEDED else ()
+            return _snapshot(job, requester, requester_platform, images)
+
+    def images(self, job_id: str) -> list[bytes]:
+        """The PNGs a finished job produced, in order."""
+        with self.database.session() as session:
+            return list(self._images(session, job_id))
+
+    @staticmethod
+    def _images(session: Session, job_id: str) -> tuple[bytes, ...]:
+        query = select(JobImage.png).where(JobImage.job_id == job_id).order_by(JobImage.position)
+        return tuple(session.scalars(query))
+
+    def set_message_ref(self, job_id: str, message_ref: str) -> None:
+        """Remember where the job's message lives, so a restarted bot can find it."""
+        with self.database.transaction() as session:
+            session.execute(update(Job).where(Job.id == job_id).values(message_ref=message_ref[:200]))
+
+    # --- worker side ---------------------------------------------------------------------------------------
+
+    def claim(self, job_id: str, *, worker: str, device: str) -> JobSpec | None:
+        """Mark the job running on `worker` (again, for a re-delivery); None when it is finished or unknown."""
+        return self._claim(Job.id == job_id, Job.status.in_(ACTIVE), worker=worker, device=device)
+
+    def claim_next(self, *, backend: str, worker: str, device: str, queues: Sequence[str] = ()) -> JobSpec | None:
+        """Take the oldest queued job of this backend (and queues), or None; safe against concurrent claimers."""
+        candidate = aliased(Job)
+        oldest = select(candidate.id).where(candidate.status == QUEUED, candidate.backend == backend)
+        if queues:
+            oldest = oldest.where(candidate.queue.in_(list(queues)))
+        oldest = oldest.order_by(candidate.created_at, candidate.id).limit(1).with_for_update(skip_locked=True)
+        return self._claim(Job.id == oldest.scalar_subquery(), Job.status == QUEUED, worker=worker, device=device)
+
+    def _claim(self, *where: Any, worker: str, device: str) -> JobSpec | None:
+        now = self.clock()
+        statement = (update(Job).where(*where)
+                     .values(status=RUNNING, attempts=Job.attempts + 1, worker=worker[:128], device=device[:64],
+                             started_at=now, updated_at=now)
+                     .returning(*_SPEC_COLUMNS))
+        with self.database.transaction() as session:
+            row = session.execute(statement, execution_options={"synchronize_session": False}).first()
+        if row is None:
+            return None
+        return JobSpec(job_id=row.id, demo=row.demo, params=dict(row.params or {}),
+                       time_limit_s=float(row.time_limit_s), queue=row.queue, attempts=int(row.attempts),
+                       progress=float(row.progress))
+
+    def report(self, job_id: str, progress: float, stage: str) -> bool:
+        """Record progress (never lowering it); False when the job is no longer running (cancelled, timed out)."""
+        statement = (update(Job).where(Job.id == job_id, Job.status == RUNNING)
+                     .values(progress=case((Job.progress < progress, progress), else_=Job.progress),
+                             stage=stage[:STAGE_LIMIT], updated_at=self.clock()))
+        with self.database.transaction() as session:
+            return session.execute(statement, execution_options={"synchronize_session": False}).rowcount == 1
+
+    def finish(self, job_id: str, status: str, *, result: JobResult | None = None, error: str | None = None,
+               only_attempt: int | None = None) -> bool:
+        """Move the job to a terminal status unless it already has one; True when this call won."""
+        if status not in TERMINAL:
+            raise ValueError(f"not a terminal status: {status}")
+        values: dict[str, Any] = {"status": status, "finished_at": self.clock(), "updated_at": self.clock(),
+                                  "error": error[:4000] if error else None}
+        if status == SUCCEEDED:
+            values["progress"] = 1.0
+        if result is not None:
+            values["result"] = {"text": result.text, "code": result.code, "metrics": result.metrics}
+            if result.device:
+                values["device"] = result.device[:64]
+        conditions = [Job.id == job_id, Job.status.in_(ACTIVE)]
+        if only_attempt is not None:
+            conditions.append(Job.attempts == only_attempt)
+        with self.database.transaction() as session:
+            won = session.execute(update(Job).where(*conditions).values(**values),
+                                  execution_options={"synchronize_session": False}).rowcount == 1
+            if won and result is not None and result.images:
+                session.execute(insert(JobImage), [{"job_id": job_id, "position": n, "png": png}
+                                                   for n, png in enumerate(result.images)])
+        return won
+
+    def cancel(self, job_id: str, reason: str = "cancelled") -> bool:
+        """Cancel a queued or running job; False when it had already finished."""
+        return self.finish(job_id, CANCELLED, error=reason)
+
+    def fail_running_on(self, worker: str, reason: str) -> list[str]:
+        """Fail every job still running on a worker that is known to be gone; the ids it failed."""
+        with self.database.session() as session:
+            ids = list(session.scalars(select(Job.id).where(Job.worker == worker, Job.status == RUNNING)))
+        return [job_id for job_id in ids if self.finish(job_id, FAILED, error=reason)]
+
+    def reap(self, *, margin_s: float, queue_timeout_s: float, backend: str | None = None,
+             now: datetime | None = None) -> list[str]:
+        """Fail jobs whose worker vanished (running past their time limit plus `margin_s`) and jobs no worker
+        picked up within `queue_timeout_s`; the ids it failed."""
+        now = now or self.clock()
+        query = select(Job.id, Job.status, Job.started_at, Job.created_at, Job.time_limit_s, Job.attempts).where(
+            Job.status.in_(ACTIVE))
+        if backend is not None:
+            query = query.where(Job.backend == backend)
+        with self.database.session() as session:
+            rows = session.execute(query).all()
+        reaped = []
+        for row in rows:
+            if row.status == RUNNING and row.started_at is not None:
+                limit = timedelta(seconds=row.time_limit_s + margin_s)
+                if now - row.started_at > limit and self.finish(
+                        row.id, FAILED, only_attempt=row.attempts,
+                        error=f"the worker running it stopped answering (no result {limit.total_seconds():.0f} s "
+                              "after it started)"):
+                    reaped.append(row.id)
+            elif row.status == QUEUED and now - row.created_at > timedelta(seconds=queue_timeout_s):
+                if self.finish(row.id, FAILED, error=f"no worker picked it up within {queue_timeout_s:.0f} s"):
+                    reaped.append(row.id)
+        return reaped
+
+
+def _snapshot(job: Job, requester: str | None, requester_platform: str | None,
+              images: tuple[bytes, ...]) -> JobSnapshot:
+    result = None
+    if job.status in TERMINAL:
+        stored = job.result or {}
+        seconds = None
+        if job.started_at is not None and job.finished_at is not None:
+            seconds = round((job.finished_at - job.started_at).total_seconds(), 3)
+        result = JobResult(job_id=job.id, status=job.status, device=job.device or "", text=stored.get("text", ""),
+                           code=stored.get("code", ""), metrics=stored.get("metrics") or {}, images=images,
+                           error=job.error, worker=job.worker, seconds=seconds)
+    return JobSnapshot(job_id=job.id, demo=job.demo, params=dict(job.params or {}), status=job.status,
+                       progress=job.progress, stage=job.stage, queue=job.queue, backend=job.backend,
+                       time_limit_s=job.time_limit_s, platform=job.platform, requester=requester,
+                       requester_platform=requester_platform, message_ref=job.message_ref, worker=job.worker,
+                       device=job.device, error=job.error, attempts=job.attempts, created_at=job.created_at,
+                       started_at=job.started_at, finished_at=job.finished_at, result=result)
