@@ -238,6 +238,21 @@ def make_backend(settings: Settings, database: Database) -> JobBackend:
                         queue_timeout_s=settings.job_queue_timeout_s)
 
 
+RECENT_WORKER_WINDOW_S = 600.0
+
+
+def install_job_metrics(metrics: Metrics, backend: JobBackend, database: Database) -> None:
+    """Feed the scrape-time job series from the job rows (and the backend's own worker count when it has one)."""
+    from workers.store import JobStore
+
+    store = JobStore(database)
+    metrics.set_jobs_source(store.counts_by_demo_status)
+    metrics.set_queue_depth_source(store.waiting_by_queue)
+    worker_counts = getattr(backend, "worker_counts", None)
+    metrics.set_workers_source(worker_counts if callable(worker_counts)
+                               else lambda: store.recent_workers_by_queue(RECENT_WORKER_WINDOW_S))
+
+
 def build_runtime(settings: Settings, *, paths: Sequence[Path] | None = None, encoder: Encoder | None = None,
                   database: Database | None = None, use_database_entries: bool = True,
                   backend: JobBackend | None = None) -> Runtime:
@@ -266,6 +281,7 @@ def build_runtime(settings: Settings, *, paths: Sequence[Path] | None = None, en
     tutor.action("demo", demos.run_action)
     tutor.action("job", demos.job_action)
     runtime = Runtime(settings, database, encoder, knowledge, ask, tutor, qa, demos, metrics=metrics)
+    install_job_metrics(metrics, demos.backend, database)
     runtime.add_health_check("model", runtime.model_probe)
     runtime.health_checks.append(database_check(database))
     if settings.worker_backend == "celery":
@@ -282,6 +298,7 @@ def install_quizzes(runtime: Runtime, **overrides: Any) -> QuizFeatures:
         "settings": QuizSettings(questions=settings.quiz_questions, round_questions=settings.quiz_round_questions,
                                  round_window_s=settings.quiz_round_window_s),
         "tick_s": settings.study_tick_s,
+        "telemetry": runtime.metrics,
     }
     options.update(overrides)
     features = QuizFeatures.build(database=runtime.database, knowledge=runtime.knowledge, encoder=runtime.encoder,

@@ -126,6 +126,11 @@ class LocalBackend:
         with self._changed:
             return self._changed.wait_for(lambda: all(s.ready for s in self._slots), timeout)
 
+    def worker_counts(self) -> dict[str, int]:
+        """{queue: live worker processes} for `torchtutor_workers` ("*" when the pool takes every queue)."""
+        alive = sum(1 for s in self._slots if s.process is not None and s.process.is_alive())
+        return {queue: alive for queue in (self.queues or ("*",))}
+
     @property
     def processes(self) -> list[tuple[str, int | None, str | None]]:
         """(worker name, pid, job id) of each worker process now."""
