@@ -83,6 +83,7 @@ class LocalBackend:
         self._stopping = False
         self._changed = threading.Condition()
         self._next_reap = 0.0
+        self._stop_timeout = STOP_TIMEOUT_S
 
     # --- the backend interface ---------------------------------------------------------------------------
 
@@ -111,12 +112,14 @@ class LocalBackend:
         """The row says cancelled: the demo stops at its next progress report, or its process is killed."""
         self._command("cancel", job_id)
 
-    def stop(self) -> None:
-        """Stop the workers: idle ones at once; a running job gets STOP_TIMEOUT_S seconds, then is failed."""
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop the workers: idle ones at once; a running job gets `timeout` (default STOP_TIMEOUT_S) seconds to
+        finish, then its process is killed and the job failed with the reason (its result never half-written)."""
         if self._thread is None:
             return
+        self._stop_timeout = STOP_TIMEOUT_S if timeout is None else max(0.0, timeout)
         self._command("stop", "")
-        self._thread.join(STOP_TIMEOUT_S + 10)
+        self._thread.join(self._stop_timeout + 10)
         self._thread = None
         for fd in (self._wake_r, self._wake_w):
             os.close(fd)
@@ -312,7 +315,7 @@ class LocalBackend:
     def _shutdown(self) -> None:
         for slot in self._slots:
             self._send(slot, ("stop",))
-        deadline = time.monotonic() + STOP_TIMEOUT_S
+        deadline = time.monotonic() + self._stop_timeout
         for slot in self._slots:
             process = slot.process
             if process is None:
