@@ -40,6 +40,7 @@ from knowledge.index import Encoder
 log = logging.getLogger(__name__)
 
 LATE_HOOK_GRACE_S = 1.0
+HAND_BACK_S = 1.0  # kept from a stopping job's time to fail it and publish that
 ShutdownFunction = Callable[[float], Awaitable[Any] | Any]
 """Called with the deadline (a `time.monotonic()` value) by which everything must be finished or handed back."""
 
@@ -148,18 +149,30 @@ class Runtime:
         require_schema(self.database)
 
     def start_workers(self) -> None:
-        """Start the job backend: the embedded local pool, or the Celery client and its reaper."""
+        """Start the job backend: the embedded local pool, or the Celery client and its reaper.
+
+        The first start registers `stop_workers` as a shutdown hook: registered after the adapters, it runs
+        before them, so a job finishing in the drain still has an adapter to post its result.
+        """
         with self._workers_lock:
             if not self.workers_started:
                 self.demos.backend.start()
                 self.workers_started = True
+                if not any(hook.name == "workers" for hook in self.shutdown_hooks):
+                    self.add_shutdown_hook("workers", self.stop_workers)
 
-    def stop_workers(self) -> None:
-        """Stop the job backend (a running local job gets a few seconds, then is failed with the reason)."""
+    def stop_workers(self, deadline: float | None = None) -> None:
+        """Stop the job backend. The local pool takes no new job; a running one may finish until `deadline`
+        (a `time.monotonic()` value; default a few seconds) less a second, then is failed with the reason.
+        Celery workers are separate processes: only this process's client and reaper stop."""
         with self._workers_lock:
             if self.workers_started:
                 self.workers_started = False
-                self.demos.backend.stop()
+                backend = self.demos.backend
+                if deadline is not None and "timeout" in inspect.signature(backend.stop).parameters:
+                    backend.stop(timeout=max(0.0, deadline - time.monotonic() - HAND_BACK_S))  # type: ignore[call-arg]
+                else:
+                    backend.stop()
 
     def close(self) -> None:
         """Stop workers and release connections (idempotent)."""
@@ -238,6 +251,21 @@ def make_backend(settings: Settings, database: Database) -> JobBackend:
                         queue_timeout_s=settings.job_queue_timeout_s)
 
 
+RECENT_WORKER_WINDOW_S = 600.0
+
+
+def install_job_metrics(metrics: Metrics, backend: JobBackend, database: Database) -> None:
+    """Feed the scrape-time job series from the job rows (and the backend's own worker count when it has one)."""
+    from workers.store import JobStore
+
+    store = JobStore(database)
+    metrics.set_jobs_source(store.counts_by_demo_status)
+    metrics.set_queue_depth_source(store.waiting_by_queue)
+    worker_counts = getattr(backend, "worker_counts", None)
+    metrics.set_workers_source(worker_counts if callable(worker_counts)
+                               else lambda: store.recent_workers_by_queue(RECENT_WORKER_WINDOW_S))
+
+
 def build_runtime(settings: Settings, *, paths: Sequence[Path] | None = None, encoder: Encoder | None = None,
                   database: Database | None = None, use_database_entries: bool = True,
                   backend: JobBackend | None = None) -> Runtime:
@@ -266,6 +294,7 @@ def build_runtime(settings: Settings, *, paths: Sequence[Path] | None = None, en
     tutor.action("demo", demos.run_action)
     tutor.action("job", demos.job_action)
     runtime = Runtime(settings, database, encoder, knowledge, ask, tutor, qa, demos, metrics=metrics)
+    install_job_metrics(metrics, demos.backend, database)
     runtime.add_health_check("model", runtime.model_probe)
     runtime.health_checks.append(database_check(database))
     if settings.worker_backend == "celery":
@@ -282,6 +311,7 @@ def install_quizzes(runtime: Runtime, **overrides: Any) -> QuizFeatures:
         "settings": QuizSettings(questions=settings.quiz_questions, round_questions=settings.quiz_round_questions,
                                  round_window_s=settings.quiz_round_window_s),
         "tick_s": settings.study_tick_s,
+        "telemetry": runtime.metrics,
     }
     options.update(overrides)
     features = QuizFeatures.build(database=runtime.database, knowledge=runtime.knowledge, encoder=runtime.encoder,

@@ -83,6 +83,7 @@ class LocalBackend:
         self._stopping = False
         self._changed = threading.Condition()
         self._next_reap = 0.0
+        self._stop_timeout = STOP_TIMEOUT_S
 
     # --- the backend interface ---------------------------------------------------------------------------
 
@@ -111,12 +112,14 @@ class LocalBackend:
         """The row says cancelled: the demo stops at its next progress report, or its process is killed."""
         self._command("cancel", job_id)
 
-    def stop(self) -> None:
-        """Stop the workers: idle ones at once; a running job gets STOP_TIMEOUT_S seconds, then is failed."""
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop the workers: idle ones at once; a running job gets `timeout` (default STOP_TIMEOUT_S) seconds to
+        finish, then its process is killed and the job failed with the reason (its result never half-written)."""
         if self._thread is None:
             return
+        self._stop_timeout = STOP_TIMEOUT_S if timeout is None else max(0.0, timeout)
         self._command("stop", "")
-        self._thread.join(STOP_TIMEOUT_S + 10)
+        self._thread.join(self._stop_timeout + 10)
         self._thread = None
         for fd in (self._wake_r, self._wake_w):
             os.close(fd)
@@ -125,6 +128,11 @@ class LocalBackend:
         """Whether every worker process is warm within `timeout` seconds."""
         with self._changed:
             return self._changed.wait_for(lambda: all(s.ready for s in self._slots), timeout)
+
+    def worker_counts(self) -> dict[str, int]:
+        """{queue: live worker processes} for `torchtutor_workers` ("*" when the pool takes every queue)."""
+        alive = sum(1 for s in self._slots if s.process is not None and s.process.is_alive())
+        return {queue: alive for queue in (self.queues or ("*",))}
 
     @property
     def processes(self) -> list[tuple[str, int | None, str | None]]:
@@ -307,7 +315,7 @@ class LocalBackend:
     def _shutdown(self) -> None:
         for slot in self._slots:
             self._send(slot, ("stop",))
-        deadline = time.monotonic() + STOP_TIMEOUT_S
+        deadline = time.monotonic() + self._stop_timeout
         for slot in self._slots:
             process = slot.process
             if process is None:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bot.logging import bind
 from workers.demos import get_demo
 from workers.errors import DemoParamError, UnknownDemo
 from workers.events import Publisher
@@ -83,7 +84,8 @@ def run_job(job_id: str, store: JobStore, publisher: Publisher, *, worker: str, 
     """Claim the job (a re-delivery claims it again) and run it; a finished or unknown job is left alone."""
     spec = store.claim(job_id, worker=worker, device=device or _best_device())
     if spec is None:
-        log.info("job %s is finished or unknown; not running it again", job_id)
+        with bind(job_id=job_id):
+            log.info("job %s is finished or unknown; not running it again", job_id)
         return RunOutcome(job_id, None, ran=False)
     return run_claimed(spec, store, publisher, max_attempts=max_attempts, time_limit_errors=time_limit_errors,
                        progress_interval=progress_interval)
@@ -92,7 +94,14 @@ def run_job(job_id: str, store: JobStore, publisher: Publisher, *, worker: str, 
 def run_claimed(spec: JobSpec, store: JobStore, publisher: Publisher, *, max_attempts: int = MAX_ATTEMPTS,
                 time_limit_errors: tuple[type[BaseException], ...] = (),
                 progress_interval: float = PROGRESS_INTERVAL_S) -> RunOutcome:
-    """Run a job this worker has claimed and write its one result."""
+    """Run a job this worker has claimed and write its one result (every log line inside carries its job id)."""
+    with bind(job_id=spec.job_id):
+        return _run_claimed(spec, store, publisher, max_attempts=max_attempts, time_limit_errors=time_limit_errors,
+                            progress_interval=progress_interval)
+
+
+def _run_claimed(spec: JobSpec, store: JobStore, publisher: Publisher, *, max_attempts: int,
+                 time_limit_errors: tuple[type[BaseException], ...], progress_interval: float) -> RunOutcome:
     if spec.attempts > max_attempts:
         lost = spec.attempts - 1
         return _finish(store, publisher, spec, FAILED, error=f"the worker running it stopped unexpectedly {lost} "

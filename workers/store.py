@@ -67,6 +67,31 @@ class JobStore:
         """Jobs queued and not yet picked up by any worker."""
         return int(session.scalar(select(func.count()).select_from(Job).where(Job.status == QUEUED)) or 0)
 
+    # --- metrics (read at scrape time: one GROUP BY each) -------------------------------------------------
+
+    def counts_by_demo_status(self) -> dict[tuple[str, str], int]:
+        """{(demo, status): number of job rows}."""
+        with self.database.session() as session:
+            rows = session.execute(select(Job.demo, Job.status, func.count()).group_by(Job.demo, Job.status)).all()
+        return {(demo, status): int(count) for demo, status, count in rows}
+
+    def waiting_by_queue(self) -> dict[str, int]:
+        """{queue: jobs queued and not yet claimed}."""
+        with self.database.session() as session:
+            rows = session.execute(select(Job.queue, func.count()).where(Job.status == QUEUED)
+                                   .group_by(Job.queue)).all()
+        return {queue: int(count) for queue, count in rows}
+
+    def recent_workers_by_queue(self, within_s: float) -> dict[str, int]:
+        """{queue: distinct workers that ran a job of it in the last `within_s` seconds} (for backends that
+        cannot list their live workers cheaply)."""
+        since = self.clock() - timedelta(seconds=within_s)
+        with self.database.session() as session:
+            rows = session.execute(select(Job.queue, func.count(func.distinct(Job.worker)))
+                                   .where(Job.worker.is_not(None), Job.updated_at >= since)
+                                   .group_by(Job.queue)).all()
+        return {queue: int(count) for queue, count in rows}
+
     # --- reads ---------------------------------------------------------------------------------------------
 
     def get(self, job_id: str) -> JobSnapshot | None:

@@ -23,6 +23,7 @@ from bot.core.errors import BadInput, Forbidden, NotFound, TorchtutorError
 from bot.core.identity import find_channel, find_user, identify
 from bot.core.outbox import Post
 from bot.core.review import Reviewer, rating_for
+from bot.core.telemetry import NoTelemetry, Telemetry
 from bot.core.text import chat_escape
 from bot.db import quiz_repo as repo
 from bot.db.base import utcnow
@@ -117,8 +118,9 @@ class QuizService:
 
     def __init__(self, database: Database, bank: QuizBank, encoder: Encoder, reviewer: Reviewer, *,
                  settings: QuizSettings | None = None, now: Clock = utcnow,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, telemetry: Telemetry | None = None) -> None:
         self.database = database
+        self.telemetry: Telemetry = telemetry or NoTelemetry()
         self.bank = bank
         self.encoder = encoder
         self.reviewer = reviewer
@@ -255,9 +257,12 @@ class QuizService:
             given = _button_answer(item, given)
         result = await asyncio.to_thread(_grade, item, given, self.encoder)
         try:
-            return await asyncio.to_thread(self._record, request, session_id, slot, item, given or "", result)
+            replies = await asyncio.to_thread(self._record, request, session_id, slot, item, given or "", result)
         except IntegrityError:
             raise AlreadyAnswered(slot + 1) from None
+        if given:  # a skip is recorded but not graded
+            self.telemetry.quiz_attempted(correct=bool(result.correct))
+        return replies
 
     def _check_open(self, request: Request, session_id: int, slot: int) -> QuizSession:
         """The session, if this person may answer this slot now; otherwise a clear refusal."""

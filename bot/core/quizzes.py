@@ -16,6 +16,7 @@ from bot.core.quiz import QuizService, QuizSettings
 from bot.core.review import Reviewer, ReviewService
 from bot.core.stats import StatsService
 from bot.core.study import StudyLoop, StudyService
+from bot.core.telemetry import Telemetry
 from bot.core.tutor import Tutor
 from bot.db.base import utcnow
 from bot.db.engine import Database
@@ -37,10 +38,11 @@ class QuizFeatures:
     def build(cls, *, database: Database, knowledge: KnowledgeService, encoder: Encoder, outbox: Outbox,
               settings: QuizSettings | None = None, now: Callable[[], datetime] = utcnow, tick_s: float = 30.0,
               scheduler: Scheduler | None = None, rng: random.Random | None = None,
-              owner: str | None = None) -> QuizFeatures:
+              owner: str | None = None, telemetry: Telemetry | None = None) -> QuizFeatures:
         """Everything wired; nothing runs until the loop is started."""
         bank = QuizBank(knowledge, encoder)
-        quiz = QuizService(database, bank, encoder, Reviewer(scheduler), settings=settings, now=now, rng=rng)
+        quiz = QuizService(database, bank, encoder, Reviewer(scheduler), settings=settings, now=now, rng=rng,
+                           telemetry=telemetry)
         study = StudyService(database, quiz, outbox, now=now, owner=owner)
         return cls(bank=bank, quiz=quiz, review=ReviewService(database, quiz, now=now), study=study,
                    stats=StatsService(database, now=now), loop=StudyLoop(study, interval=tick_s))

@@ -61,8 +61,7 @@ def create_app(runtime: Runtime, *, connect_chat: bool = False) -> FastAPI:
                 await study_loop.stop()
             if slack is not None:
                 await slack.aclose()
-            await asyncio.to_thread(runtime.stop_workers)
-            await runtime.shutdown("server stopping")
+            await runtime.shutdown("server stopping")  # the "workers" hook stops the pool within the deadline
             runtime.close()
             log.info("stopped")
 

@@ -20,6 +20,7 @@ from bot.adapters.discord.commands import PRIVATE_COMMANDS, Suggest, build_comma
 from bot.adapters.discord.delivery import EDIT_INTERVAL, Conversation, Delivery, Token
 from bot.adapters.discord.render import ALLOWED_MENTIONS, SHOW_MORE_PREFIX, render_page
 from bot.core.conversation import Request
+from bot.core.telemetry import Telemetry
 from bot.core.tutor import Tutor
 from knowledge.entries import Entry
 from workers.demos import Demo
@@ -44,7 +45,7 @@ class TorchtutorDiscord(discord.AutoShardedClient):
 
     def __init__(self, tutor: Tutor, *, demos: Sequence[Demo] = (), suggest_questions: Suggest | None = None,
                  api_url: str | None = None, guild_id: int | None = None, clock: Callable[[], float] = time.monotonic,
-                 edit_interval: float = EDIT_INTERVAL, **options: Any) -> None:
+                 edit_interval: float = EDIT_INTERVAL, telemetry: Telemetry | None = None, **options: Any) -> None:
         options.setdefault("intents", intents())
         super().__init__(allowed_mentions=ALLOWED_MENTIONS, **options)
         self.tutor = tutor
@@ -53,7 +54,7 @@ class TorchtutorDiscord(discord.AutoShardedClient):
         self.tree: app_commands.CommandTree[TorchtutorDiscord] = app_commands.CommandTree(self)
         for command in build_commands(self, demos, suggest_questions):
             self.tree.add_command(command)
-        self.delivery = Delivery(self, clock=clock, edit_interval=edit_interval)
+        self.delivery = Delivery(self, clock=clock, edit_interval=edit_interval, telemetry=telemetry)
         self._seen: OrderedDict[tuple[str, int], None] = OrderedDict()
         self._conversations: set[asyncio.Task[Any]] = set()
         self._saved_endpoints: tuple[str, yarl.URL] | None = None

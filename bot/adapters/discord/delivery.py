@@ -21,6 +21,7 @@ import discord
 
 from bot.adapters.discord.render import SHOW_MORE_PREFIX, Rendered, render
 from bot.core.conversation import Reply
+from bot.core.telemetry import NoTelemetry, Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -77,13 +78,25 @@ class _Bounded(OrderedDict[K, V]):
             self.popitem(last=False)
 
 
+def api_error_kind(status: int | None) -> str:
+    """The `kind` label of a failed platform call from its HTTP status."""
+    if status == 429:
+        return "rate_limited"
+    if status is not None and 400 <= status < 500:
+        return "http_4xx"
+    if status is not None and status >= 500:
+        return "http_5xx"
+    return "other"
+
+
 class Delivery:
     """The bot's memory of posted replies, and the edit pumps that keep them current."""
 
     def __init__(self, client: discord.Client, *, clock: Callable[[], float] = time.monotonic,
                  edit_interval: float = EDIT_INTERVAL, token_max_age: float = TOKEN_MAX_AGE,
-                 capacity: int = CAPACITY) -> None:
+                 capacity: int = CAPACITY, telemetry: Telemetry | None = None) -> None:
         self.client = client
+        self.telemetry: Telemetry = telemetry or NoTelemetry()
         self.clock = clock
         self.edit_interval = edit_interval
         self.token_max_age = token_max_age
@@ -91,6 +104,10 @@ class Delivery:
         self._messages: _Bounded[int, Posted] = _Bounded(capacity)
         self._pages: _Bounded[str, tuple[str | None, tuple[str, ...]]] = _Bounded(capacity // 10 or 1)
         self._pumps: set[asyncio.Task[None]] = set()
+
+    def api_error(self, exc: discord.HTTPException) -> None:
+        """Count a failed call to Discord's API (`torchtutor_platform_api_errors`)."""
+        self.telemetry.platform_api_error(platform="discord", kind=api_error_kind(getattr(exc, "status", None)))
 
     # -- tokens ---------------------------------------------------------------------------------------------
 
@@ -184,6 +201,7 @@ class Delivery:
             log.info("message %s is gone (deleted?): no more edits", posted.message_id)
             posted.gone = True
         except discord.HTTPException as exc:
+            self.api_error(exc)
             log.warning("could not edit message %s: %s", posted.message_id, exc)
 
     async def _edit_through_token(self, posted: Posted, rendered: Rendered) -> bool:
@@ -236,6 +254,7 @@ class Conversation:
         try:
             new = await self._post(rendered, nonce=reply.id)
         except discord.HTTPException as exc:
+            self.delivery.api_error(exc)
             log.warning("could not post reply %s: %s", reply.id, exc)
             await self._apologise(reply.id)
             return
@@ -260,6 +279,7 @@ class Conversation:
         try:
             await self._post(sorry, nonce=f"x{reply_id}")
         except discord.HTTPException as exc:
+            self.delivery.api_error(exc)
             log.warning("could not apologise for reply %s either: %s", reply_id, exc)
 
     def _track(self, posted: Posted, *reply_ids: str) -> None:

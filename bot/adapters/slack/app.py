@@ -31,6 +31,7 @@ from bot.adapters.slack.render import ACTION_ID_PREFIX
 from bot.adapters.slack.stores import DatabaseInstallationStore, DatabaseOAuthStateStore
 from bot.config import Settings
 from bot.core.conversation import Person, Reply, Request
+from bot.core.telemetry import Telemetry
 from bot.core.tutor import Tutor
 from bot.db import slack as slack_db
 from bot.db.engine import Database
@@ -78,8 +79,10 @@ class SlackAdapter:
     """Owns the Bolt app, its listeners, and the tasks that answer after the acknowledgement."""
 
     def __init__(self, *, tutor: Tutor, settings: Settings, database: Database,
-                 ready: Callable[[], bool] = lambda: True, pacer: EditPacer | None = None) -> None:
+                 ready: Callable[[], bool] = lambda: True, pacer: EditPacer | None = None,
+                 telemetry: Telemetry | None = None) -> None:
         self.tutor = tutor
+        self.telemetry = telemetry
         self.settings = settings
         self.database = database
         self.ready = ready
@@ -189,7 +192,7 @@ class SlackAdapter:
     async def serve(self, request: Request, client: AsyncWebClient) -> None:
         """Translate-call-render for one request: who asked, the core's replies, each sent to Slack."""
         handle: translate.SlackHandle = request.handle
-        outbox = Outbox(client, handle, pacer=self.pacer, prefix=self.prefix)
+        outbox = Outbox(client, handle, pacer=self.pacer, prefix=self.prefix, telemetry=self.telemetry)
         try:
             if not await self._wait_ready():
                 await outbox.send(Reply("I'm still starting up. Try again in a minute.", ephemeral=True,
@@ -261,4 +264,4 @@ class SlackAdapter:
 def build_slack_adapter(runtime: Any) -> SlackAdapter:
     """The adapter for a runtime whose settings have Slack credentials."""
     return SlackAdapter(tutor=runtime.tutor, settings=runtime.settings, database=runtime.database,
-                        ready=lambda: bool(runtime.ready))
+                        ready=lambda: bool(runtime.ready), telemetry=runtime.metrics)

@@ -30,6 +30,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from bot.adapters.slack.render import escape, render_message
 from bot.adapters.slack.translate import SlackHandle, rename_commands
 from bot.core.conversation import Reply
+from bot.core.telemetry import NoTelemetry, Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,19 @@ def retry_handlers() -> list[Any]:
     """Retry handlers for every Slack client: connection resets, and 429 `ratelimited` after Retry-After."""
     return [AsyncConnectionErrorRetryHandler(max_retry_count=2),
             AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES)]
+
+
+def api_error_kind(status: int | None) -> str:
+    """The `kind` label of a failed Slack call: from its HTTP status; `rejected` for a 200 with `ok: false`."""
+    if status == 429:
+        return "rate_limited"
+    if status == 200:
+        return "rejected"
+    if status is not None and 400 <= status < 500:
+        return "http_4xx"
+    if status is not None and status >= 500:
+        return "http_5xx"
+    return "other"
 
 
 class EditPacer:
@@ -84,8 +98,10 @@ class MessageWriter:
     """Applies the newest pending version of one message, at most once per interval; `close` flushes the last."""
 
     def __init__(self, send: Callable[[Reply], Awaitable[None]], interval: Callable[[], float],
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 on_error: Callable[[SlackApiError], None] | None = None) -> None:
         self._send = send
+        self._on_error = on_error
         self._interval = interval
         self._clock = clock
         self._pending: Reply | None = None
@@ -110,6 +126,8 @@ class MessageWriter:
             try:
                 await self._send(reply)
             except SlackApiError as exc:
+                if self._on_error is not None:
+                    self._on_error(exc)
                 log.warning("Slack refused a message update: %s", exc.response.get("error"))
             except asyncio.CancelledError:
                 raise
@@ -126,15 +144,21 @@ class Outbox:
     """Delivers the replies to one request, in order, to the place the request came from."""
 
     def __init__(self, client: AsyncWebClient, handle: SlackHandle, *, pacer: EditPacer, prefix: str = "",
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, telemetry: Telemetry | None = None) -> None:
         self.client = client
         self.handle = handle
+        self.telemetry: Telemetry = telemetry or NoTelemetry()
         self.pacer = pacer
         self.prefix = prefix
         self.clock = clock
         self.posted: dict[str, Posted] = {}
         self._refused: set[str] = set()
         self._writers: dict[str, MessageWriter] = {}
+
+    def api_error(self, exc: SlackApiError) -> None:
+        """Count a failed call to Slack's API (`torchtutor_platform_api_errors`)."""
+        self.telemetry.platform_api_error(platform="slack", kind=api_error_kind(getattr(exc.response, "status_code",
+                                                                                        None)))
 
     async def deliver(self, replies: AsyncIterator[Reply]) -> None:
         """Send every reply of the stream; returns once the last update is on screen."""
@@ -173,7 +197,8 @@ class Outbox:
         if writer is None:
             self.pacer.enter(self.handle.team_id)
             writer = MessageWriter(lambda r: self.update(r, posted, message_id),
-                                   lambda: self.pacer.interval(self.handle.team_id), self.clock)
+                                   lambda: self.pacer.interval(self.handle.team_id), self.clock,
+                                   on_error=self.api_error)
             self._writers[message_id] = writer
         return writer
 
@@ -201,6 +226,7 @@ class Outbox:
                 return await self._post_private(reply)
             return await self._post_public(reply)
         except SlackApiError as exc:
+            self.api_error(exc)
             log.warning("Slack refused a reply in %s: %s", handle.channel_id, exc.response.get("error"))
             return None
 
@@ -260,12 +286,14 @@ class Outbox:
                 await self.client.files_upload_v2(channel=posted.channel, thread_ts=posted.thread_ts or posted.ts,
                                                   file=image.data, filename=image.filename, title=image.filename)
             except SlackApiError as exc:
+                self.api_error(exc)
                 log.warning("could not upload %s to Slack: %s", image.filename, exc.response.get("error"))
 
     async def _respond(self, url: str, **body: Any) -> None:
         webhook = AsyncWebhookClient(url, retry_handlers=retry_handlers(), timeout=10)
         response = await webhook.send_dict({k: v for k, v in body.items() if v is not None})
         if response.status_code != 200:
+            self.telemetry.platform_api_error(platform="slack", kind=api_error_kind(response.status_code))
             log.warning("Slack's response_url answered %s: %s", response.status_code, response.body)
 
 
