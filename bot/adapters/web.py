@@ -22,6 +22,7 @@ from bot.web.markup import inline_html, to_html
 
 PLATFORM = "web"
 _PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
+_JOB_BAR = re.compile(r"[█░]+ (\d+)%")  # bot.core.demos.progress_bar in a demo job's message
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ class WebChat:
             "title_html": str(inline_html(reply.title)) if reply.title else "",
             "html": str(to_html(reply.text)),
             "fields": fields,
-            "progress": _progress(reply.fields),
+            "progress": _progress(reply),
             "citation": reply.citation,
             "buttons": [{"token": self._buttons.dumps([b.id, visitor.id]), "label": b.label, "style": b.style}
                         for b in reply.buttons],
@@ -90,10 +91,19 @@ class WebChat:
         return str(action) if owner == visitor.id else None
 
 
-def _progress(fields: tuple[tuple[str, str], ...]) -> float | None:
-    """A 'Progress' field ("40%") as 0..1, so the page can draw a progress bar for demo jobs."""
-    for name, value in fields:
+def _progress(reply: Reply) -> float | None:
+    """How far a demo job is, 0..1, so the page can draw a progress bar; None for other messages.
+
+    From a 'Progress' field ("40%"), else from a job message: its text bar (`███░░ 40%`), 0 while queued, 1 once
+    its result is in.
+    """
+    for name, value in reply.fields:
         match = _PERCENT.match(value) if name.strip().lower() == "progress" else None
         if match:
             return max(0.0, min(1.0, float(match.group(1)) / 100))
+    if reply.kind == "job":
+        bar = _JOB_BAR.search(reply.text)
+        return max(0.0, min(1.0, int(bar.group(1)) / 100)) if bar else 0.0
+    if reply.kind == "job_result":
+        return 1.0
     return None

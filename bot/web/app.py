@@ -22,6 +22,7 @@ from bot.runtime import Runtime
 from bot.web import api, jobs_api, playground, security, stats_api
 from bot.web.auth import require_metrics_access
 from bot.web.dashboard import catalogue, knowledge, login, pages, quiz_panels  # noqa: F401  (registers tables)
+from bot.web.dashboard import jobs as dashboard_jobs
 from bot.web.middleware import RequestContext
 from bot.web.reindex import Reindexer
 from bot.web.templating import STATIC_DIR, render
@@ -79,8 +80,8 @@ def create_app(runtime: Runtime, *, connect_chat: bool = False) -> FastAPI:
     app.add_exception_handler(security.LoginRequired, _login_required)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    routers = (api.router, jobs_api.router, stats_api.router, login.router, pages.router, knowledge.router,
-               playground.router)
+    routers = (api.router, jobs_api.router, stats_api.router, login.router, pages.router, dashboard_jobs.router,
+               knowledge.router, playground.router)
     for router in routers:
         app.include_router(router)
     app.add_api_route("/healthz", healthz, methods=["GET"])

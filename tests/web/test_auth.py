@@ -12,19 +12,30 @@ from sqlalchemy import select
 from bot.config import Settings
 from bot.core.entry_editing import stored_entries
 from bot.db.account_models import Account
+from bot.db.job_models import Job
 from bot.web import security
 from bot.web.app import create_app
 from tests.conftest import cli
 from tests.web.conftest import PASSWORD, csrf, log_in
 
 ENTRY = "what-is-pytorch-and-what-are-its-two-main-features"
-SAMPLE_PARAMS = {"entry_id": ENTRY, "name": "people"}
+JOB = "census-job"
+SAMPLE_PARAMS = {"entry_id": ENTRY, "name": "people", "job_id": JOB}
 # Routes anyone may use: health, the playground, the login form, static files, the API's own token rule, docs.
 PUBLIC = {"/", "/healthz", "/login", "/logout", "/playground", "/playground/send", "/api/v1/ask", "/api/docs",
           "/api/docs/oauth2-redirect", "/openapi.json"}
 ADMIN_ONLY_PAGES = {"/dashboard/knowledge/new", "/dashboard/knowledge/{entry_id}/edit"}
 FORM = {"question": "What is a leaf tensor?", "answer": "A tensor created by the user.", "aliases": "", "tags": "",
         "demo": "", "version": "0"}
+
+
+@pytest.fixture
+def finished_job(app) -> None:  # type: ignore[no-untyped-def]
+    """A finished demo job, so the job pages (and its event stream, which then ends at once) have one to show."""
+    with app.state.runtime.database.transaction() as session:
+        session.add(Job(id=JOB, demo="backward-pass", params={}, queue="cpu", backend="local", time_limit_s=30.0,
+                        platform="discord", status="succeeded", progress=1.0, stage="done",
+                        result={"text": "sample result", "code": "", "metrics": {}}))
 
 
 def _routes(app) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
@@ -36,18 +47,24 @@ def _url(template: str) -> str:
     return re.sub(r"\{(\w+)\}", lambda m: SAMPLE_PARAMS[m.group(1)], template)
 
 
+# The demo-job API follows the API token rule (tested in tests/bot/test_jobs_api.py), not dashboard sessions.
+TOKEN_API = ("/api/v1/demos/", "/api/v1/jobs/")
+
+
 def _guarded(app) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
-    return [(m, p) for m, p in _routes(app) if p not in PUBLIC]
+    return [(m, p) for m, p in _routes(app) if p not in PUBLIC and not p.startswith(TOKEN_API)]
 
 
 def test_the_route_census_covers_the_dashboard_and_the_stats_api(app) -> None:  # type: ignore[no-untyped-def]
     paths = {p for _, p in _guarded(app)}
     assert {"/dashboard", "/dashboard/quizzes", "/dashboard/knowledge", "/dashboard/gaps", "/dashboard/jobs",
             "/dashboard/export/{name}.csv", "/api/v1/stats", "/api/v1/stats/overview", "/api/v1/stats/{name}",
-            "/dashboard/knowledge/{entry_id}/edit"} <= paths
+            "/dashboard/knowledge/{entry_id}/edit", "/dashboard/jobs/{job_id}", "/dashboard/jobs/{job_id}/events",
+            "/dashboard/jobs/{job_id}/cancel"} <= paths
     assert all(p.startswith(("/dashboard", "/api/v1/stats")) for p in paths), paths
 
 
+@pytest.mark.usefixtures("finished_job")
 def test_a_stranger_sees_nothing(app, client_for) -> None:  # type: ignore[no-untyped-def]
     stranger = client_for()
     token = csrf(stranger, "/login")
@@ -65,6 +82,7 @@ def test_a_stranger_sees_nothing(app, client_for) -> None:  # type: ignore[no-un
         assert stored_entries(session=session) == []
 
 
+@pytest.mark.usefixtures("finished_job")
 def test_a_viewer_reads_everything_but_changes_nothing(app, client_for) -> None:  # type: ignore[no-untyped-def]
     viewer = client_for("vic")
     token = csrf(viewer, "/dashboard")
@@ -82,6 +100,7 @@ def test_a_viewer_reads_everything_but_changes_nothing(app, client_for) -> None:
     assert "/edit" not in page and "New entry" not in viewer.get("/dashboard/knowledge").text
 
 
+@pytest.mark.usefixtures("finished_job")
 def test_an_admin_may_open_every_page(app, client_for) -> None:  # type: ignore[no-untyped-def]
     admin = client_for("ada")
     for method, path in _guarded(app):

@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from bot.core.conversation import Person, Request
 from bot.db.models import Question
+from bot.db.quiz_models import QuizAttempt, QuizSession
 from bot.web.dashboard import sources
 from tests.helpers import wait_until
 from tests.web.conftest import csrf
@@ -41,6 +42,41 @@ def asked(runtime):  # type: ignore[no-untyped-def]
     return runtime
 
 
+CHOICE = "dynamic-graph-when-built"  # a choice item of topic autograd; its right answer is choice 1
+TRUE_FALSE = "dynamic-graph-fixed-reuse"  # a true/false item of topic autograd; the statement is false
+
+
+def quiz(runtime, answers: list[tuple[str, str]], *, platform: str, user: str,  # type: ignore[no-untyped-def]
+         channel: str) -> None:
+    """Take a personal /quiz through the Tutor with these (item id, button value) answers, in order."""
+    features = runtime.quizzes
+    snapshot = features.bank.snapshot()
+    features.quiz.pick = lambda pool, count, **_: [snapshot.get(item_id) for item_id, _ in answers]
+
+    def send(command: str = "", action: str | None = None) -> list:  # type: ignore[type-arg]
+        request = Request(platform=platform, user=Person(user, user.title()), channel_id=channel,
+                          channel_name=channel, command=command, action=action, is_direct=True)
+        return asyncio.run(runtime.tutor.collect(request))
+
+    [question] = send(command="quiz")
+    for number, (_, value) in enumerate(answers, start=1):
+        assert question.kind == "quiz_question", question
+        prefix = next(b.id for b in question.buttons if b.id.startswith("quiz:answer:")).rsplit(":", 1)[0]
+        result, *rest = send(action=f"{prefix}:{value}")
+        if number < len(answers):
+            [question] = send(action=next(b.id for b in result.buttons if b.id.startswith("quiz:next:")))
+        else:
+            assert rest and rest[0].kind == "quiz_summary", rest
+
+
+@pytest.fixture
+def quizzed(asked):  # type: ignore[no-untyped-def]
+    """On top of `asked`: Alice (Discord) gets one right and one wrong, Bob (Slack) gets one wrong."""
+    quiz(asked, [(CHOICE, "1"), (TRUE_FALSE, "true")], platform="discord", user="alice", channel="general")
+    quiz(asked, [(CHOICE, "2")], platform="slack", user="bob", channel="random")
+    return asked
+
+
 def _csv(response) -> list[dict[str, str]]:  # type: ignore[no-untyped-def]
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
     assert response.headers["content-disposition"].startswith("attachment;")
@@ -57,7 +93,7 @@ def test_overview_counts_questions_people_and_channels(app, asked, client_for) -
     numbers = viewer.get("/api/v1/stats/overview").json()
     assert {k: numbers[k] for k in ("asked", "answered", "declined", "answered_share", "people", "channels")} == {
         "asked": 4, "answered": 2, "declined": 2, "answered_share": 0.5, "people": 3, "channels": 3}
-    assert numbers["demos_run"] is None  # demo jobs are not merged yet
+    assert numbers["demos_run"] == 0  # no /demo was run (tests/web/test_dashboard_jobs.py counts some)
     discord = viewer.get("/api/v1/stats/overview?platform=discord").json()
     assert (discord["asked"], discord["answered"], discord["people"]) == (2, 2, 1)
     page = viewer.get("/dashboard").text
@@ -83,7 +119,7 @@ def test_questions_per_day_cover_every_day_of_the_range(app, asked, client_for) 
     assert viewer.get("/api/v1/stats/overview?days=0").status_code == 422
 
 
-def test_every_table_exports_as_csv_with_its_rows(app, asked, client_for) -> None:  # type: ignore[no-untyped-def]
+def test_every_table_exports_as_csv_with_its_rows(app, quizzed, client_for) -> None:  # type: ignore[no-untyped-def]
     viewer = client_for("vic")
     listed = viewer.get("/api/v1/stats").json()["tables"]
     names = {t["name"] for t in listed}
@@ -97,6 +133,25 @@ def test_every_table_exports_as_csv_with_its_rows(app, asked, client_for) -> Non
     entries = _csv(viewer.get("/dashboard/export/top-entries.csv"))
     assert entries[0]["entry_id"] == "how-does-pytorch-s-tensor-object-differ-from-a-numpy-ndarray"
     assert viewer.get("/dashboard/export/nothing.csv").status_code == 404
+    assert {"quiz-attempts-per-day", "quiz-difficulty", "quiz-topics", "quiz-channels", "quiz-leaderboard",
+            "quiz-review-backlog"} <= names
+
+    days = _csv(viewer.get("/dashboard/export/quiz-attempts-per-day.csv?days=7"))
+    assert len(days) == 7 and (days[-1]["attempts"], days[-1]["correct"], days[-1]["wrong"]) == ("3", "1", "2")
+    assert days[-1]["people"] == "2" and float(days[-1]["accuracy"]) == pytest.approx(0.333)
+    assert {(r["topic"], r["attempts"], round(float(r["accuracy"]), 3), r["people"])
+            for r in _csv(viewer.get("/dashboard/export/quiz-topics.csv"))} == {("autograd", "3", 0.333, "2")}
+    hardest = _csv(viewer.get("/dashboard/export/quiz-difficulty.csv"))
+    assert [(r["item_id"], r["attempts"], float(r["share_correct"])) for r in hardest] == [
+        (TRUE_FALSE, "1", 0.0), (CHOICE, "2", 0.5)]
+    assert all(r["question"] and r["common_wrong"] for r in hardest), hardest
+    board = _csv(viewer.get("/dashboard/export/quiz-leaderboard.csv"))
+    assert [(r["rank"], r["platform"], r["person"], r["score"], r["attempts"], r["streak"]) for r in board] == [
+        ("1", "discord", "Alice", "1", "2", "1"), ("2", "slack", "Bob", "0", "1", "1")]
+    channels = _csv(viewer.get("/dashboard/export/quiz-channels.csv?platform=discord"))
+    assert [(r["channel"], r["attempts"]) for r in channels] == [("general", "2")]
+    backlog = _csv(viewer.get("/dashboard/export/quiz-review-backlog.csv"))
+    assert {r["person"] for r in backlog} == {"Alice", "Bob"}
 
 
 def test_csv_cells_that_a_spreadsheet_would_run_are_defused(app, runtime, client_for) -> None:  # type: ignore[no-untyped-def]
@@ -218,7 +273,10 @@ def test_entry_text_is_escaped_on_the_dashboard(app, client_for) -> None:  # typ
     assert "&lt;img src=x onerror=alert(1)&gt; <strong>ok</strong>" in page
 
 
-def test_quiz_and_job_pages_show_empty_states_until_those_features_land(app, client_for) -> None:  # type: ignore[no-untyped-def]
+def test_quiz_and_job_pages_show_empty_states_until_those_features_land(  # type: ignore[no-untyped-def]
+        app, client_for, monkeypatch) -> None:
+    """Before a feature's migration has run (its table is missing) its page shows an empty state."""
+    monkeypatch.setattr(sources, "has_table", lambda rt, name: False)
     viewer = client_for("vic")
     assert 'data-empty="quizzes"' in viewer.get("/dashboard/quizzes").text
     assert 'data-empty="jobs"' in viewer.get("/dashboard/jobs").text
@@ -230,11 +288,11 @@ def test_quiz_and_job_pages_show_empty_states_until_those_features_land(app, cli
 def test_quiz_section_lights_up_when_quiz_stats_exist(app, client_for, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """The seam: once the quiz tables and `bot.core.quiz_stats` exist, the section shows their tables and charts."""
     fake = types.ModuleType("bot.core.quiz_stats")
-    fake.leaderboard = lambda *, session, period: [  # type: ignore[attr-defined]
+    fake.leaderboard = lambda *, session, period, **_: [  # type: ignore[attr-defined]
         {"rank": 1, "platform": "discord", "person": "Alice", "score": 9, "attempts": 10, "accuracy": 0.9,
          "streak": 3}]
     for name in ("attempts_per_day", "by_question", "by_topic", "by_channel", "review_backlog"):
-        setattr(fake, name, lambda *, session, period: [])
+        setattr(fake, name, lambda *, session, period, **_: [])
     monkeypatch.setitem(sys.modules, "bot.core.quiz_stats", fake)
     real_has_table = sources.has_table
     monkeypatch.setattr(sources, "has_table", lambda rt, name: name == sources.QUIZ_TABLE or real_has_table(rt, name))
@@ -248,7 +306,7 @@ def test_quiz_section_lights_up_when_quiz_stats_exist(app, client_for, monkeypat
 @pytest.mark.postgres
 def test_usage_numbers_agree_on_postgresql(postgres_url) -> None:  # type: ignore[no-untyped-def]
     """Days are UTC days and the grouped queries are valid SQL on PostgreSQL too (SQLite is more lenient)."""
-    from bot.core import usage
+    from bot.core import quiz_stats, usage
     from bot.core.gap_report import group_declined
     from bot.core.usage import Period
     from bot.db import repo
@@ -268,6 +326,14 @@ def test_usage_numbers_agree_on_postgresql(postgres_url) -> None:  # type: ignor
                                            entry_id=entry, score=0.7, status=status, latency_ms=1.0)
                 row.created_at = late
             repo.record_feedback(session=session, question_id=row.id - 1, user=user, vote=1)
+            quiz_row = QuizSession(mode="personal", owner_id=user.id, channel_id=channel.id, item_ids=["i1"])
+            session.add(quiz_row)
+            session.flush()
+            for slot, correct in ((0, True), (1, False)):
+                session.add(QuizAttempt(session_id=quiz_row.id, slot=slot, user_id=user.id, channel_id=channel.id,
+                                        mode="personal", item_id="i1", topic="autograd", entry_id="e1",
+                                        kind="choice", answer=str(slot), correct=correct, score=float(correct),
+                                        answered_at=late))
         with database.session() as session:
             session.execute(text("SET timezone = 'Asia/Tokyo'"))  # the server's zone must not move the days
             period = Period(late.date() - timedelta(days=1), late.date() + timedelta(days=1))
@@ -281,5 +347,11 @@ def test_usage_numbers_agree_on_postgresql(postgres_url) -> None:  # type: ignor
             assert usage.questions_by_platform(session=session, period=period)[0]["asked"] == 3
             assert usage.platforms_seen(session=session) == ["slack"]
             assert group_declined(usage.declined_questions(session=session, period=period))[0].asked == 1
+            assert [d["attempts"] for d in quiz_stats.attempts_per_day(session=session, period=period)] == [0, 2, 0]
+            assert quiz_stats.by_question(session=session, period=period)[0]["share_correct"] == 0.5
+            assert quiz_stats.by_topic(session=session, period=period)[0]["accuracy"] == 0.5
+            assert quiz_stats.by_channel(session=session, period=period)[0]["channel"] == "general"
+            assert quiz_stats.leaderboard(session=session, period=period)[0]["streak"] == 1
+            assert quiz_stats.review_backlog(session=session, period=period) == []
     finally:
         database.dispose()

@@ -30,9 +30,24 @@ def _rows(name: str) -> Any:
         module = optional_module("bot.core.quiz_stats")
         if module is None:
             return []
-        return list(getattr(module, _FUNCTIONS[name])(session=ctx.session, period=ctx.period))
+        extra = {"prompts": _prompts(ctx)} if name == "quiz-difficulty" else {}
+        return list(getattr(module, _FUNCTIONS[name])(session=ctx.session, period=ctx.period, **extra))
 
     return rows
+
+
+def _prompts(ctx: Context) -> Any:
+    """An item id's question text from the runtime's quiz bank (None for an item it no longer has)."""
+    features = getattr(ctx.runtime, "quizzes", None)
+    if features is None:
+        return lambda item_id: None
+    snapshot = features.bank.snapshot()
+
+    def prompt(item_id: str) -> str | None:
+        item = snapshot.get(item_id)
+        return item.prompt if item is not None else None
+
+    return prompt
 
 
 def _quiz(name: str, title: str, columns: tuple[Column, ...], *charts: Chart, description: str = "") -> TableSpec:

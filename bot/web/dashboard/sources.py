@@ -11,16 +11,23 @@ import importlib
 from types import ModuleType
 from typing import Any
 
-from sqlalchemy import inspect
+from sqlalchemy import case, func, inspect, select
 
 from bot.core.gap_report import Gap, group_declined, with_current_answers
 from bot.core.usage import declined_questions
+from bot.db.base import utcnow
+from bot.db.job_models import Job
+from bot.db.models import User
+from bot.db.quiz_models import QuizAttempt
 from bot.runtime import Runtime
 from bot.web.dashboard.tables import Context
+from workers.jobs import ACTIVE, QUEUED, QUEUES, RUNNING
 
 # Tables whose presence means a feature's migration has run (detected, so the pages light up without config).
-QUIZ_TABLE = "quiz_attempts"  # TODO(issue 5): the attempts table's real name after the merge.
-JOBS_TABLE = "jobs"  # TODO(issue 3): the job rows' real table name after the merge.
+QUIZ_TABLE = QuizAttempt.__tablename__
+JOBS_TABLE = Job.__tablename__
+RECENT_JOBS = 50  # jobs listed on the jobs page
+WORKER_SILENT_S = 300  # a worker seen only through job rows counts as healthy this long after its last update
 
 
 def optional_module(name: str) -> ModuleType | None:
@@ -58,18 +65,53 @@ def jobs_enabled(runtime: Runtime) -> bool:
 
 
 def demos_run(ctx: Context) -> int | None:
-    """Demo jobs started in the period, or None while jobs are not merged.
-
-    TODO(issue 3): count the job rows created in `ctx.period` (and on `ctx.period.platform`).
-    """
-    return None
+    """Demo jobs started in the period (on its platform, if one is chosen), or None while jobs are not migrated."""
+    if not jobs_enabled(ctx.runtime):
+        return None
+    first, after = ctx.period.bounds()
+    query = select(func.count(Job.id)).where(Job.created_at >= first, Job.created_at < after)
+    if ctx.period.platform:
+        query = query.where(Job.platform == ctx.period.platform)
+    return int(ctx.session.scalar(query) or 0)
 
 
 def jobs_overview(runtime: Runtime) -> dict[str, Any] | None:
-    """Recent jobs, workers and queues for the jobs page, or None while jobs are not merged.
+    """Recent jobs, workers and queues for the jobs page, or None while jobs are not migrated.
 
-    TODO(issue 3): return {"jobs": [{"id", "demo", "status", "progress", "stage", "person", "created_at"}],
-    "workers": [{"name", "queue", "healthy", "last_seen"}], "queues": [{"name", "waiting", "running"}]}.
-    The page then lists them and follows each unfinished job's progress over `/dashboard/jobs/{id}/events`.
+    {"jobs": [{"id", "demo", "status", "progress", "stage", "person", "created_at", "worker", "active"}],
+     "workers": [{"name", "queue", "healthy", "last_seen", "job"}], "queues": [{"name", "waiting", "running"}]}.
+    Workers come from the backend when it can list its processes (the local pool), else from the job rows.
     """
-    return None
+    if not jobs_enabled(runtime):
+        return None
+    with runtime.database.session() as session:
+        rows = session.execute(
+            select(Job, User.display_name, User.platform_user_id).outerjoin(User, User.id == Job.user_id)
+            .order_by(Job.created_at.desc(), Job.id.desc()).limit(RECENT_JOBS)).all()
+        jobs = [{"id": job.id, "demo": job.demo, "status": job.status, "progress": job.progress,
+                 "stage": job.stage, "person": f"{name or user_id or '?'} ({job.platform})",
+                 "created_at": job.created_at, "worker": job.worker, "active": job.status in ACTIVE}
+                for job, name, user_id in rows]
+        counts = session.execute(
+            select(Job.queue, func.coalesce(func.sum(case((Job.status == QUEUED, 1), else_=0)), 0),
+                   func.coalesce(func.sum(case((Job.status == RUNNING, 1), else_=0)), 0))
+            .where(Job.status.in_(ACTIVE)).group_by(Job.queue)).all()
+        seen = session.execute(
+            select(Job.worker, func.max(Job.queue), func.max(Job.updated_at))
+            .where(Job.worker.is_not(None)).group_by(Job.worker)
+            .order_by(func.max(Job.updated_at).desc()).limit(20)).all()
+    waiting = {queue: (int(w), int(r)) for queue, w, r in counts}
+    queues = [{"name": name, "waiting": waiting.get(name, (0, 0))[0], "running": waiting.get(name, (0, 0))[1]}
+              for name in sorted(set(QUEUES) | set(waiting))]
+    return {"jobs": jobs, "workers": _workers(runtime, seen), "queues": queues}
+
+
+def _workers(runtime: Runtime, seen: list[Any]) -> list[dict[str, Any]]:
+    processes = getattr(runtime.demos.backend, "processes", None)
+    if processes is not None:  # the local pool knows its processes: alive ones are healthy
+        return [{"name": name or "starting", "queue": runtime.demos.backend.name, "healthy": pid is not None,
+                 "last_seen": None, "job": job_id} for name, pid, job_id in processes]
+    now = utcnow()
+    return [{"name": worker, "queue": queue, "last_seen": last, "job": None,
+             "healthy": last is not None and (now - last).total_seconds() < WORKER_SILENT_S}
+            for worker, queue, last in seen]

@@ -17,3 +17,39 @@
     sessionStorage.removeItem("tt-reindex-tries");
   }
 })();
+
+// Demo jobs: follow each unfinished job (a row of the jobs page, or the details page) over its SSE stream.
+(function () {
+  "use strict";
+  if (!window.EventSource) return;
+  document.querySelectorAll('[data-job][data-active="true"]').forEach(function (el) {
+    var id = el.dataset.job;
+    var bar = el.querySelector("progress");
+    var status = el.querySelector(".status");
+    var stage = el.querySelector(".stage");
+    var source = new EventSource("/dashboard/jobs/" + encodeURIComponent(id) + "/events");
+    function show(data) {
+      if (bar && typeof data.progress === "number" && data.progress >= Number(bar.value)) bar.value = data.progress;
+      if (status && data.status) status.textContent = data.status;
+      if (stage && data.stage !== undefined) stage.textContent = data.stage || "";
+    }
+    source.addEventListener("progress", function (event) { show(JSON.parse(event.data)); });
+    source.addEventListener("result", function (event) {
+      var data = JSON.parse(event.data);
+      source.close();
+      data.stage = data.error || "";
+      show(data);
+      el.dataset.active = "false";
+      el.querySelectorAll("form[data-cancel]").forEach(function (form) { form.remove(); });
+      var box = el.querySelector(".job-result");
+      if (box) {
+        if (data.text) { var p = document.createElement("p"); p.className = "result-text"; p.textContent = data.text; box.appendChild(p); }
+        if (data.code) {
+          var pre = document.createElement("pre"), code = document.createElement("code");
+          code.className = "result-code"; code.textContent = data.code; pre.appendChild(code); box.appendChild(pre);
+        }
+      }
+    });
+    source.addEventListener("error", function () { if (source.readyState === EventSource.CLOSED) return; });
+  });
+})();
