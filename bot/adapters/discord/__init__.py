@@ -28,6 +28,7 @@ def build_client(runtime: Runtime, settings: Settings, **options: Any) -> Torcht
         suggest_questions=question_suggester(lambda: runtime.knowledge.index.entries),
         api_url=settings.discord_api_url,
         guild_id=settings.discord_guild_id,
+        outbox=runtime.outbox,
         **options,
     )
 
