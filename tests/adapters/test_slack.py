@@ -775,3 +775,36 @@ async def test_real_demos_update_their_message_then_upload_the_plot_into_the_thr
         assert upload.args["thread_ts"] == ts
         file_id = json.loads(upload.args["files"])[0]["id"]
         assert fake.uploads[file_id].startswith(b"\x89PNG")
+
+
+async def test_the_channel_poster_uses_the_installation_of_the_workspace(migrated: Settings) -> None:
+    from bot.core.outbox import Outbox as CoreOutbox
+
+    with FakeSlack() as fake:
+        fake.teams.append(Team("T0002", "Other", "xoxb-other-token", "UBOT2", "BBOT2"))
+        settings = Settings(database_url=migrated.database_url, slack_bot_token="xoxb-test-token",
+                            slack_signing_secret=SECRET, slack_api_url=fake.api_url, slack_command_prefix=PREFIX,
+                            slack_client_id=fake.client_id, slack_client_secret=fake.client_secret)
+        database = Database.from_url(settings.database_url)
+        outbox = CoreOutbox()
+        adapter = SlackAdapter(tutor=Tutor(), settings=settings, database=database, outbox=outbox)
+        try:
+            from slack_sdk.oauth.installation_store import Installation
+
+            store = adapter.app.installation_store
+            assert store is not None
+            await store.async_save(Installation(app_id="A0001", team_id="T0002", user_id="UINSTALLER",
+                                                bot_token="xoxb-other-token", bot_id="BBOT2", bot_user_id="UBOT2"))
+            reply = Reply("Run /quiz to practise.", title="Study question", buttons=(Button("quiz:answer:1:0:1", "A"),))
+            assert await outbox.post("slack", "T0002", "COTHER", reply)  # installed through OAuth
+            assert await outbox.post("slack", TEAM, "CMAIN", reply)  # the single-workspace token
+            assert not await outbox.post("slack", "T0404", "CNONE", reply)  # not installed there: logged, dropped
+            posts = {c.args["channel"]: c for c in fake.calls_to("chat.postMessage")}
+            assert posts["COTHER"].token == "xoxb-other-token" and posts["CMAIN"].token == "xoxb-test-token"
+            assert "/tt-quiz" in all_text(posts["COTHER"].args["blocks"])
+            assert block_values(posts["CMAIN"].args["blocks"]) == ["quiz:answer:1:0:1"]
+            assert "CNONE" not in posts
+        finally:
+            await adapter.aclose(timeout=5)
+            database.dispose()
+        assert outbox.platforms == frozenset()
