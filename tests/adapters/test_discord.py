@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import re
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -476,3 +477,150 @@ async def test_a_reply_discord_refuses_becomes_an_apology_not_a_silent_spinner(f
         assert sorry.status == 200 and sorry.json["content"].startswith("Sorry, Discord would not show my reply")
         placeholder = fake.messages[ack.message_id]  # the "thinking" placeholder now holds the apology
         assert not placeholder["flags"] & LOADING and placeholder["content"] == sorry.json["content"]
+
+
+# -- the real quiz, study and demo features on the wire ------------------------------------------------------
+
+OTHER = (424242424242424242, "Bob")  # another member of the guild, without admin rights
+CHOICE_ITEM = "dynamic-graph-when-built"  # a choice question whose right answer is A (1)
+
+
+@contextlib.asynccontextmanager
+async def real_client(fake: FakeDiscord, runtime) -> AsyncIterator[TorchtutorDiscord]:  # type: ignore[no-untyped-def]
+    """The client `torchtutor serve` builds for this runtime, connected to the fake; closed afterwards."""
+    from bot.adapters.discord import build_client
+
+    settings = runtime.settings.model_copy(update={"discord_api_url": fake.api_url})
+    client = build_client(runtime, settings, guild_ready_timeout=0.05, edit_interval=0.3)
+    runner = asyncio.create_task(client.start("fake-token"))
+    try:
+        await until(lambda: client.is_ready() or runner.done())
+        if runner.done():
+            runner.result()
+        yield client
+    finally:
+        await client.close()
+        await asyncio.wait_for(runner, 10)
+
+
+def force_items(runtime, *item_ids: str) -> None:  # type: ignore[no-untyped-def]
+    """Make the next quiz ask exactly these items."""
+    bank = runtime.quizzes.bank
+    runtime.quizzes.quiz.pick = lambda pool, count, **_: [bank.snapshot().get(i) for i in item_ids]
+
+
+def component_ids(message: dict[str, Any]) -> list[str]:
+    return [c["custom_id"] for row in message.get("components") or [] for c in row["components"]]
+
+
+async def test_a_study_channel_gets_its_question_and_counts_a_press_from_anyone(fake: FakeDiscord, runtime) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select, update
+
+    from bot.db.base import utcnow
+    from bot.db.quiz_models import QuizAttempt, StudySchedule
+
+    study = runtime.quizzes.study
+    assert "discord" not in runtime.outbox.platforms
+    async with real_client(fake, runtime):
+        assert "discord" in runtime.outbox.platforms  # registered once the client is ready
+        sent = await fake.send_slash_command("study", {"action": "start", "schedule": "every 1h"})
+        ack = await fake.wait_for_ack(sent.id)
+        await until(lambda: "every hour" in str(fake.messages.get(ack.message_id, {})))
+        with runtime.database.transaction() as session:  # the hour has passed
+            session.execute(update(StudySchedule).values(next_fire_at=utcnow() - timedelta(seconds=1)))
+        [posted] = await study.study_tick()
+        assert (posted.platform, posted.workspace_id, posted.channel_id) == (
+            "discord", str(fake.guild_id), str(fake.channel_id))
+
+        channel_posts = fake.requests_to("POST", rf"^/channels/{fake.channel_id}/messages$")
+        assert [r.status for r in channel_posts] == [200]
+        question = channel_posts[0].json
+        assert question["allowed_mentions"] == {"parse": []}
+        assert "Study question" in question["embeds"][0]["title"]
+        [message_id] = [m for m, stored in fake.messages.items() if "Study question" in str(stored["embeds"])]
+        choices = [c for c in component_ids(fake.messages[message_id]) if c.startswith("quiz:answer:")]
+        assert choices == [c for c in component_ids(question) if c.startswith("quiz:answer:")] and choices
+
+        press = await fake.send_button_press(message_id, choices[0], as_user=OTHER)
+        pressed = await fake.wait_for_ack(press.id)
+        assert pressed.status < 300
+        with runtime.database.session() as session:
+            await until(lambda: session.scalars(select(QuizAttempt)).all(), timeout=10)
+        with runtime.database.session() as session:
+            [attempt] = session.scalars(select(QuizAttempt)).all()
+            assert attempt.slot == 0 and attempt.mode == "study"
+        # The answer is acknowledged to the presser alone; nothing new is posted in the channel.
+        answer = await fake.wait_for(lambda r: r.path.startswith(webhook(fake, press.token)) and r.method != "GET")
+        assert answer.method == "POST" and answer.json["flags"] & EPHEMERAL
+        assert answer.json["content"].startswith("Got it: you answered") and "question 1" in answer.json["content"]
+        assert len(fake.requests_to("POST", rf"^/channels/{fake.channel_id}/messages$")) == 1
+    assert "discord" not in runtime.outbox.platforms  # unregistered on close
+
+
+async def test_a_real_quiz_grades_the_owner_and_politely_refuses_others(fake: FakeDiscord, runtime) -> None:  # type: ignore[no-untyped-def]
+    force_items(runtime, CHOICE_ITEM)
+    async with real_client(fake, runtime):
+        sent = await fake.send_slash_command("quiz")
+        ack = await fake.wait_for_ack(sent.id)
+        assert ack.body["data"]["flags"] & EPHEMERAL  # personal from the first moment
+        await until(lambda: component_ids(fake.messages.get(ack.message_id, {})))
+        question = fake.messages[ack.message_id]
+        assert question["flags"] & EPHEMERAL
+        first = next(c for c in component_ids(question) if c.startswith("quiz:answer:") and c.endswith(":1"))
+
+        other = await fake.send_button_press(ack.message_id, first, as_user=OTHER)
+        refusal = await fake.wait_for(lambda r: r.method == "POST" and r.path == webhook(fake, other.token))
+        assert refusal.json["flags"] & EPHEMERAL and "only they can answer" in refusal.json["content"]
+        assert "Mason" in refusal.json["content"]
+
+        mine = await fake.send_button_press(ack.message_id, first)
+        graded = await fake.wait_for(lambda r: r.path.startswith(webhook(fake, mine.token)) and r.method != "GET"
+                                     and "✅" in str(r.json))
+        assert graded.status == 200 and graded.json["allowed_mentions"] == {"parse": []}
+        assert graded.method == "POST" and graded.json["flags"] & EPHEMERAL  # graded for the owner alone
+    from sqlalchemy import select
+
+    from bot.db.quiz_models import QuizAttempt
+
+    with runtime.database.session() as session:
+        [attempt] = session.scalars(select(QuizAttempt)).all()
+        assert (attempt.item_id, attempt.correct) == (CHOICE_ITEM, True)
+
+
+async def run_real_demo(fake: FakeDiscord, name: str, params: str | None = None) -> tuple[list[RecordedRequest],
+                                                                                   dict[str, Any]]:
+    """Run /demo on the real runtime; the successful edits of its message, and the message as it ends."""
+    sent = await fake.send_slash_command("demo", {"name": name, **({"params": params} if params else {})})
+    ack = await fake.wait_for_ack(sent.id)
+    assert ack.callback_type == 5 and ack.latency < 1.0
+    message_id = ack.message_id
+    assert message_id is not None
+    await until(lambda: "The code that ran" in str(fake.messages.get(message_id)), timeout=90)
+    await asyncio.sleep(0.6)  # nothing more may arrive after the result
+    assert not fake.requests_to("POST", rf"^{re.escape(webhook(fake, sent.token))}$")  # nothing posted anew
+    original = rf"^{re.escape(webhook(fake, sent.token))}/messages/@original$"
+    return [r for r in fake.requests_to("PATCH", original) if r.status == 200], fake.messages[message_id]
+
+
+async def test_real_demos_on_the_local_worker_pool_stream_progress_then_one_result(fake: FakeDiscord,  # type: ignore[no-untyped-def]
+                                                                                    runtime) -> None:
+    runtime.demos.edit_interval = 0.2
+    runtime.start_workers()
+    async with real_client(fake, runtime):
+        edits, final = await run_real_demo(fake, "backward-pass")
+        assert len(edits) >= 2, "the placeholder is filled, then edited as the job runs"
+        assert "Queued" in str(edits[0].json) or "░" in str(edits[0].json)
+        results = [r for r in edits if "```" in str(r.json)]
+        assert len(results) == 1 and results[0] is edits[-1], "the result arrives exactly once, last"
+        assert "```python" in final["embeds"][0]["description"] and not final["components"]
+        assert not final["attachments"]  # backward-pass draws no plot
+        assert all(r.json.get("allowed_mentions") == {"parse": []} for r in edits)
+
+        edits, final = await run_real_demo(fake, "train-tiny", "steps=30")  # a demo that draws its loss curve
+        results = [r for r in edits if "```" in str(r.json)]
+        assert len(results) == 1 and results[0] is edits[-1]
+        uploads = [r for r in edits if r.files]
+        assert uploads == results, "the PNG is uploaded once, with the result"
+        [png] = uploads[0].files
+        assert png.data.startswith(b"\x89PNG") and png.filename.endswith(".png")
+        assert [a["filename"] for a in final["attachments"]] == [png.filename]

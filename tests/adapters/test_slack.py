@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -23,6 +24,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi import Request as HttpRequest
+from pydantic import SecretStr
 
 from bot.adapters.slack import SlackAdapter
 from bot.adapters.slack.delivery import EditPacer
@@ -634,3 +636,175 @@ def test_the_readme_manifest_matches_the_app() -> None:
     assert set(manifest["oauth_config"]["scopes"]["bot"]) == set(BOT_SCOPES)
     assert set(manifest["settings"]["event_subscriptions"]["bot_events"]) == {"app_mention", "message.im",
                                                                               "app_home_opened"}
+
+
+# ----- the real quiz, study and demo features, in-process, on the loopback Slack
+
+STEVE = "U2147483697"
+CHOICE_ITEM = "dynamic-graph-when-built"  # a choice question whose right answer is A (1)
+
+
+@pytest.fixture
+async def real(runtime) -> AsyncIterator[tuple[Any, SlackAdapter, FakeSlack, httpx.AsyncClient]]:  # type: ignore[no-untyped-def]
+    """The real runtime behind the Slack adapter (single bot token), its channel poster registered."""
+    with FakeSlack() as fake:
+        fake.add_user(STEVE, "Steve", admin=True)
+        fake.add_user("UA8RXUSPL", "River")
+        settings = runtime.settings.model_copy(update={
+            "slack_bot_token": SecretStr("xoxb-test-token"), "slack_signing_secret": SecretStr(SECRET),
+            "slack_api_url": fake.api_url,
+            "slack_command_prefix": PREFIX})
+        adapter = SlackAdapter(tutor=runtime.tutor, settings=settings, database=runtime.database,
+                               pacer=EditPacer(min_interval=0.5), outbox=runtime.outbox)
+        app = FastAPI()
+
+        @app.post("/slack/events")
+        async def events(request: HttpRequest):  # type: ignore[no-untyped-def]
+            return await adapter.handler.handle(request)
+
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://slack.test") as client:
+            yield runtime, adapter, fake, client
+            await adapter.aclose(timeout=10)
+
+
+def press_as(body: str, user_id: str) -> str:
+    """A button press body (from `button_body`) made by another user."""
+    payload = json.loads(dict(parse_qsl(body))["payload"])
+    payload["user"].update(id=user_id, username=user_id.lower())
+    return urlencode({"payload": json.dumps(payload)})
+
+
+async def test_a_study_channel_gets_its_question_by_post_message_and_counts_a_press(real) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select, update
+
+    from bot.db.base import utcnow
+    from bot.db.quiz_models import QuizAttempt, StudySchedule
+
+    runtime, adapter, fake, client = real
+    assert "slack" in runtime.outbox.platforms  # registered when the adapter is built
+    started = fake.response_url("study-start")
+    await _signed(client, form_body(slash_fields("/tt-study", "start every 1h", channel="CSTUDY",
+                                                 response_url=started)))
+    await _until(lambda: posted_in(fake, "CSTUDY") or fake.hooks_to("study-start"))
+    await adapter.drain()
+    before = len(posted_in(fake, "CSTUDY"))
+    with runtime.database.transaction() as session:  # the hour has passed
+        session.execute(update(StudySchedule).values(next_fire_at=utcnow() - timedelta(seconds=1)))
+    [posted] = await runtime.quizzes.study.study_tick()
+    assert (posted.platform, posted.workspace_id, posted.channel_id) == ("slack", TEAM, "CSTUDY")
+
+    calls = [c for c in fake.calls_to("chat.postMessage") if c.args.get("channel") == "CSTUDY"]
+    assert len(calls) == before + 1
+    question = calls[-1]
+    assert question.token == "xoxb-test-token"
+    assert "Study question" in all_text(question.args["blocks"])
+    assert check_blocks(question.args["blocks"], limit=50) == []
+    choices = [v for v in block_values(question.args["blocks"]) if v.startswith("quiz:answer:")]
+    assert choices
+    ts = fake.message_ts("CSTUDY")[-1]
+    answered = fake.response_url("study-answer")
+    press = button_body(choices[0], message={"ts": ts, "blocks": question.args["blocks"]}, channel="CSTUDY",
+                        response_url=answered, block_id=block_of_value(question.args["blocks"], choices[0]))
+    response, took = await _signed(client, press)  # pressed by UA8RXUSPL, not by Steve who started it
+    assert response.status_code == 200 and took < 1.0
+    [hook] = await _until(lambda: fake.hooks_to("study-answer"))
+    assert hook.body["response_type"] == "ephemeral" and "Got it: you answered" in all_text(hook.body["blocks"])
+    await adapter.drain()
+    with runtime.database.session() as session:
+        [attempt] = session.scalars(select(QuizAttempt)).all()
+        assert attempt.slot == 0 and attempt.mode == "study"
+    await adapter.aclose(timeout=10)
+    assert "slack" not in runtime.outbox.platforms  # unregistered on close
+
+
+async def test_a_real_quiz_choice_is_graded_for_its_owner_and_refused_to_others(real) -> None:  # type: ignore[no-untyped-def]
+    runtime, adapter, fake, client = real
+    bank = runtime.quizzes.bank
+    runtime.quizzes.quiz.pick = lambda pool, count, **_: [bank.snapshot().get(CHOICE_ITEM)]
+    asked = fake.response_url("quiz")
+    await _signed(client, form_body(slash_fields("/tt-quiz", "", channel="CQUIZ", response_url=asked)))
+    [hook] = await _until(lambda: fake.hooks_to("quiz"))
+    assert hook.body["response_type"] == "ephemeral"  # personal: only the person who asked sees it
+    blocks = hook.body["blocks"]
+    first = next(v for v in block_values(blocks) if v.startswith("quiz:answer:") and v.endswith(":1"))
+
+    def press(key: str) -> str:
+        return button_body(first, message={"ts": "1.000001", "blocks": blocks}, channel="CQUIZ", ephemeral=True,
+                           response_url=fake.response_url(key), block_id=block_of_value(blocks, first))
+
+    await _signed(client, press("other"))  # the payload's user, not the quiz's owner
+    [refusal] = await _until(lambda: fake.hooks_to("other"))
+    assert "only they can answer" in all_text(refusal.body["blocks"]) and "Steve" in all_text(refusal.body["blocks"])
+    await _signed(client, press_as(press("owner"), STEVE))
+    graded = await _until(lambda: [h for h in fake.hooks_to("owner") if "Answer 1 of 1" in str(h.body.get("text"))])
+    await adapter.drain()
+    assert len(graded) == 1 and "✅" in graded[0].body["text"]
+    assert check_blocks(graded[0].body["blocks"], limit=50) == []
+    assert graded[0].body.get("response_type", "ephemeral") == "ephemeral"
+    await adapter.drain()
+    from sqlalchemy import select
+
+    from bot.db.quiz_models import QuizAttempt
+
+    with runtime.database.session() as session:
+        [attempt] = session.scalars(select(QuizAttempt)).all()
+        assert (attempt.item_id, attempt.correct) == (CHOICE_ITEM, True)
+
+
+async def test_real_demos_update_their_message_then_upload_the_plot_into_the_thread(real) -> None:  # type: ignore[no-untyped-def]
+    runtime, adapter, fake, client = real
+    runtime.demos.edit_interval = 0.2
+    runtime.start_workers()
+    for channel, text in (("CBACK", "backward-pass"), ("CTINY", "train-tiny steps=30")):
+        await _signed(client, form_body(slash_fields("/tt-demo", text, channel=channel,
+                                                     response_url=fake.response_url())))
+        await _until(lambda channel=channel: [c for c in fake.calls_to("chat.update")
+                                              if c.args["channel"] == channel and "The code that ran"
+                                              in all_text(c.args["blocks"])], timeout=90)
+        await adapter.drain()
+        [ts] = fake.message_ts(channel)
+        updates = [c for c in fake.calls_to("chat.update") if c.args["ts"] == ts]
+        assert len(updates) >= 1 and "The code that ran" in all_text(updates[-1].args["blocks"])
+        assert sum("The code that ran" in all_text(u.args["blocks"]) for u in updates) == 1, "one result, last"
+        assert all(check_blocks(u.args["blocks"], limit=50) == [] for u in updates)
+        uploads = [c for c in fake.calls_to("files.completeUploadExternal") if c.args["channel_id"] == channel]
+        if channel == "CBACK":
+            assert uploads == []  # backward-pass draws no plot
+            continue
+        [upload] = uploads
+        assert upload.args["thread_ts"] == ts
+        file_id = json.loads(upload.args["files"])[0]["id"]
+        assert fake.uploads[file_id].startswith(b"\x89PNG")
+
+
+async def test_the_channel_poster_uses_the_installation_of_the_workspace(migrated: Settings) -> None:
+    from bot.core.outbox import Outbox as CoreOutbox
+
+    with FakeSlack() as fake:
+        fake.teams.append(Team("T0002", "Other", "xoxb-other-token", "UBOT2", "BBOT2"))
+        settings = Settings(database_url=migrated.database_url, slack_bot_token="xoxb-test-token",
+                            slack_signing_secret=SECRET, slack_api_url=fake.api_url, slack_command_prefix=PREFIX,
+                            slack_client_id=fake.client_id, slack_client_secret=fake.client_secret)
+        database = Database.from_url(settings.database_url)
+        outbox = CoreOutbox()
+        adapter = SlackAdapter(tutor=Tutor(), settings=settings, database=database, outbox=outbox)
+        try:
+            from slack_sdk.oauth.installation_store import Installation
+
+            store = adapter.app.installation_store
+            assert store is not None
+            await store.async_save(Installation(app_id="A0001", team_id="T0002", user_id="UINSTALLER",
+                                                bot_token="xoxb-other-token", bot_id="BBOT2", bot_user_id="UBOT2"))
+            reply = Reply("Run /quiz to practise.", title="Study question", buttons=(Button("quiz:answer:1:0:1", "A"),))
+            assert await outbox.post("slack", "T0002", "COTHER", reply)  # installed through OAuth
+            assert await outbox.post("slack", TEAM, "CMAIN", reply)  # the single-workspace token
+            assert not await outbox.post("slack", "T0404", "CNONE", reply)  # not installed there: logged, dropped
+            posts = {c.args["channel"]: c for c in fake.calls_to("chat.postMessage")}
+            assert posts["COTHER"].token == "xoxb-other-token" and posts["CMAIN"].token == "xoxb-test-token"
+            assert "/tt-quiz" in all_text(posts["COTHER"].args["blocks"])
+            assert block_values(posts["CMAIN"].args["blocks"]) == ["quiz:answer:1:0:1"]
+            assert "CNONE" not in posts
+        finally:
+            await adapter.aclose(timeout=5)
+            database.dispose()
+        assert outbox.platforms == frozenset()

@@ -674,15 +674,22 @@ class FakeDiscord:
             await session.conn.send(payload)
         return session.seq
 
-    async def send_interaction(self, kind: int, data: Json, *,
-                               message: Json | None = None) -> SentInteraction:
-        """Dispatch INTERACTION_CREATE of ``kind`` with ``data``; the 3 s and 15 min clocks start now."""
+    async def send_interaction(self, kind: int, data: Json, *, message: Json | None = None,
+                               as_user: tuple[int, str] | None = None) -> SentInteraction:
+        """Dispatch INTERACTION_CREATE of ``kind`` with ``data``; the 3 s and 15 min clocks start now.
+
+        ``as_user`` (id, name): another member of the guild, without special permissions, does it.
+        """
         self._require_session()
         record = _Interaction(self._ids.next(), secrets.token_urlsafe(48), kind, self._clock(),
                               None if message is None else int(message["id"]))
         self._interactions[record.id] = record
         self._by_token[record.token] = record
         payload = self.world.interaction(record.id, record.token, kind, data, message)
+        if as_user is not None:
+            user_id, name = as_user
+            user = {**self.world.user(), "id": str(user_id), "username": name.lower(), "global_name": name}
+            payload["member"] = {**payload["member"], "user": user, "permissions": _EVERYONE_PERMISSIONS}
         await self.dispatch("INTERACTION_CREATE", payload)
         return SentInteraction(record.id, record.token)
 
@@ -695,9 +702,10 @@ class FakeDiscord:
         """A user is typing option ``focused`` of ``/name`` (type 4)."""
         return await self.send_interaction(4, self._command_data(name, _options(options, focused)))
 
-    async def send_button_press(self, message_id: int, custom_id: str) -> SentInteraction:
-        """A user presses the button ``custom_id`` on a message the fake stores (type 3, component_type 2)."""
-        return await self._send_component(message_id, custom_id, None)
+    async def send_button_press(self, message_id: int, custom_id: str, *,
+                                as_user: tuple[int, str] | None = None) -> SentInteraction:
+        """A user (the test user, or ``as_user``) presses the button ``custom_id`` on a stored message."""
+        return await self._send_component(message_id, custom_id, None, as_user)
 
     async def send_user_message(self, content: str, *, mention_bot: bool = True) -> Json:
         """The test user posts ``content`` in the test channel (MESSAGE_CREATE, as Discord sends it to bots).
@@ -724,8 +732,8 @@ class FakeDiscord:
         """A user picks ``values`` in the select menu ``custom_id`` (type 3)."""
         return await self._send_component(message_id, custom_id, list(values))
 
-    async def _send_component(self, message_id: int, custom_id: str,
-                              values: list[str] | None) -> SentInteraction:
+    async def _send_component(self, message_id: int, custom_id: str, values: list[str] | None,
+                              as_user: tuple[int, str] | None = None) -> SentInteraction:
         message = self.messages[message_id]
         component = _find_component(message["components"], custom_id)
         if component is None:
@@ -735,7 +743,7 @@ class FakeDiscord:
             data["id"] = component["id"]
         if values is not None:
             data["values"] = values
-        return await self.send_interaction(3, data, message=dict(message))
+        return await self.send_interaction(3, data, message=dict(message), as_user=as_user)
 
     def _command_data(self, name: str, options: list[Json]) -> Json:
         """APPLICATION_COMMAND data, with the id (and guild) the command was synced under, if it was."""

@@ -29,6 +29,7 @@ def build_client(runtime: Runtime, settings: Settings, **options: Any) -> Torcht
         api_url=settings.discord_api_url,
         guild_id=settings.discord_guild_id,
         telemetry=runtime.metrics,
+        outbox=runtime.outbox,
         **options,
     )
 

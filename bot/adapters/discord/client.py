@@ -17,9 +17,10 @@ from discord.http import Route
 
 from bot.adapters.discord import translate
 from bot.adapters.discord.commands import PRIVATE_COMMANDS, Suggest, build_commands
-from bot.adapters.discord.delivery import EDIT_INTERVAL, Conversation, Delivery, Token
+from bot.adapters.discord.delivery import EDIT_INTERVAL, ChannelPoster, Conversation, Delivery, Token
 from bot.adapters.discord.render import ALLOWED_MENTIONS, SHOW_MORE_PREFIX, render_page
 from bot.core.conversation import Request
+from bot.core.outbox import Outbox
 from bot.core.telemetry import Telemetry
 from bot.core.tutor import Tutor
 from knowledge.entries import Entry
@@ -45,7 +46,8 @@ class TorchtutorDiscord(discord.AutoShardedClient):
 
     def __init__(self, tutor: Tutor, *, demos: Sequence[Demo] = (), suggest_questions: Suggest | None = None,
                  api_url: str | None = None, guild_id: int | None = None, clock: Callable[[], float] = time.monotonic,
-                 edit_interval: float = EDIT_INTERVAL, telemetry: Telemetry | None = None, **options: Any) -> None:
+                 edit_interval: float = EDIT_INTERVAL, telemetry: Telemetry | None = None,
+                 outbox: Outbox | None = None, **options: Any) -> None:
         options.setdefault("intents", intents())
         super().__init__(allowed_mentions=ALLOWED_MENTIONS, **options)
         self.tutor = tutor
@@ -55,6 +57,8 @@ class TorchtutorDiscord(discord.AutoShardedClient):
         for command in build_commands(self, demos, suggest_questions):
             self.tree.add_command(command)
         self.delivery = Delivery(self, clock=clock, edit_interval=edit_interval, telemetry=telemetry)
+        self.outbox = outbox
+        self.poster = ChannelPoster(self.delivery)
         self._seen: OrderedDict[tuple[str, int], None] = OrderedDict()
         self._conversations: set[asyncio.Task[Any]] = set()
         self._saved_endpoints: tuple[str, yarl.URL] | None = None
@@ -91,8 +95,15 @@ class TorchtutorDiscord(discord.AutoShardedClient):
         except discord.HTTPException as exc:
             log.error("could not sync slash commands (%s); existing registrations stay in place", exc)
 
+    async def on_ready(self) -> None:
+        """Connected (again): study channels on Discord can be posted to from now on."""
+        if self.outbox is not None:
+            self.outbox.register(translate.PLATFORM, self.poster)
+
     async def close(self) -> None:
-        """Stop conversations and edits, close the connection, and restore discord.py's endpoints."""
+        """Stop posting, conversations and edits, close the connection, and restore discord.py's endpoints."""
+        if self.outbox is not None:
+            self.outbox.unregister(translate.PLATFORM)
         current = asyncio.current_task()
         running = [task for task in self._conversations if task is not current]
         for task in running:

@@ -335,3 +335,33 @@ class Conversation:
         # An enforced nonce makes Discord drop a duplicate if a retried request had in fact gone through.
         message = await channel.send(nonce=nonce, **kwargs)
         return Posted(message.id, self.channel_id, False, None, original=False)
+
+
+class ChannelPoster:
+    """Posts the core's unsolicited replies (study questions, round results) to a channel by id.
+
+    Rendered exactly like replies, mentions disabled; remembered like replies, so a later button press on the
+    message, or a reply that edits it, finds it. Failures are raised for the core's Outbox to log.
+    """
+
+    def __init__(self, delivery: Delivery) -> None:
+        self.delivery = delivery
+
+    async def post(self, platform: str, workspace_id: str, channel_id: str, reply: Reply) -> None:
+        root = reply.edits or reply.id
+        rendered = render(reply, more_id=f"{SHOW_MORE_PREFIX}:{root}")
+        if rendered.more:
+            self.delivery.keep_pages(root, rendered.title, rendered.more)
+        if reply.edits is not None and (known := self.delivery.find(reply.edits)) is not None:
+            self.delivery.remember(reply.id, known)
+            self.delivery.edit(known, rendered)
+            await self.delivery.flush([known])
+            return
+        if rendered.ephemeral:
+            log.warning("a private %s addressed to channel %s is posted for the whole channel", reply.kind, channel_id)
+        channel = self.delivery.client.get_partial_messageable(int(channel_id))
+        # An enforced nonce makes Discord drop a duplicate if a retried request had in fact gone through.
+        message = await channel.send(nonce=reply.id, **rendered.send_kwargs())
+        posted = Posted(message.id, int(channel_id), False, None, original=False)
+        for reply_id in {root, reply.id}:
+            self.delivery.remember(reply_id, posted)

@@ -14,6 +14,7 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -29,8 +30,10 @@ from bot.adapters.slack.delivery import EditPacer, Outbox, retry_handlers
 from bot.adapters.slack.home import home_view
 from bot.adapters.slack.render import ACTION_ID_PREFIX
 from bot.adapters.slack.stores import DatabaseInstallationStore, DatabaseOAuthStateStore
+from bot.adapters.slack.translate import rename_commands
 from bot.config import Settings
 from bot.core.conversation import Person, Reply, Request
+from bot.core.outbox import Outbox as CoreOutbox
 from bot.core.telemetry import Telemetry
 from bot.core.tutor import Tutor
 from bot.db import slack as slack_db
@@ -80,7 +83,8 @@ class SlackAdapter:
 
     def __init__(self, *, tutor: Tutor, settings: Settings, database: Database,
                  ready: Callable[[], bool] = lambda: True, pacer: EditPacer | None = None,
-                 telemetry: Telemetry | None = None) -> None:
+                 telemetry: Telemetry | None = None,
+                 outbox: CoreOutbox | None = None) -> None:
         self.tutor = tutor
         self.telemetry = telemetry
         self.settings = settings
@@ -95,6 +99,9 @@ class SlackAdapter:
         self._last_purge = float("-inf")
         self._socket_mode: Any = None
         self._register()
+        self.outbox = outbox
+        if outbox is not None:
+            outbox.register(translate.PLATFORM, SlackChannelPoster(self))
 
     # ----- construction
 
@@ -232,6 +239,16 @@ class SlackAdapter:
             await asyncio.sleep(0.1)
         return True
 
+    async def client_for(self, team_id: str, enterprise_id: str | None = None) -> AsyncWebClient:
+        """A client holding a workspace's bot token: the single bot token, or the one its installation saved."""
+        store = self.app.installation_store
+        if self.app.oauth_flow is None or store is None:
+            return self.app.client
+        bot = await store.async_find_bot(enterprise_id=enterprise_id, team_id=team_id)
+        if bot is None or not bot.bot_token:
+            raise LookupError(f"torchtutor is not installed in Slack workspace {team_id}")
+        return self._client(bot.bot_token)
+
     # ----- lifecycle
 
     async def start_socket_mode(self) -> None:
@@ -246,7 +263,9 @@ class SlackAdapter:
         log.info("Slack Socket Mode connected")
 
     async def aclose(self, timeout: float = DRAIN_TIMEOUT_S) -> None:
-        """Stop Socket Mode and let answers in flight finish (up to `timeout`)."""
+        """Stop posting to channels, stop Socket Mode and let answers in flight finish (up to `timeout`)."""
+        if self.outbox is not None:
+            self.outbox.unregister(translate.PLATFORM)
         if self._socket_mode is not None:
             await self._socket_mode.close_async()
             self._socket_mode = None
@@ -261,7 +280,30 @@ class SlackAdapter:
             await asyncio.wait(set(self._tasks), timeout=timeout)
 
 
+class SlackChannelPoster:
+    """Posts the core's unsolicited replies (study questions, round results) with `chat.postMessage`.
+
+    Rendered like any reply (blocks, buttons, images uploaded into the thread); failures are raised for the
+    core's Outbox to log.
+    """
+
+    def __init__(self, adapter: SlackAdapter) -> None:
+        self.adapter = adapter
+
+    async def post(self, platform: str, workspace_id: str, channel_id: str, reply: Reply) -> None:
+        adapter = self.adapter
+        client = await adapter.client_for(workspace_id)
+        # Nobody asked: there is no person to answer privately, so the channel sees what is posted to it.
+        handle = translate.SlackHandle(team_id=workspace_id, channel_id=channel_id, user_id="", source="channel")
+        outbox = Outbox(client, handle, pacer=adapter.pacer, prefix=adapter.prefix)
+        if reply.ephemeral:
+            log.warning("a private %s addressed to channel %s is posted for the whole channel", reply.kind, channel_id)
+        posted = await outbox.post(rename_commands(replace(reply, ephemeral=False, edits=None), adapter.prefix))
+        if posted is None:
+            raise RuntimeError(f"Slack refused a {reply.kind} for channel {channel_id} (see the log above)")
+
+
 def build_slack_adapter(runtime: Any) -> SlackAdapter:
-    """The adapter for a runtime whose settings have Slack credentials."""
+    """The adapter for a runtime whose settings have Slack credentials; it posts study channels' questions."""
     return SlackAdapter(tutor=runtime.tutor, settings=runtime.settings, database=runtime.database,
-                        ready=lambda: bool(runtime.ready), telemetry=runtime.metrics)
+                        ready=lambda: bool(runtime.ready), telemetry=runtime.metrics, outbox=runtime.outbox)
