@@ -7,13 +7,13 @@ import os
 import sys
 from collections.abc import Sequence
 
-from bot.cli import ask_cmd, chat_cmd, knowledge_cmd, migrate_cmd, serve_cmd
+from bot.cli import ask_cmd, chat_cmd, eval_cmd, knowledge_cmd, migrate_cmd, serve_cmd
 from bot.cli.output import fail
 from bot.cli.parser import CommandFailed, Parser, UsageError
 from bot.config import ConfigError
 from bot.runtime import SchemaNotReady
 
-COMMAND_MODULES = [serve_cmd, migrate_cmd, chat_cmd, ask_cmd, knowledge_cmd]
+COMMAND_MODULES = [serve_cmd, migrate_cmd, chat_cmd, ask_cmd, knowledge_cmd, eval_cmd]
 
 
 def build_parser() -> Parser:
@@ -51,7 +51,7 @@ def configure_logging(verbose: bool) -> None:
     level = logging.DEBUG if verbose else logging.WARNING
     logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("bot").setLevel(logging.DEBUG if verbose else logging.INFO)
-    for noisy in ("sentence_transformers", "transformers", "httpx", "urllib3", "filelock"):
+    for noisy in ("sentence_transformers", "transformers", "httpx", "urllib3", "filelock", "bm25s"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         from transformers.utils import logging as hf_logging

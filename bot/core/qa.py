@@ -15,6 +15,8 @@ from knowledge.entries import Entry
 LABEL_LIMIT = 80
 DECLINE = ("I don't know that one yet, so I won't guess. I only answer from my PyTorch knowledge base; "
            "your question has been noted for the people who maintain it.")
+OFF_TOPIC = ("That looks like a question about {topic}, and I only answer questions about PyTorch, so I won't guess. "
+             "If it is about PyTorch, mention PyTorch in the question.")
 
 
 class QuestionAnswering:
@@ -33,9 +35,13 @@ class QuestionAnswering:
 
     async def answer_and_record(self, request: Request) -> tuple[Answer, int]:
         """The answer to the request's text and the id of its stored question row."""
-        answer = await asyncio.to_thread(self.service.answer, request.text)
-        question_id = await asyncio.to_thread(self._record, request, answer)
+        answer = await self.service.answer_async(request.text)
+        question_id = await self.record(request, answer)
         return answer, question_id
+
+    async def record(self, request: Request, answer: Answer) -> int:
+        """Store the question and what the bot did with it; the id of the question row."""
+        return await asyncio.to_thread(self._record, request, answer)
 
     async def show_entry(self, request: Request) -> Reply:
         """A related-entry button: show that entry."""
@@ -83,7 +89,7 @@ def render_answer(answer: Answer, question_id: int | None) -> Reply:
     if answer.answered and answer.hit is not None:
         return render_entry(answer.hit.entry, question_id, related=[h.entry for h in answer.related])
     suggestions = _related_buttons([h.entry for h in answer.related])
-    text = DECLINE
+    text = DECLINE if answer.off_topic is None else OFF_TOPIC.format(topic=answer.off_topic)
     if suggestions:
         text += "\n\nThese entries might be close:"
     return Reply(text, title="No answer yet", buttons=tuple(suggestions), kind="no_match")
