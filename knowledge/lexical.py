@@ -34,7 +34,8 @@ def _stem(word: str) -> str:
     """A light suffix stripper for plain English words (identifiers are left exactly as written)."""
     if not word.isalpha() or len(word) <= 4:
         return word
-    for suffix, replacement in (("ies", "y"), ("sses", "ss"), ("ing", ""), ("ed", ""), ("s", "")):
+    for suffix, replacement in (("ibility", "ibl"), ("ability", "abl"), ("ization", "iz"), ("isation", "is"),
+                                ("ies", "y"), ("sses", "ss"), ("ing", ""), ("ed", ""), ("s", "")):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             if suffix == "s" and word.endswith(("ss", "us", "is")):
                 break

@@ -6,7 +6,7 @@ import numpy as np
 
 # Weight of the dense (MiniLM cosine) score in the fused score; the lexical (normalised BM25) score gets the rest.
 # Tuned on ../shared/eval/dev_questions.tsv and knowledge/eval/tuning_questions.tsv (see README, "Retrieval").
-DENSE_WEIGHT = 0.7
+DENSE_WEIGHT = 0.6
 
 
 def semantic_search(queries: np.ndarray, corpus: np.ndarray, top_k: int = 10) -> list[list[tuple[int, float]]]:

@@ -1,7 +1,7 @@
 """The ask use case: find the entry that answers a question, or decline honestly.
 
 The decision, tuned on `../shared/eval/dev_questions.tsv` (see README, "Retrieval and abstention"):
-- the question's best entry by fused score (0.7 x MiniLM cosine + 0.3 x normalised BM25) must reach
+- the question's best entry by fused score (0.6 x MiniLM cosine + 0.4 x normalised BM25) must reach
   `threshold` (0.44), else the bot declines;
 - a question that names another framework or technology (TensorFlow, JAX, CSS, ...) and not PyTorch is
   declined whatever its score: similarity cannot tell "CUDA out of memory in TensorFlow" from the PyTorch entry;
@@ -89,6 +89,7 @@ class AskService:
         self._cache: OrderedDict[tuple[int, str], Answer] = OrderedDict()
         self._cache_size = cache_size
         self._cache_lock = threading.Lock()
+        self.low_confidence_margin = LOW_CONFIDENCE_MARGIN
 
     def answer(self, question: str) -> Answer:
         """Answer one question."""
@@ -121,9 +122,16 @@ class AskService:
             answer = await asyncio.to_thread(self._decide, question, (text, truncated), vector)
         return _with_latency(answer, (time.perf_counter() - started) * 1000)
 
+    def answer_vector(self, question: str, vector: Any) -> Answer:
+        """The decision for a question whose vector is known already (knowledge gaps re-check old questions)."""
+        text, truncated = normalise_question(question, self.max_chars)
+        if not has_words(text):
+            return Answer(question, "no_match", None, note="empty")
+        return self._decide(question, (text, truncated), vector)
+
     def is_low_confidence(self, answer: Answer) -> bool:
         """Whether an answered question only just cleared the threshold."""
-        return bool(answer.answered and answer.hit and answer.hit.score < self.threshold + LOW_CONFIDENCE_MARGIN)
+        return bool(answer.answered and answer.hit and answer.hit.score < self.threshold + self.low_confidence_margin)
 
     def _early(self, question: str, text: str) -> Answer | None:
         if not has_words(text):
