@@ -9,12 +9,15 @@ from pathlib import Path
 
 from bot.config import Settings
 from bot.core.ask import AskService
+from bot.core.gaps import GapFinder
 from bot.core.knowledge import DEFAULT_DOCS, KnowledgeService
+from bot.core.knowledge_admin import KnowledgeAdmin
 from bot.core.qa import QuestionAnswering
 from bot.core.tutor import Tutor
 from bot.db.engine import Database
-from knowledge.cache import EmbeddingCache
-from knowledge.embedder import Embedder, get_embedder
+from knowledge.batching import BatchingEncoder
+from knowledge.cache import CachingEncoder, EmbeddingCache
+from knowledge.embedder import get_embedder
 from knowledge.index import Encoder
 
 log = logging.getLogger(__name__)
@@ -35,13 +38,18 @@ class Runtime:
     ask: AskService
     tutor: Tutor
     qa: QuestionAnswering
+    knowledge_admin: KnowledgeAdmin
+    gaps: GapFinder
+    batching: BatchingEncoder | None = None
     ready: bool = field(default=False)
 
     def start(self) -> None:
-        """Load the model and build the index (slow: call it off the event loop)."""
-        if isinstance(self.encoder, Embedder):
-            self.encoder.load()
+        """Load the model, build the index and start watching for admin edits (slow: call it off the event loop)."""
+        load = getattr(self.encoder, "load", None)
+        if load is not None:
+            load()
         self.knowledge.reload()
+        self.knowledge.watch(self.settings.knowledge_poll_seconds)
         self.ready = True
 
     def require_schema(self) -> None:
@@ -59,7 +67,10 @@ class Runtime:
             raise SchemaNotReady("the database is not migrated yet: run `torchtutor migrate` first")
 
     def close(self) -> None:
-        """Release connections."""
+        """Stop background threads and release connections."""
+        self.knowledge.close()
+        if self.batching is not None:
+            self.batching.close()
         self.database.dispose()
 
 
@@ -71,18 +82,30 @@ def knowledge_paths(settings: Settings, override: Sequence[Path] | None = None) 
 
 
 def build_runtime(settings: Settings, *, paths: Sequence[Path] | None = None, encoder: Encoder | None = None,
-                  database: Database | None = None, use_database_entries: bool = True) -> Runtime:
-    """A runtime for these settings; nothing slow happens until `start()`."""
+                  database: Database | None = None, use_database_entries: bool = True,
+                  batch_encodes: bool = True) -> Runtime:
+    """A runtime for these settings; nothing slow happens until `start()`.
+
+    With `batch_encodes`, questions asked concurrently (HTTP, chat) are encoded together by a micro-batcher;
+    one-shot commands that already batch (`ask --from-file`, `eval`) turn it off.
+    """
     database = database or Database.from_url(settings.database_url)
     encoder = encoder or get_embedder()
     cache = EmbeddingCache(settings.cache_dir, getattr(encoder, "name", "encoder"))
     knowledge = KnowledgeService(knowledge_paths(settings, paths), encoder, cache,
                                  database if use_database_entries else None)
-    ask = AskService(knowledge, encoder, threshold=settings.answer_threshold,
-                     max_chars=settings.max_question_chars)
+    batching = None
+    if batch_encodes:
+        batching = BatchingEncoder(encoder, max_batch=settings.encode_batch_size,
+                                   max_wait=settings.encode_batch_wait_ms / 1000)
+    ask = AskService(knowledge, batching or encoder, threshold=settings.answer_threshold,
+                     related_threshold=settings.related_threshold, max_chars=settings.max_question_chars)
+    admin = KnowledgeAdmin(database, documents=lambda: knowledge.document_entries, on_change=knowledge.refresh)
+    question_cache = EmbeddingCache(settings.cache_dir, f"{getattr(encoder, 'name', 'encoder')}-questions")
+    gaps = GapFinder(database, ask, CachingEncoder(encoder, question_cache))
     tutor = Tutor()
     qa = QuestionAnswering(ask, database)
     tutor.command("ask", qa.ask)
     tutor.action("ask", qa.show_entry)
     tutor.action("feedback", qa.feedback)
-    return Runtime(settings, database, encoder, knowledge, ask, tutor, qa)
+    return Runtime(settings, database, encoder, knowledge, ask, tutor, qa, admin, gaps, batching)

@@ -7,13 +7,13 @@ import os
 import sys
 from collections.abc import Sequence
 
-from bot.cli import ask_cmd, chat_cmd, eval_cmd, knowledge_cmd, migrate_cmd, serve_cmd
+from bot.cli import ask_cmd, chat_cmd, eval_cmd, gaps_cmd, knowledge_cmd, migrate_cmd, serve_cmd
 from bot.cli.output import fail
 from bot.cli.parser import CommandFailed, Parser, UsageError
 from bot.config import ConfigError
 from bot.runtime import SchemaNotReady
 
-COMMAND_MODULES = [serve_cmd, migrate_cmd, chat_cmd, ask_cmd, knowledge_cmd, eval_cmd]
+COMMAND_MODULES = [serve_cmd, migrate_cmd, chat_cmd, ask_cmd, knowledge_cmd, eval_cmd, gaps_cmd]
 
 
 def build_parser() -> Parser:
