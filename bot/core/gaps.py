@@ -26,7 +26,7 @@ from bot.db import knowledge_repo
 from bot.db.engine import Database
 from knowledge.index import Encoder
 
-SIMILARITY = 0.6
+SIMILARITY = 0.55
 MAX_QUESTIONS = 5000
 MAX_EXAMPLES = 5
 MARKS = ("dismissed", "resolved")
