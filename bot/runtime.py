@@ -15,7 +15,6 @@ from bot.core.knowledge_admin import KnowledgeAdmin
 from bot.core.qa import QuestionAnswering
 from bot.core.tutor import Tutor
 from bot.db.engine import Database
-from knowledge.batching import BatchingEncoder
 from knowledge.cache import CachingEncoder, EmbeddingCache
 from knowledge.embedder import get_embedder
 from knowledge.index import Encoder
@@ -40,7 +39,6 @@ class Runtime:
     qa: QuestionAnswering
     knowledge_admin: KnowledgeAdmin
     gaps: GapFinder
-    batching: BatchingEncoder | None = None
     ready: bool = field(default=False)
 
     def start(self) -> None:
@@ -69,8 +67,8 @@ class Runtime:
     def close(self) -> None:
         """Stop background threads and release connections."""
         self.knowledge.close()
-        if self.batching is not None:
-            self.batching.close()
+        self.ask.close()
+        self.qa.close()
         self.database.dispose()
 
 
@@ -94,12 +92,10 @@ def build_runtime(settings: Settings, *, paths: Sequence[Path] | None = None, en
     cache = EmbeddingCache(settings.cache_dir, getattr(encoder, "name", "encoder"))
     knowledge = KnowledgeService(knowledge_paths(settings, paths), encoder, cache,
                                  database if use_database_entries else None)
-    batching = None
-    if batch_encodes:
-        batching = BatchingEncoder(encoder, max_batch=settings.encode_batch_size,
-                                   max_wait=settings.encode_batch_wait_ms / 1000)
-    ask = AskService(knowledge, batching or encoder, threshold=settings.answer_threshold,
-                     related_threshold=settings.related_threshold, max_chars=settings.max_question_chars)
+    ask = AskService(knowledge, encoder, threshold=settings.answer_threshold,
+                     related_threshold=settings.related_threshold, max_chars=settings.max_question_chars,
+                     batching=batch_encodes, max_batch=settings.encode_batch_size,
+                     max_wait=settings.encode_batch_wait_ms / 1000)
     admin = KnowledgeAdmin(database, documents=lambda: knowledge.document_entries, on_change=knowledge.refresh)
     question_cache = EmbeddingCache(settings.cache_dir, f"{getattr(encoder, 'name', 'encoder')}-questions")
     gaps = GapFinder(database, ask, CachingEncoder(encoder, question_cache))
@@ -108,4 +104,4 @@ def build_runtime(settings: Settings, *, paths: Sequence[Path] | None = None, en
     tutor.command("ask", qa.ask)
     tutor.action("ask", qa.show_entry)
     tutor.action("feedback", qa.feedback)
-    return Runtime(settings, database, encoder, knowledge, ask, tutor, qa, admin, gaps, batching)
+    return Runtime(settings, database, encoder, knowledge, ask, tutor, qa, admin, gaps)

@@ -19,6 +19,7 @@ from typing import Any
 
 from bot.core.knowledge import KnowledgeService
 from bot.core.text import has_words, normalise_question
+from knowledge.batching import MicroBatcher
 from knowledge.index import Encoder, Hit
 from knowledge.topic import foreign_topic
 
@@ -75,12 +76,13 @@ class AskService:
     """Answers questions from the current knowledge index.
 
     `answer`/`answer_many` are blocking (call them off the event loop); `answer_async` keeps the event loop free
-    itself: cache hits are served at once, encoding goes through the encoder's micro-batcher when it has one
-    (`knowledge.batching.BatchingEncoder`), and the search runs in a worker thread.
+    itself: cache hits are served at once, anything else is encoded and searched in a worker thread, together
+    with the questions asked meanwhile when `batching` is on (a micro-batcher, `knowledge.batching`).
     """
 
     def __init__(self, knowledge: KnowledgeService, encoder: Encoder, *, threshold: float = ANSWER_THRESHOLD,
-                 related_threshold: float = RELATED_THRESHOLD, max_chars: int = 2000, cache_size: int = 2048) -> None:
+                 related_threshold: float = RELATED_THRESHOLD, max_chars: int = 2000, cache_size: int = 2048,
+                 batching: bool = False, max_batch: int = 64, max_wait: float = 0.001) -> None:
         self.knowledge = knowledge
         self._encoder = encoder
         self.threshold = threshold
@@ -90,10 +92,21 @@ class AskService:
         self._cache_size = cache_size
         self._cache_lock = threading.Lock()
         self.low_confidence_margin = LOW_CONFIDENCE_MARGIN
+        # With batching, single questions asked at the same time (HTTP, chat) are encoded and searched together
+        # in one background thread: one model call per batch, and no encoding on any event loop.
+        self.batcher: MicroBatcher[tuple[str, tuple[str, bool]], Answer] | None = None
+        if batching:
+            self.batcher = MicroBatcher(self._answer_batch, max_batch=max_batch, max_wait=max_wait,
+                                        name="ask-batcher")
 
     def answer(self, question: str) -> Answer:
-        """Answer one question."""
-        return self.answer_many([question])[0]
+        """Answer one question (blocking; batched with concurrent callers when batching is on)."""
+        if self.batcher is None:
+            return self.answer_many([question])[0]
+        started = time.perf_counter()
+        text, truncated = normalise_question(question, self.max_chars)
+        answer = self._early(question, text) or self.batcher((question, (text, truncated)))
+        return _with_latency(answer, (time.perf_counter() - started) * 1000)
 
     def answer_many(self, questions: list[str]) -> list[Answer]:
         """Answer several questions with one batched encode."""
@@ -114,13 +127,23 @@ class AskService:
         text, truncated = normalise_question(question, self.max_chars)
         answer = self._early(question, text)
         if answer is None:
-            submit = getattr(self._encoder, "submit", None)
-            if submit is not None:
-                vector = await asyncio.wrap_future(submit(text))
+            item = (question, (text, truncated))
+            if self.batcher is not None:
+                answer = await asyncio.wrap_future(self.batcher.submit(item))
             else:
-                vector = (await asyncio.to_thread(self._encoder.encode, [text]))[0]
-            answer = await asyncio.to_thread(self._decide, question, (text, truncated), vector)
+                answer = (await asyncio.to_thread(self._answer_batch, [item]))[0]
         return _with_latency(answer, (time.perf_counter() - started) * 1000)
+
+    def close(self) -> None:
+        """Stop the batching thread, if any."""
+        if self.batcher is not None:
+            self.batcher.close()
+
+    def _answer_batch(self, items: list[tuple[str, tuple[str, bool]]]) -> list[Answer]:
+        """Encode a batch of cleaned questions in one model call, then decide each."""
+        vectors = self._encoder.encode([cleaned[0] for _, cleaned in items])
+        return [self._decide(question, cleaned, vector) for (question, cleaned), vector in zip(items, vectors,
+                                                                                              strict=True)]
 
     def answer_vector(self, question: str, vector: Any) -> Answer:
         """The decision for a question whose vector is known already (knowledge gaps re-check old questions)."""

@@ -122,13 +122,10 @@ def test_related_entries_are_distinct_and_above_the_related_threshold(seed_ask: 
     assert [h.score for h in answer.related] == sorted((h.score for h in answer.related), reverse=True)
 
 
-def test_concurrent_async_questions_are_encoded_in_shared_batches(seed_ask: AskService, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_concurrent_async_questions_are_encoded_in_shared_batches(seed_ask: AskService) -> None:
     import asyncio
 
-    from knowledge.batching import BatchingEncoder
-
-    batching = BatchingEncoder(embedder, max_batch=32, max_wait=0.01)
-    service = AskService(seed_ask.knowledge, batching)
+    service = AskService(seed_ask.knowledge, seed_ask._encoder, batching=True, max_wait=0.01)
     questions = [f"How is a PyTorch tensor different from a numpy array, case {i}?" for i in range(12)]
 
     async def ask_all() -> list:  # type: ignore[type-arg]
@@ -136,10 +133,12 @@ def test_concurrent_async_questions_are_encoded_in_shared_batches(seed_ask: AskS
 
     try:
         answers = asyncio.run(ask_all())
+        again = asyncio.run(service.answer_async(questions[0]))
+        blocking = service.answer("what is a dynamic computation graph")
     finally:
-        batching.close()
+        service.close()
     assert [a.question for a in answers] == questions
     assert all(a.hit is not None and a.hit.entry.id == TENSOR_ENTRY for a in answers)
-    assert batching.batcher.batches < len(questions)
-    again = asyncio.run(service.answer_async(questions[0]))
+    assert service.batcher is not None and service.batcher.batches < len(questions)
     assert again.cached and again.hit == answers[0].hit
+    assert blocking.status == "answered"
