@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     related_threshold: float = Field(default=0.40, ge=0.0, le=1.0)
     knowledge_poll_seconds: float = Field(default=2.0, ge=0.0)
     encode_batch_size: int = Field(default=64, ge=1, le=1024)
-    encode_batch_wait_ms: float = Field(default=1.0, ge=0.0, le=1000.0)
+    encode_batch_wait_ms: float = Field(default=0.5, ge=0.0, le=1000.0)
     max_question_chars: int = Field(default=2000, ge=10)
     local_workers: int = Field(default=1, ge=1, le=64)
     log_level: str = "INFO"
