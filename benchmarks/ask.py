@@ -31,6 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as `torchtutor serve` has it; the server inherits it too
 
 TOPICS = ["tensors", "autograd", "a DataLoader", "mixed precision", "a CUDA device", "an optimizer", "nn.Module",
           "torch.compile", "gradient clipping", "a learning-rate scheduler", "a custom Dataset", "model.eval()",

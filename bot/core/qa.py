@@ -12,6 +12,7 @@ from bot.core.conversation import Button, Reply, Request
 from bot.core.errors import BadInput, NotFound
 from bot.core.text import chat_escape
 from bot.db import repo
+from bot.db.base import utcnow
 from bot.db.engine import Database
 from knowledge.batching import MicroBatcher
 from knowledge.entries import Entry
@@ -96,7 +97,7 @@ class QuestionAnswering:
         with self.database.transaction() as session:
             people: dict[tuple[str, str, str], Any] = {}  # one lookup per person and channel per batch
             places: dict[tuple[str, str, str, str], Any] = {}
-            ids = []
+            rows: list[dict[str, Any]] = []
             for request, answer in items:
                 who = (request.platform, request.user.platform_id, request.user.name)
                 if who not in people:
@@ -109,13 +110,11 @@ class QuestionAnswering:
                                                                workspace_id=request.workspace_id,
                                                                platform_channel_id=request.channel_id,
                                                                name=request.channel_name)
-                row = repo.record_question(
-                    session=session, platform=request.platform, user=people[who], channel=places[where],
-                    text=answer.question, entry_id=answer.hit.entry.id if answer.answered and answer.hit else None,
-                    score=answer.hit.score if answer.hit else 0.0, status=answer.status, latency_ms=answer.latency_ms,
-                )
-                ids.append(row.id)
-            return ids
+                rows.append({"platform": request.platform, "user_id": people[who].id, "channel_id": places[where].id,
+                             "text": answer.question, "score": answer.hit.score if answer.hit else 0.0,
+                             "entry_id": answer.hit.entry.id if answer.answered and answer.hit else None,
+                             "status": answer.status, "latency_ms": answer.latency_ms, "created_at": utcnow()})
+            return repo.record_questions(session=session, rows=rows)
 
     def _record_feedback(self, request: Request, question_id: int, vote: int) -> bool:
         with self.database.transaction() as session:
