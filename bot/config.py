@@ -44,7 +44,12 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     cache_dir: Path = Path("./var/cache")
-    answer_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    # Fused-score thresholds tuned with `torchtutor eval` on ../shared/eval/dev_questions.tsv (README, "Retrieval").
+    answer_threshold: float = Field(default=0.44, ge=0.0, le=1.0)
+    related_threshold: float = Field(default=0.40, ge=0.0, le=1.0)
+    knowledge_poll_seconds: float = Field(default=2.0, ge=0.0)
+    encode_batch_size: int = Field(default=64, ge=1, le=1024)
+    encode_batch_wait_ms: float = Field(default=0.5, ge=0.0, le=1000.0)
     max_question_chars: int = Field(default=2000, ge=10)
     local_workers: int = Field(default=1, ge=1, le=64)
     jobs_per_person: int = Field(default=2, ge=1, le=100)

@@ -24,7 +24,9 @@ from typing import Any
 from bot.config import Settings
 from bot.core.ask import AskService
 from bot.core.demos import DemoJobs, JobBackend, JobLimits
+from bot.core.gaps import GapFinder
 from bot.core.knowledge import DEFAULT_DOCS, KnowledgeService
+from bot.core.knowledge_admin import KnowledgeAdmin
 from bot.core.outbox import Outbox
 from bot.core.qa import QuestionAnswering
 from bot.core.quiz import QuizSettings
@@ -33,8 +35,8 @@ from bot.core.tutor import Tutor
 from bot.db.engine import Database
 from bot.health import HealthCheck, Unhealthy, database_check, queue_check
 from bot.metrics import Metrics
-from knowledge.cache import EmbeddingCache
-from knowledge.embedder import Embedder, get_embedder
+from knowledge.cache import CachingEncoder, EmbeddingCache
+from knowledge.embedder import get_embedder
 from knowledge.index import Encoder
 
 log = logging.getLogger(__name__)
@@ -69,6 +71,8 @@ class Runtime:
     tutor: Tutor
     qa: QuestionAnswering
     demos: DemoJobs
+    knowledge_admin: KnowledgeAdmin
+    gaps: GapFinder
     metrics: Metrics = field(default_factory=Metrics)
     health_checks: list[HealthCheck] = field(default_factory=list)
     shutdown_hooks: list[ShutdownHook] = field(default_factory=list)
@@ -82,10 +86,12 @@ class Runtime:
     _workers_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def start(self) -> None:
-        """Load the model and build the index (slow: call it off the event loop)."""
-        if isinstance(self.encoder, Embedder):
-            self.encoder.load()
+        """Load the model, build the index and start watching for admin edits (slow: call it off the event loop)."""
+        load = getattr(self.encoder, "load", None)
+        if load is not None:
+            load()
         self.knowledge.reload()
+        self.knowledge.watch(self.settings.knowledge_poll_seconds)
         self.ready = True
 
     def model_probe(self) -> None:
@@ -175,8 +181,11 @@ class Runtime:
                     backend.stop()
 
     def close(self) -> None:
-        """Stop workers and release connections (idempotent)."""
+        """Stop workers and background threads, and release connections (idempotent)."""
         self.stop_workers()
+        self.knowledge.close()
+        self.ask.close()
+        self.qa.close()
         for check in self.health_checks:
             close = getattr(check.probe, "close", None)
             if callable(close):
@@ -268,8 +277,12 @@ def install_job_metrics(metrics: Metrics, backend: JobBackend, database: Databas
 
 def build_runtime(settings: Settings, *, paths: Sequence[Path] | None = None, encoder: Encoder | None = None,
                   database: Database | None = None, use_database_entries: bool = True,
-                  backend: JobBackend | None = None) -> Runtime:
-    """A runtime for these settings; nothing slow happens until `start()` (and `start_workers()`)."""
+                  backend: JobBackend | None = None, batch_encodes: bool = True) -> Runtime:
+    """A runtime for these settings; nothing slow happens until `start()` (and `start_workers()`).
+
+    With `batch_encodes`, questions asked concurrently (HTTP, chat) are encoded together by a micro-batcher;
+    one-shot commands that already batch (`ask --from-file`, `eval`) turn it off.
+    """
     from workers.demos import load_demo_modules
 
     load_demo_modules(settings.demo_module_names())
@@ -281,7 +294,12 @@ def build_runtime(settings: Settings, *, paths: Sequence[Path] | None = None, en
     knowledge = KnowledgeService(knowledge_paths(settings, paths), encoder, cache,
                                  database if use_database_entries else None)
     ask = AskService(knowledge, encoder, threshold=settings.answer_threshold,
-                     max_chars=settings.max_question_chars)
+                     related_threshold=settings.related_threshold, max_chars=settings.max_question_chars,
+                     batching=batch_encodes, max_batch=settings.encode_batch_size,
+                     max_wait=settings.encode_batch_wait_ms / 1000)
+    admin = KnowledgeAdmin(database, documents=lambda: knowledge.document_entries, on_change=knowledge.refresh)
+    question_cache = EmbeddingCache(settings.cache_dir, f"{getattr(encoder, 'name', 'encoder')}-questions")
+    gaps = GapFinder(database, ask, CachingEncoder(encoder, question_cache))
     tutor = Tutor()
     metrics = Metrics()
     qa = QuestionAnswering(ask, database, telemetry=metrics)
@@ -293,7 +311,7 @@ def build_runtime(settings: Settings, *, paths: Sequence[Path] | None = None, en
     tutor.command("demo", demos.command)
     tutor.action("demo", demos.run_action)
     tutor.action("job", demos.job_action)
-    runtime = Runtime(settings, database, encoder, knowledge, ask, tutor, qa, demos, metrics=metrics)
+    runtime = Runtime(settings, database, encoder, knowledge, ask, tutor, qa, demos, admin, gaps, metrics=metrics)
     install_job_metrics(metrics, demos.backend, database)
     runtime.add_health_check("model", runtime.model_probe)
     runtime.health_checks.append(database_check(database))

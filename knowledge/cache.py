@@ -67,3 +67,17 @@ class EmbeddingCache:
         except OSError as exc:
             log.warning("could not write embedding cache %s: %s", self._path, exc)
             Path(tmp).unlink(missing_ok=True)
+
+
+class CachingEncoder:
+    """An encoder that looks texts up in an EmbeddingCache first and encodes (and stores) only the rest."""
+
+    def __init__(self, encoder, cache: EmbeddingCache) -> None:  # type: ignore[no-untyped-def]
+        self.encoder = encoder
+        self.cache = cache
+        self.dimension: int = encoder.dimension
+        self.name: str = getattr(encoder, "name", "encoder")
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """One vector per text."""
+        return self.cache.encode(texts, self.encoder)

@@ -1,7 +1,15 @@
-"""The searchable index over knowledge entries: one vector per phrasing, best phrasing wins per entry."""
+"""The searchable index over knowledge entries: dense vectors and BM25, fused into one score per entry.
+
+Each entry is matched through every text that can stand for it: its question, its other phrasings
+("Also asked:") and the passages of its answer, by cosine similarity (the best text wins); and through its
+words, by BM25 over the question field (question, phrasings, tags) and over the answer (code included, so
+pasted identifiers and error messages match), the better of the two normalised to 0..1. The two scores are
+fused by `knowledge.retrieval.fuse`.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -10,7 +18,15 @@ import numpy as np
 
 from knowledge.cache import EmbeddingCache
 from knowledge.entries import Entry
-from knowledge.retrieval import best_per_group
+from knowledge.lexical import LexicalIndex, tokenize
+from knowledge.retrieval import DENSE_WEIGHT, best_per_run, fuse, top_k
+
+MAX_PASSAGES = 12
+_MIN_PASSAGE_CHARS = 20
+_MIN_PASSAGE_WORDS = 20
+_MAX_PASSAGE_WORDS = 60
+_LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
+_FENCE = re.compile(r"^\s*(?:```|~~~)")
 
 
 class Encoder(Protocol):
@@ -23,48 +39,131 @@ class Encoder(Protocol):
 
 @dataclass(frozen=True)
 class Hit:
-    """An entry and how well it matches a question (cosine similarity, -1..1)."""
+    """An entry and how well it matches a question: the fused score, and the dense and lexical parts of it."""
 
     entry: Entry
     score: float
+    dense: float = 0.0
+    lexical: float = 0.0
+
+
+def answer_passages(answer: str, limit: int = MAX_PASSAGES) -> list[str]:
+    """The prose of an answer in passages of about 20 to 60 words, code blocks left out.
+
+    Paragraphs and list items are the units; short ones are joined with their neighbours, because a lone
+    five-word bullet matches far too many questions by accident.
+    """
+    units: list[str] = []
+    current: list[str] = []
+    in_code = False
+
+    def flush() -> None:
+        if current:
+            units.append(" ".join(current))
+            current.clear()
+
+    for line in answer.split("\n"):
+        if _FENCE.match(line):
+            in_code = not in_code
+            flush()
+            continue
+        if in_code:
+            continue
+        if not line.strip() or _LIST_ITEM.match(line):
+            flush()
+        if line.strip():
+            current.append(line.strip())
+    flush()
+    passages: list[str] = []
+    chunk: list[str] = []
+    for unit in units:
+        if chunk and _words(chunk) + len(unit.split()) > _MAX_PASSAGE_WORDS:
+            passages.append(" ".join(chunk))
+            chunk = []
+        chunk.append(unit)
+        if _words(chunk) >= _MIN_PASSAGE_WORDS:
+            passages.append(" ".join(chunk))
+            chunk = []
+    if chunk:
+        passages.append(" ".join(chunk))
+    return [p for p in passages if len(p) >= _MIN_PASSAGE_CHARS][:limit]
+
+
+def _words(parts: list[str]) -> int:
+    return sum(len(part.split()) for part in parts)
+
+
+def entry_texts(entry: Entry) -> list[str]:
+    """The texts embedded for an entry: question, other phrasings, answer passages (the question first)."""
+    return [*entry.texts(), *answer_passages(entry.answer)]
 
 
 class KnowledgeIndex:
-    """An immutable snapshot of entries and their vectors; rebuild and swap to change it."""
+    """An immutable snapshot of entries, their vectors and their BM25 indexes; rebuild and swap to change it."""
 
-    def __init__(self, entries: Sequence[Entry], vectors: np.ndarray, groups: np.ndarray) -> None:
+    def __init__(self, entries: Sequence[Entry], vectors: np.ndarray, starts: np.ndarray,
+                 question_terms: Sequence[Sequence[str]] | None = None,
+                 answer_terms: Sequence[Sequence[str]] | None = None, dense_weight: float = DENSE_WEIGHT) -> None:
         self.entries = list(entries)
         self.by_id = {entry.id: entry for entry in self.entries}
-        self._vectors = vectors
-        self._groups = groups
+        self.dense_weight = dense_weight
+        self._vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        self._starts = np.asarray(starts, dtype=np.int64)
+        if len(self._starts) != len(self.entries):
+            raise ValueError("one start row per entry is needed")
+        if question_terms is None:
+            question_terms = [question_field_terms(entry) for entry in self.entries]
+        if answer_terms is None:
+            answer_terms = [tokenize(entry.answer) for entry in self.entries]
+        self._questions = LexicalIndex(question_terms)
+        self._answers = LexicalIndex(answer_terms)
+
+    @classmethod
+    def empty(cls, dimension: int) -> KnowledgeIndex:
+        """An index with no entries."""
+        return cls([], np.zeros((0, dimension), dtype=np.float32), np.zeros(0, dtype=np.int64))
 
     @classmethod
     def build(cls, entries: Sequence[Entry], encoder: Encoder, cache: EmbeddingCache | None = None
               ) -> KnowledgeIndex:
-        """Encode every phrasing of every entry (through the cache when given)."""
-        texts, groups = _phrasings(entries)
+        """Encode every text of every entry (through the cache when given: unchanged texts are not re-encoded)."""
+        texts: list[str] = []
+        starts: list[int] = []
+        for entry in entries:
+            starts.append(len(texts))
+            texts.extend(entry_texts(entry))
         vectors = cache.encode(texts, encoder) if cache else encoder.encode(texts)
-        return cls(entries, vectors, np.asarray(groups, dtype=np.int64))
+        return cls(entries, vectors, np.asarray(starts, dtype=np.int64))
 
     def __len__(self) -> int:
         return len(self.entries)
 
-    def search(self, query: np.ndarray, top_k: int = 5) -> list[Hit]:
-        """Entries ranked by their best phrasing's similarity to one query vector."""
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the vectors and the BM25 score matrices, in bytes."""
+        return int(self._vectors.nbytes + self._starts.nbytes + self._questions.nbytes + self._answers.nbytes)
+
+    def scores(self, query: np.ndarray, text: str = "") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(fused, dense, lexical) scores of every entry for one query vector and the query's text."""
         if not self.entries:
-            return []
-        per_entry = best_per_group(self._vectors @ query, self._groups, len(self.entries))
-        k = min(top_k, len(self.entries))
-        top = np.argpartition(-per_entry, k - 1)[:k]
-        ordered = top[np.argsort(-per_entry[top], kind="stable")]
-        return [Hit(self.entries[i], float(per_entry[i])) for i in ordered]
+            empty = np.zeros(0, dtype=np.float32)
+            return empty, empty, empty
+        dense = best_per_run(self._vectors @ np.asarray(query, dtype=np.float32), self._starts)
+        terms = tokenize(text) if text else []
+        lexical = np.maximum(self._questions.scores(terms), self._answers.scores(terms))
+        return fuse(dense, lexical, self.dense_weight), dense, lexical
+
+    def search(self, query: np.ndarray, top_k: int = 5, *, text: str = "") -> list[Hit]:
+        """Entries ranked by fused score for one query vector; pass the query's text for the lexical part."""
+        fused, dense, lexical = self.scores(query, text)
+        return [Hit(self.entries[i], float(fused[i]), float(dense[i]), float(lexical[i]))
+                for i in _top(fused, top_k)]
 
 
-def _phrasings(entries: Sequence[Entry]) -> tuple[list[str], list[int]]:
-    texts: list[str] = []
-    groups: list[int] = []
-    for position, entry in enumerate(entries):
-        for text in entry.texts():
-            texts.append(text)
-            groups.append(position)
-    return texts, groups
+def question_field_terms(entry: Entry) -> list[str]:
+    """The BM25 terms of an entry's question field: its question, other phrasings and tags."""
+    return tokenize(" \n".join([*entry.texts(), *entry.tags]))
+
+
+def _top(scores: np.ndarray, k: int) -> list[int]:
+    return [int(i) for i in top_k(scores, k)]

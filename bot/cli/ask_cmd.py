@@ -51,9 +51,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _runtime(paths: list[Path] | None):  # type: ignore[no-untyped-def]
+    """A started runtime over these knowledge paths (or the default set), with admin entries when migrated."""
     from bot.runtime import build_runtime
 
-    runtime = build_runtime(get_settings(), paths=paths, use_database_entries=_database_ready())
+    runtime = build_runtime(get_settings(), paths=paths, use_database_entries=_database_ready(), batch_encodes=False)
     runtime.start()
     return runtime
 

@@ -12,6 +12,8 @@ from bot.cli import (
     ask_cmd,
     chat_cmd,
     demo_cmd,
+    eval_cmd,
+    gaps_cmd,
     health_cmd,
     knowledge_cmd,
     migrate_cmd,
@@ -24,8 +26,8 @@ from bot.cli.parser import CommandFailed, Parser, UsageError
 from bot.config import ConfigError, get_settings
 from bot.runtime import SchemaNotReady
 
-COMMAND_MODULES = [serve_cmd, migrate_cmd, chat_cmd, ask_cmd, knowledge_cmd, demo_cmd, worker_cmd, study_cmd,
-                   admin_cmd, health_cmd]
+COMMAND_MODULES = [serve_cmd, migrate_cmd, chat_cmd, ask_cmd, knowledge_cmd, eval_cmd, gaps_cmd, demo_cmd,
+                   worker_cmd, study_cmd, admin_cmd, health_cmd]
 
 
 def build_parser() -> Parser:
@@ -44,6 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # Model threads sleep between batches instead of spinning, leaving the CPU to the event loop and the database
+    # writer; on a small machine spinning threads starved them (must be set before torch is imported).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose, chatty=args.command in ("run", "serve", "worker"))
     try:

@@ -1,7 +1,17 @@
-"""The ask use case: find the entry that answers a question, or decline honestly."""
+"""The ask use case: find the entry that answers a question, or decline honestly.
+
+The decision, tuned on `../shared/eval/dev_questions.tsv` (see README, "Retrieval and abstention"):
+- the question's best entry by fused score (0.6 x MiniLM cosine + 0.4 x normalised BM25) must reach
+  `threshold` (0.44), else the bot declines;
+- a question that names another framework or technology (TensorFlow, JAX, CSS, ...) and not PyTorch is
+  declined whatever its score: similarity cannot tell "CUDA out of memory in TensorFlow" from the PyTorch entry;
+- related entries are the next best distinct entries scoring at least `related_threshold`, at most three.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
@@ -9,14 +19,24 @@ from typing import Any
 
 from bot.core.knowledge import KnowledgeService
 from bot.core.text import has_words, normalise_question
+from knowledge.batching import MicroBatcher
 from knowledge.index import Encoder, Hit
+from knowledge.topic import foreign_topic
 
 RELATED_LIMIT = 3
+ANSWER_THRESHOLD = 0.44
+RELATED_THRESHOLD = 0.40
+# Answered questions scoring less than this much above the threshold count as low-confidence (knowledge gaps).
+LOW_CONFIDENCE_MARGIN = 0.06
 
 
 @dataclass(frozen=True)
 class Answer:
-    """The outcome of one question: the matched entry (or none) and related entries."""
+    """The outcome of one question: the matched entry (or none) and related entries.
+
+    `note` says why, when there is something to say: "empty" (no words), "truncated" (capped input),
+    "off_topic:<name>" (declined as a question about another framework or technology).
+    """
 
     question: str
     status: str
@@ -24,10 +44,16 @@ class Answer:
     related: tuple[Hit, ...] = ()
     note: str | None = None
     latency_ms: float = field(default=0.0, compare=False)
+    cached: bool = field(default=False, compare=False)
 
     @property
     def answered(self) -> bool:
         return self.status == "answered"
+
+    @property
+    def off_topic(self) -> str | None:
+        """The other framework or technology the question was about, when it was declined for that."""
+        return self.note.split(":", 1)[1] if self.note and self.note.startswith("off_topic:") else None
 
     def to_json(self) -> dict[str, Any]:
         """The `ask --json` object of the contract."""
@@ -47,10 +73,16 @@ class Answer:
 
 
 class AskService:
-    """Answers questions from the current knowledge index; CPU-bound, so call it off the event loop."""
+    """Answers questions from the current knowledge index.
 
-    def __init__(self, knowledge: KnowledgeService, encoder: Encoder, *, threshold: float = 0.5,
-                 related_threshold: float = 0.3, max_chars: int = 2000, cache_size: int = 2048) -> None:
+    `answer`/`answer_many` are blocking (call them off the event loop); `answer_async` keeps the event loop free
+    itself: cache hits are served at once, anything else is encoded and searched in a worker thread, together
+    with the questions asked meanwhile when `batching` is on (a micro-batcher, `knowledge.batching`).
+    """
+
+    def __init__(self, knowledge: KnowledgeService, encoder: Encoder, *, threshold: float = ANSWER_THRESHOLD,
+                 related_threshold: float = RELATED_THRESHOLD, max_chars: int = 2000, cache_size: int = 2048,
+                 batching: bool = False, max_batch: int = 64, max_wait: float = 0.001) -> None:
         self.knowledge = knowledge
         self._encoder = encoder
         self.threshold = threshold
@@ -58,10 +90,23 @@ class AskService:
         self.max_chars = max_chars
         self._cache: OrderedDict[tuple[int, str], Answer] = OrderedDict()
         self._cache_size = cache_size
+        self._cache_lock = threading.Lock()
+        self.low_confidence_margin = LOW_CONFIDENCE_MARGIN
+        # With batching, single questions asked at the same time (HTTP, chat) are encoded and searched together
+        # in one background thread: one model call per batch, and no encoding on any event loop.
+        self.batcher: MicroBatcher[tuple[str, tuple[str, bool]], Answer] | None = None
+        if batching:
+            self.batcher = MicroBatcher(self._answer_batch, max_batch=max_batch, max_wait=max_wait,
+                                        name="ask-batcher")
 
     def answer(self, question: str) -> Answer:
-        """Answer one question."""
-        return self.answer_many([question])[0]
+        """Answer one question (blocking; batched with concurrent callers when batching is on)."""
+        if self.batcher is None:
+            return self.answer_many([question])[0]
+        started = time.perf_counter()
+        text, truncated = normalise_question(question, self.max_chars)
+        answer = self._early(question, text) or self.batcher((question, (text, truncated)))
+        return _with_latency(answer, (time.perf_counter() - started) * 1000)
 
     def answer_many(self, questions: list[str]) -> list[Answer]:
         """Answer several questions with one batched encode."""
@@ -76,30 +121,89 @@ class AskService:
         elapsed = (time.perf_counter() - started) * 1000
         return [_with_latency(r, elapsed) for r in results if r is not None]
 
+    async def answer_async(self, question: str) -> Answer:
+        """Answer one question without blocking the event loop."""
+        started = time.perf_counter()
+        text, truncated = normalise_question(question, self.max_chars)
+        answer = self._early(question, text)
+        if answer is None:
+            item = (question, (text, truncated))
+            if self.batcher is not None:
+                answer = await asyncio.wrap_future(self.batcher.submit(item))
+            else:
+                answer = (await asyncio.to_thread(self._answer_batch, [item]))[0]
+        return _with_latency(answer, (time.perf_counter() - started) * 1000)
+
+    def close(self) -> None:
+        """Stop the batching thread, if any."""
+        if self.batcher is not None:
+            self.batcher.close()
+
+    def _answer_batch(self, items: list[tuple[str, tuple[str, bool]]]) -> list[Answer]:
+        """Encode a batch of cleaned questions in one model call, then decide each."""
+        vectors = self._encoder.encode([cleaned[0] for _, cleaned in items])
+        return [self._decide(question, cleaned, vector) for (question, cleaned), vector in zip(items, vectors,
+                                                                                              strict=True)]
+
+    def answer_vector(self, question: str, vector: Any) -> Answer:
+        """The decision for a question whose vector is known already (knowledge gaps re-check old questions)."""
+        text, truncated = normalise_question(question, self.max_chars)
+        if not has_words(text):
+            return Answer(question, "no_match", None, note="empty")
+        return self._decide(question, (text, truncated), vector)
+
+    def is_low_confidence(self, answer: Answer) -> bool:
+        """Whether an answered question only just cleared the threshold."""
+        return bool(answer.answered and answer.hit and answer.hit.score < self.threshold + self.low_confidence_margin)
+
     def _early(self, question: str, text: str) -> Answer | None:
         if not has_words(text):
             return Answer(question, "no_match", None, note="empty")
-        cached = self._cache.get((self.knowledge.version, text))
-        return replace(cached, question=question) if cached else None
+        key = (self.knowledge.version, text)
+        with self._cache_lock:
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
+        return replace(cached, question=question, cached=True) if cached else None
 
     def _decide(self, question: str, cleaned: tuple[str, bool], vector: Any) -> Answer:
         text, truncated = cleaned
-        hits = self.knowledge.index.search(vector, top_k=RELATED_LIMIT + 1)
-        note = "truncated" if truncated else None
-        if hits and hits[0].score >= self.threshold:
-            related = tuple(h for h in hits[1:] if h.score >= self.related_threshold)[:RELATED_LIMIT]
-            answer = Answer(question, "answered", hits[0], related, note)
+        snapshot = self.knowledge.snapshot()
+        hits = snapshot.index.search(vector, top_k=RELATED_LIMIT + 3, text=text)
+        foreign = foreign_topic(text)
+        note = f"off_topic:{foreign}" if foreign else ("truncated" if truncated else None)
+        best = hits[0] if hits else None
+        if best is not None and best.score >= self.threshold and not foreign:
+            answer = Answer(question, "answered", best, self._related(hits[1:], best), note)
         else:
-            related = tuple(h for h in hits if h.score >= self.related_threshold)[:RELATED_LIMIT]
-            answer = Answer(question, "no_match", hits[0] if hits else None, related, note)
-        self._remember((self.knowledge.version, text), answer)
+            answer = Answer(question, "no_match", best, self._related(hits, None), note)
+        self._remember((snapshot.version, text), answer)
         return answer
 
+    def _related(self, hits: list[Hit], best: Hit | None) -> tuple[Hit, ...]:
+        """Up to three next-best entries above the related threshold, none repeating the answer's question."""
+        seen = {_fold(best.entry.question)} if best else set()
+        related = []
+        for hit in hits:
+            key = _fold(hit.entry.question)
+            if hit.score < self.related_threshold or key in seen:
+                continue
+            seen.add(key)
+            related.append(hit)
+            if len(related) == RELATED_LIMIT:
+                break
+        return tuple(related)
+
     def _remember(self, key: tuple[int, str], answer: Answer) -> None:
-        self._cache[key] = answer
-        self._cache.move_to_end(key)
-        while len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
+        with self._cache_lock:
+            self._cache[key] = answer
+            self._cache.move_to_end(key)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+
+
+def _fold(text: str) -> str:
+    return " ".join(text.lower().split())
 
 
 def _with_latency(answer: Answer, elapsed_ms: float) -> Answer:

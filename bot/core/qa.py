@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+from concurrent.futures import Future
+from typing import Any
 
 from bot.core.ask import Answer, AskService
 from bot.core.conversation import Button, Reply, Request
@@ -11,13 +14,19 @@ from bot.core.errors import BadInput, NotFound
 from bot.core.telemetry import NoTelemetry, Telemetry
 from bot.core.text import chat_escape
 from bot.db import repo
+from bot.db.base import utcnow
 from bot.db.engine import Database
 from bot.logging import bind
+from knowledge.batching import MicroBatcher
 from knowledge.entries import Entry
+
+log = logging.getLogger(__name__)
 
 LABEL_LIMIT = 80
 DECLINE = ("I don't know that one yet, so I won't guess. I only answer from my PyTorch knowledge base; "
            "your question has been noted for the people who maintain it.")
+OFF_TOPIC = ("That looks like a question about {topic}, and I only answer questions about PyTorch, so I won't guess. "
+             "If it is about PyTorch, mention PyTorch in the question.")
 
 
 class QuestionAnswering:
@@ -27,6 +36,9 @@ class QuestionAnswering:
         self.service = service
         self.database = database
         self.telemetry: Telemetry = telemetry or NoTelemetry()
+        # Questions are stored in batches, one transaction for all those asked meanwhile.
+        self._recorder: MicroBatcher[tuple[Request, Answer], int] = MicroBatcher(
+            self._record_many, max_batch=256, max_wait=0.002, name="question-recorder")
 
     async def ask(self, request: Request) -> Reply:
         """Answer the request's text, record the question, render the reply."""
@@ -35,15 +47,35 @@ class QuestionAnswering:
         answer, question_id = await self.answer_and_record(request)
         return render_answer(answer, question_id)
 
-    async def answer_and_record(self, request: Request) -> tuple[Answer, int]:
-        """The answer to the request's text and the id of its stored question row; counted once recorded."""
+    async def answer_and_record(self, request: Request, *, wait: bool = True) -> tuple[Answer, int | None]:
+        """The answer to the request's text and the id of its stored question row.
+
+        Questions are stored in batches (one transaction for all those asked meanwhile). With `wait=False` the
+        row is written a few milliseconds after this returns and the id is None: for callers that need no id
+        (the HTTP API), so a cached answer costs no database round trip.
+        """
         started = time.perf_counter()
         with bind(platform=request.platform):
-            answer = await asyncio.to_thread(self.service.answer, request.text)
-            question_id = await asyncio.to_thread(self._record, request, answer)
+            answer = await self.service.answer_async(request.text)
+            future = self.record_later(request, answer)
         self.telemetry.question_answered(platform=request.platform, status=answer.status,
                                          seconds=time.perf_counter() - started)
-        return answer, question_id
+        if not wait:
+            return answer, None
+        return answer, await asyncio.wrap_future(future)
+    async def record(self, request: Request, answer: Answer) -> int:
+        """Store the question and what the bot did with it; the id of the question row."""
+        return await asyncio.wrap_future(self.record_later(request, answer))
+
+    def record_later(self, request: Request, answer: Answer) -> Future[int]:
+        """Queue the question for storage with others asked meanwhile; returns at once."""
+        future = self._recorder.submit((request, answer))
+        future.add_done_callback(_log_failure)
+        return future
+
+    def close(self) -> None:
+        """Store the questions still queued and stop the recorder."""
+        self._recorder.close()
 
     async def show_entry(self, request: Request) -> Reply:
         """A related-entry button: show that entry."""
@@ -66,18 +98,30 @@ class QuestionAnswering:
         return Reply(thanks, ephemeral=True, kind="feedback")
 
     def _record(self, request: Request, answer: Answer) -> int:
+        return self._record_many([(request, answer)])[0]
+
+    def _record_many(self, items: list[tuple[Request, Answer]]) -> list[int]:
         with self.database.transaction() as session:
-            user = repo.get_or_create_user(session=session, platform=request.platform,
-                                           platform_user_id=request.user.platform_id, display_name=request.user.name)
-            channel = repo.get_or_create_channel(session=session, platform=request.platform,
-                                                 workspace_id=request.workspace_id,
-                                                 platform_channel_id=request.channel_id, name=request.channel_name)
-            row = repo.record_question(
-                session=session, platform=request.platform, user=user, channel=channel, text=answer.question,
-                entry_id=answer.hit.entry.id if answer.answered and answer.hit else None,
-                score=answer.hit.score if answer.hit else 0.0, status=answer.status, latency_ms=answer.latency_ms,
-            )
-            return row.id
+            people: dict[tuple[str, str, str], Any] = {}  # one lookup per person and channel per batch
+            places: dict[tuple[str, str, str, str], Any] = {}
+            rows: list[dict[str, Any]] = []
+            for request, answer in items:
+                who = (request.platform, request.user.platform_id, request.user.name)
+                if who not in people:
+                    people[who] = repo.get_or_create_user(session=session, platform=request.platform,
+                                                          platform_user_id=request.user.platform_id,
+                                                          display_name=request.user.name)
+                where = (request.platform, request.workspace_id, request.channel_id, request.channel_name)
+                if where not in places:
+                    places[where] = repo.get_or_create_channel(session=session, platform=request.platform,
+                                                               workspace_id=request.workspace_id,
+                                                               platform_channel_id=request.channel_id,
+                                                               name=request.channel_name)
+                rows.append({"platform": request.platform, "user_id": people[who].id, "channel_id": places[where].id,
+                             "text": answer.question, "score": answer.hit.score if answer.hit else 0.0,
+                             "entry_id": answer.hit.entry.id if answer.answered and answer.hit else None,
+                             "status": answer.status, "latency_ms": answer.latency_ms, "created_at": utcnow()})
+            return repo.record_questions(session=session, rows=rows)
 
     def _record_feedback(self, request: Request, question_id: int, vote: int) -> bool:
         with self.database.transaction() as session:
@@ -86,12 +130,17 @@ class QuestionAnswering:
             return repo.record_feedback(session=session, question_id=question_id, user=user, vote=vote) is not None
 
 
+def _log_failure(future: Future[int]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.error("could not store a question: %s", future.exception())
+
+
 def render_answer(answer: Answer, question_id: int | None) -> Reply:
     """The reply for an answered or declined question."""
     if answer.answered and answer.hit is not None:
         return render_entry(answer.hit.entry, question_id, related=[h.entry for h in answer.related])
     suggestions = _related_buttons([h.entry for h in answer.related])
-    text = DECLINE
+    text = DECLINE if answer.off_topic is None else OFF_TOPIC.format(topic=answer.off_topic)
     if suggestions:
         text += "\n\nThese entries might be close:"
     return Reply(text, title="No answer yet", buttons=tuple(suggestions), kind="no_match")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -75,3 +75,13 @@ def record_feedback(*, session: Session, question_id: int, user: User, vote: int
     feedback.vote = vote
     session.flush()
     return feedback
+
+
+def record_questions(*, session: Session, rows: list[dict[str, object]]) -> list[int]:
+    """Store many questions in one statement (keys as `record_question`'s, with user_id and channel_id); their ids,
+    in order."""
+    if not rows:
+        return []
+    values = [{**row, "text": str(row["text"])[:10_000]} for row in rows]
+    statement = insert(Question).returning(Question.id, sort_by_parameter_order=True)
+    return [int(i) for i in session.scalars(statement, values)]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+import json
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, Field
 
 from bot.core.conversation import Person
@@ -27,13 +27,19 @@ class AskBody(BaseModel):
 
 
 @router.post("/ask", dependencies=[Depends(accepting_work)])
-async def ask(body: AskBody, request: Request) -> dict[str, Any]:
-    """Answer one question: the `ask --json` object."""
+async def ask(body: AskBody, request: Request) -> Response:
+    """Answer one question: the `ask --json` object.
+
+    The question is stored just after the response (batched with others), so a cached answer costs well under
+    a millisecond; `Server-Timing: answer;dur=MS;desc="cache hit"|"computed"` says how long answering took.
+    """
     runtime = request.app.state.runtime
     if not runtime.ready:
         raise HTTPException(503, "still starting: the model and the knowledge index are loading")
     client = request.client.host if request.client else "unknown"
     chat_request = ChatRequest(platform="api", user=Person(platform_id=client, name=client), channel_id="api",
                                command="ask", text=body.question)
-    answer, _ = await runtime.qa.answer_and_record(chat_request)
-    return answer.to_json()
+    answer, _ = await runtime.qa.answer_and_record(chat_request, wait=False)
+    how = "cache hit" if answer.cached else "computed"
+    return Response(json.dumps(answer.to_json(), ensure_ascii=False), media_type="application/json",
+                    headers={"Server-Timing": f'answer;dur={answer.latency_ms:.3f};desc="{how}"'})

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
@@ -75,6 +76,7 @@ def create_app(runtime: Runtime, *, connect_chat: bool = False) -> FastAPI:
     app.state.web_chat = WebChat(runtime.tutor, runtime.settings.session_secret())
     app.state.playground_limiters = (security.SlidingWindowLimiter(*playground.PER_VISITOR),
                                      security.SlidingWindowLimiter(*playground.PER_ADDRESS))
+    app.add_middleware(ServerTiming)
     app.add_middleware(RequestContext)
     security.install(app, runtime.settings)
     app.add_exception_handler(security.LoginRequired, _login_required)
@@ -139,6 +141,29 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         return await http_exception_handler(request, exc)
     return await asyncio.to_thread(render, request, "error.html", exc.status_code, exc.headers,
                                    status=exc.status_code, message=exc.detail)
+
+
+class ServerTiming:
+    """ASGI middleware adding `Server-Timing: app;dur=MS`: the time from receiving a request to its response."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+
+        async def timed_send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                elapsed = (time.perf_counter() - started) * 1000
+                headers = list(message.get("headers", []))
+                headers.append((b"server-timing", f"app;dur={elapsed:.3f}".encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, timed_send)
 
 
 async def _start(runtime: Runtime) -> None:

@@ -77,7 +77,11 @@ def test_embeddings_are_cached_on_disk_across_restarts(embedder, tmp_path) -> No
             Counting.calls += len(texts)
             return embedder.encode(texts)
 
-    for expected_calls in (3, 3):  # the second build encodes nothing new
+    from knowledge.index import entry_texts
+    from knowledge.loader import load_entries
+
+    texts = sum(len(entry_texts(entry)) for entry in load_entries([SEED]))  # questions and answer passages
+    for expected_calls in (texts, texts):  # the second build encodes nothing new
         cache = EmbeddingCache(tmp_path / "cache", embedder.name)
         KnowledgeService([SEED], Counting(), cache).reload()
         assert Counting.calls == expected_calls
@@ -96,3 +100,45 @@ def test_semantic_search_ranks_by_cosine() -> None:
     for ranked in results:
         scores = [s for _, s in ranked]
         assert scores == sorted(scores, reverse=True) and len(ranked) == 4
+
+
+@pytest.mark.parametrize("question, topic", [
+    ("How do I fix CUDA out of memory errors in TensorFlow?", "TensorFlow"),
+    ("How is a JAX array different from a numpy array?", "JAX"),
+    ("How is a CuPy array different from a numpy array?", "CuPy"),
+])
+def test_questions_about_other_frameworks_are_declined_even_when_they_share_words(seed_ask: AskService,
+                                                                                   question: str, topic: str) -> None:
+    answer = seed_ask.answer(question)
+    assert answer.status == "no_match" and answer.off_topic == topic
+    assert answer.to_json()["entry_id"] is None
+
+
+def test_related_entries_are_distinct_and_above_the_related_threshold(seed_ask: AskService) -> None:
+    answer = seed_ask.answer("How is a PyTorch tensor different from a numpy array?")
+    ids = [h.entry.id for h in answer.related]
+    assert answer.hit is not None and answer.hit.entry.id not in ids and len(ids) == len(set(ids)) <= 3
+    assert all(h.score >= seed_ask.related_threshold for h in answer.related)
+    assert [h.score for h in answer.related] == sorted((h.score for h in answer.related), reverse=True)
+
+
+def test_concurrent_async_questions_are_encoded_in_shared_batches(seed_ask: AskService) -> None:
+    import asyncio
+
+    service = AskService(seed_ask.knowledge, seed_ask._encoder, batching=True, max_wait=0.01)
+    questions = [f"How is a PyTorch tensor different from a numpy array, case {i}?" for i in range(12)]
+
+    async def ask_all() -> list:  # type: ignore[type-arg]
+        return await asyncio.gather(*(service.answer_async(q) for q in questions))
+
+    try:
+        answers = asyncio.run(ask_all())
+        again = asyncio.run(service.answer_async(questions[0]))
+        blocking = service.answer("what is a dynamic computation graph")
+    finally:
+        service.close()
+    assert [a.question for a in answers] == questions
+    assert all(a.hit is not None and a.hit.entry.id == TENSOR_ENTRY for a in answers)
+    assert service.batcher is not None and service.batcher.batches < len(questions)
+    assert again.cached and again.hit == answers[0].hit
+    assert blocking.status == "answered"

@@ -27,6 +27,7 @@ PER_PROCESS_CACHES = {
     ("bot/db/migrate.py", "_scripts"): "the migration files shipped with the code, read-only",
     ("bot/core/accounts.py", "_dummy_hash"): "a constant hash of a fixed string, for timing-safe refusals",
     ("workers/celery_app.py", "_app_from_environment"): "`celery -A workers.celery_app` needs a module-level app",
+    ("knowledge/lexical.py", "_import_bm25s"): "a lazily imported library module, the same in every process",
 }
 # Registries filled only while modules import, so every process holds the same declarations: (path, name) -> why.
 IMPORT_TIME_REGISTRIES = {
