@@ -170,9 +170,9 @@ class AskService:
         text, truncated = cleaned
         snapshot = self.knowledge.snapshot()
         hits = snapshot.index.search(vector, top_k=RELATED_LIMIT + 3, text=text)
-        foreign = foreign_topic(text)
-        note = f"off_topic:{foreign}" if foreign else ("truncated" if truncated else None)
         best = hits[0] if hits else None
+        foreign = _vetoing_topic(text, best)
+        note = f"off_topic:{foreign}" if foreign else ("truncated" if truncated else None)
         if best is not None and best.score >= self.threshold and not foreign:
             answer = Answer(question, "answered", best, self._related(hits[1:], best), note)
         else:
@@ -208,3 +208,11 @@ def _fold(text: str) -> str:
 
 def _with_latency(answer: Answer, elapsed_ms: float) -> Answer:
     return replace(answer, latency_ms=elapsed_ms)
+
+
+def _vetoing_topic(text: str, best: Hit | None) -> str | None:
+    """The other framework a question is about, unless the best entry is about it too (an admin may add one)."""
+    foreign = foreign_topic(text)
+    if foreign is None or best is None:
+        return foreign
+    return None if foreign_topic(" ".join(best.entry.texts())) == foreign else foreign
