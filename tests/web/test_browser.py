@@ -203,3 +203,53 @@ def test_a_demo_progress_bar_moves_to_done_in_place(page, server) -> None:  # ty
     values = [float(v) for v in re.findall(r'"progress": ([0-9.]+)', stream)]
     assert values[0] == 0.0 and values[-1] == 1.0 and values == sorted(values) and len(values) >= 2, values
     assert len(set(re.findall(r'"message_id": "([^"]+)"', stream))) == 1
+
+
+# -- A personal quiz taken in the playground, then its attempts in the dashboard's quiz charts ----------------------
+
+def _press(page, button):  # type: ignore[no-untyped-def]
+    """Click a message's button and wait for the bot's next message."""
+    messages = page.locator("li.msg.bot[data-message-id]")
+    before = messages.count()
+    button.click()
+    messages.nth(before).wait_for()
+    return messages.nth(before)
+
+
+def test_a_quiz_taken_in_the_playground_shows_in_the_attempts_chart(page, server) -> None:  # type: ignore[no-untyped-def]
+    page.goto(f"{server}/playground")
+    question = _chat(page, "/quiz")
+    assert question.get_attribute("data-kind") == "quiz_question", question.inner_text()
+    total = int(re.search(r"Question 1 of (\d+)", question.inner_text()).group(1))
+    for slot in range(total):
+        assert question.get_attribute("data-kind") == "quiz_question", question.inner_text()
+        assert f"Question {slot + 1} of {total}" in question.inner_text()
+        choices = question.locator("button[data-token]").filter(has_not_text=re.compile(r"^\s*Skip\s*$"))
+        if choices.count():  # a choice or true/false question: press its first answer
+            result = _press(page, choices.first)
+        else:  # a free-text one: the playground sends a typed answer to the pending question as `!answer TEXT`
+            result = _chat(page, "!answer A tensor records the operations on it so backward() computes gradients.")
+        assert result.get_attribute("data-kind") == "quiz_result", result.inner_text()
+        if slot + 1 < total:
+            question = _press(page, result.locator("button", has_text="Next"))
+    summary = page.locator("li.msg.bot[data-kind=quiz_summary]")
+    summary.wait_for()
+    correct = int(re.search(rf"Quiz complete · (\d+) of {total}", summary.inner_text()).group(1))
+    _shot(page, "quiz")
+
+    _login(page, server)
+    page.goto(f"{server}/dashboard/quizzes")
+    rows = page.locator("table[data-table=quiz-attempts-per-day] tbody tr")
+    # (attempts, correct, wrong) per day of the period: only today has any, one attempt per question answered
+    cells = [[rows.nth(i).locator("td").nth(c).text_content().strip() for c in (1, 2, 3)] for i in range(rows.count())]
+    assert [c for c in cells if c != ["0", "0", "0"]] == [[str(total), str(correct), str(total - correct)]]
+    chart = page.locator("#quiz-attempts-per-day figure.chart.drawn[data-kind=bars]")
+    chart.wait_for()
+    bars = chart.locator("svg rect.bar")
+    values = [float(bars.nth(i).get_attribute("data-value")) for i in range(bars.count())]
+    assert sum(values) == total and sorted(v for v in values if v) == sorted(v for v in (correct, total - correct) if v)
+    points = page.locator("#quiz-attempts-per-day figure.chart.drawn[data-kind=line] svg circle.point")
+    points.first.wait_for()
+    accuracy = [float(points.nth(i).get_attribute("data-value")) for i in range(points.count())]
+    assert any(abs(a - correct / total) < 1e-3 for a in accuracy), accuracy  # today's point: the share answered right
+    _shot(page, "quizzes")
