@@ -38,8 +38,10 @@ def claim_event(*, session: Session, event_id: str, now: datetime | None = None)
     values = {"event_id": event_id[:64], "received_at": now or utcnow()}
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(SlackEvent).values(**values).on_conflict_do_nothing(index_elements=["event_id"])
-    return bool(session.execute(statement).rowcount)  # type: ignore[attr-defined]
+    statement = (insert(SlackEvent).values(**values).on_conflict_do_nothing(index_elements=["event_id"])
+                 .returning(SlackEvent.event_id))
+    # RETURNING, not rowcount: an ORM-enabled insert on PostgreSQL reports rowcount -1 (truthy) when nothing went in.
+    return session.execute(statement).first() is not None
 
 
 def forget_events(*, session: Session, older_than: timedelta, now: datetime | None = None) -> int:

@@ -514,8 +514,6 @@ async def test_cancel_is_routed_and_edits_the_pressed_message(inprocess) -> None
     assert "Steve" in all_text(cancelled[0].args["blocks"]), "the update keeps the message's echo line"
 
 
-# KNOWN GAP: on the PostgreSQL pass a second connection can still claim the id; kept to SQLite until it is found.
-@pytest.mark.sqlite_only
 async def test_a_taken_event_id_is_taken_for_every_process(inprocess) -> None:  # type: ignore[no-untyped-def]
     adapter, _, _, client = inprocess
     event = json.dumps(mention_event("<@UBOT> /help", channel="CDUP", event_id="EvTwice", ts="3.000001"))
