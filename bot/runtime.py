@@ -25,6 +25,7 @@ from bot.config import Settings
 from bot.core.ask import AskService
 from bot.core.demos import DemoJobs, JobBackend, JobLimits
 from bot.core.gaps import GapFinder
+from bot.core.job_messages import JobMessages, JobMessagesLoop
 from bot.core.knowledge import DEFAULT_DOCS, KnowledgeService
 from bot.core.knowledge_admin import KnowledgeAdmin
 from bot.core.outbox import Outbox
@@ -83,6 +84,7 @@ class Runtime:
     outbox: Outbox = field(default_factory=Outbox)
     quizzes: QuizFeatures | None = None
     workers_started: bool = field(default=False)
+    job_messages: JobMessagesLoop | None = None
     _workers_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def start(self) -> None:
@@ -124,6 +126,9 @@ class Runtime:
         """Stop taking new work and start the shutdown hooks; idempotent. Call it on the event loop."""
         if self._shutdown is None:
             self.draining = True
+            if self.job_messages is not None:
+                self.job_messages.pause()
+            self.demos.hand_back()  # jobs' messages go to whichever process runs next, at once
             deadline = time.monotonic() + self.settings.shutdown_timeout
             log.info("shutting down (%s): taking no new work; %d shutdown hook(s), %.0fs at most", reason,
                      len(self.shutdown_hooks), self.settings.shutdown_timeout)
@@ -312,6 +317,7 @@ def build_runtime(settings: Settings, *, paths: Sequence[Path] | None = None, en
     tutor.action("demo", demos.run_action)
     tutor.action("job", demos.job_action)
     runtime = Runtime(settings, database, encoder, knowledge, ask, tutor, qa, demos, admin, gaps, metrics=metrics)
+    install_job_messages(runtime)
     install_job_metrics(metrics, demos.backend, database)
     runtime.add_health_check("model", runtime.model_probe)
     runtime.health_checks.append(database_check(database))
@@ -319,6 +325,14 @@ def build_runtime(settings: Settings, *, paths: Sequence[Path] | None = None, en
         runtime.health_checks.append(queue_check(settings.queue_url))
     install_quizzes(runtime)
     return runtime
+
+
+def install_job_messages(runtime: Runtime) -> JobMessagesLoop:
+    """Remember where jobs' messages are posted, and pick up those another process stopped following."""
+    messages = JobMessages(runtime.demos, runtime.outbox)
+    runtime.tutor.on_shown("job", messages.remember)
+    runtime.job_messages = JobMessagesLoop(messages, ready=lambda: runtime.ready)
+    return runtime.job_messages
 
 
 def install_quizzes(runtime: Runtime, **overrides: Any) -> QuizFeatures:

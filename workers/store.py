@@ -116,11 +116,6 @@ class JobStore:
         query = select(JobImage.png).where(JobImage.job_id == job_id).order_by(JobImage.position)
         return tuple(session.scalars(query))
 
-    def set_message_ref(self, job_id: str, message_ref: str) -> None:
-        """Remember where the job's message lives, so a restarted bot can find it."""
-        with self.database.transaction() as session:
-            session.execute(update(Job).where(Job.id == job_id).values(message_ref=message_ref[:200]))
-
     # --- worker side ---------------------------------------------------------------------------------------
 
     def claim(self, job_id: str, *, worker: str, device: str) -> JobSpec | None:

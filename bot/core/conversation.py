@@ -53,6 +53,25 @@ class Image:
     filename: str = "image.png"
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where an adapter posted a reply, in its platform's ids: enough for any process to edit it later."""
+
+    platform: str
+    workspace_id: str
+    channel_id: str
+    message: dict[str, Any] = field(default_factory=dict)  # the platform's own ids (a Slack ts, a Discord id)
+
+    def address(self) -> dict[str, Any]:
+        """As JSON, without the platform (stored with a job row, which has it)."""
+        return {"workspace_id": self.workspace_id, "channel_id": self.channel_id, "message": self.message}
+
+    @classmethod
+    def from_address(cls, platform: str, address: dict[str, Any]) -> Placement:
+        return cls(platform, str(address.get("workspace_id", "")), str(address.get("channel_id", "")),
+                   dict(address.get("message") or {}))
+
+
 def new_reply_id() -> str:
     """A short unique id for a reply."""
     return uuid.uuid4().hex[:12]

@@ -2,7 +2,9 @@
 
 `start_demo` validates, commits the job row, then hands the id to the backend; `follow` turns the job's events
 into one message that is edited as progress arrives and ends with the result, the code that ran, its numbers
-and its plots. Every adapter renders these replies; none of them knows a job exists.
+and its plots. Every adapter renders these replies; none of them knows a job exists. A follower holds a lease
+on its job (bot.db.job_followers) and hands the job back when it stops early, so a process that starts later
+picks the message up where it was (bot.core.job_messages).
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from sqlalchemy import text
 from bot.core.conversation import Button, Image, Person, Reply, Request, new_reply_id
 from bot.core.errors import BadInput, Forbidden, NotFound, QueueFull, TorchtutorError
 from bot.db import repo
+from bot.db.base import lease_owner
 from bot.db.engine import Database
+from bot.db.job_followers import JobFollowers, Orphan
 from workers.demos import Demo, DemoParamError, UnknownDemo, get_demo, list_demos, validate_params
 from workers.events import EventBus, watch
 from workers.jobs import CANCELLED, FAILED, QUEUED, RESULT, SUCCEEDED, TIMED_OUT, JobEvent, JobResult, JobSpec
@@ -78,14 +82,17 @@ class DemoJobs:
     """The `/demo` command, the `demo:run:<name>` and `job:cancel:<id>` buttons, and the job use cases."""
 
     def __init__(self, database: Database, backend: JobBackend, *, limits: JobLimits | None = None,
-                 edit_interval: float = EDIT_INTERVAL_S, poll_s: float = 1.0) -> None:
+                 edit_interval: float = EDIT_INTERVAL_S, poll_s: float = 1.0,
+                 followers: JobFollowers | None = None) -> None:
         self.database = database
         self.backend = backend
         self.store = JobStore(database)
+        self.followers = followers or JobFollowers(database, lease_owner())
         self.limits = limits or JobLimits()
         self.edit_interval = edit_interval
         self.poll_s = poll_s
         self._create_lock = threading.Lock()
+        self._stops: set[asyncio.Event] = set()
 
     # --- chat faces ----------------------------------------------------------------------------------------
 
@@ -178,21 +185,92 @@ class DemoJobs:
         """The job's state now, then live events, ending with its result (UnknownJob if there is no such job)."""
         return watch(job_id, self.store, self.backend.bus, poll_s=self.poll_s)
 
-    async def follow(self, started: StartedJob) -> AsyncIterator[Reply]:
-        """The job's message: first as queued, then edits (about one a second) until the final result."""
+    async def follow(self, started: StartedJob, *, resumed: bool = False) -> AsyncIterator[Reply]:
+        """The job's message: first as queued, then edits (about one a second) until the final result.
+
+        `resumed`: the message is already on screen (posted before a restart); only edits of it are yielded.
+        """
         first = Reply(render_status(started.params, QUEUED, 0.0, ""), title=started.demo.title,
                       buttons=(Button(f"job:cancel:{started.job_id}", "Cancel", style="danger"),), kind="job",
                       id=started.message_ref or new_reply_id())
-        yield first
-        shown = first.text
-        async for event in throttle(self.events(started.job_id), self.edit_interval):
-            if event.kind == RESULT and event.result is not None:
-                yield render_result(first, started.demo, started.params, event.result)
-                return
-            body = render_status(started.params, event.status, event.progress, event.stage)
-            if body != shown:
-                shown = body
-                yield first.edit(text=body)
+        shown = None
+        if not resumed:
+            yield first
+            shown = first.text
+        finished = False
+        try:
+            events = self._while_followed(started.job_id, self.events(started.job_id))
+            async for event in throttle(events, self.edit_interval):
+                if event.kind == RESULT and event.result is not None:
+                    finished = True
+                    yield render_result(first, started.demo, started.params, event.result)
+                    await asyncio.to_thread(self.followers.delivered, started.job_id)
+                    return
+                body = render_status(started.params, event.status, event.progress, event.stage)
+                if body != shown:
+                    shown = body
+                    yield first.edit(text=body)
+        finally:
+            if not finished:
+                # Synchronous on purpose: this also runs while the task is being cancelled at shutdown.
+                self.followers.hand_back(started.job_id)
+
+    def resumed(self, orphan: Orphan) -> StartedJob:
+        """A claimed orphan as a job to follow (UnknownDemoName if this process lacks its demo)."""
+        return StartedJob(orphan.job_id, resolve_demo(orphan.demo), orphan.params, orphan.message_ref)
+
+    def hand_back(self) -> None:
+        """Stop following every job's message now (shutdown); each job goes back for any process to pick up."""
+        for stop in list(self._stops):
+            stop.set()
+
+    async def _while_followed(self, job_id: str, events: AsyncIterator[JobEvent]) -> AsyncIterator[JobEvent]:
+        """The job's events while this process keeps its lease: renewed on the way, ended by `hand_back` or by
+        another process taking the job over (this one stalled past its lease)."""
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        self._stops.add(stop)
+        queue: asyncio.Queue[JobEvent | None] = asyncio.Queue()
+
+        async def pump() -> None:
+            try:
+                async for event in events:
+                    queue.put_nowait(event)
+            finally:
+                queue.put_nowait(None)
+
+        pumping = asyncio.create_task(pump())
+        stopping = asyncio.create_task(stop.wait())
+        renew_every = self.followers.lease.total_seconds() / 3
+        renew_at = loop.time() + renew_every
+        try:
+            while True:
+                getting = asyncio.create_task(queue.get())
+                done, _ = await asyncio.wait({getting, stopping}, timeout=max(0.0, renew_at - loop.time()),
+                                             return_when=asyncio.FIRST_COMPLETED)
+                if getting not in done:
+                    getting.cancel()
+                if stopping in done:
+                    log.info("job %s handed back: another process will keep its message current", job_id)
+                    return
+                if loop.time() >= renew_at:
+                    renew_at = loop.time() + renew_every
+                    if not await asyncio.to_thread(self.followers.keep, job_id):
+                        log.warning("job %s is followed by another process now; this one stops", job_id)
+                        return
+                if getting not in done:
+                    continue
+                event = getting.result()
+                if event is None:
+                    await pumping  # re-raises what stopped the source, if anything did
+                    return
+                yield event
+        finally:
+            self._stops.discard(stop)
+            for task in (stopping, pumping):
+                task.cancel()
+            with suppress(asyncio.CancelledError):
+                await pumping
 
 
 async def throttle(events: AsyncIterator[JobEvent], interval: float) -> AsyncIterator[JobEvent]:

@@ -1,7 +1,8 @@
 """The outbound seam: how the core posts to a channel when no request is waiting for a reply.
 
 Scheduled study questions and the results of a channel round are not answers to anyone's command, so they
-go through an Outbox. Each platform adapter registers one ChannelPoster for its platform when it connects
+go through an Outbox, and so do edits of a message another process posted (a demo job's message picked up
+after a restart). Each platform adapter registers one ChannelPoster for its platform when it connects
 (the console adapter prints; Discord and Slack send a message); the scheduler only works on channels of
 platforms that have a poster, so a process never claims a question it cannot deliver.
 """
@@ -11,9 +12,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-from bot.core.conversation import Reply
+from bot.core.conversation import Placement, Reply
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +23,12 @@ class ChannelPoster(Protocol):
     """Sends a reply to one channel of one platform."""
 
     async def post(self, platform: str, workspace_id: str, channel_id: str, reply: Reply) -> None: ...
+
+
+class MessageEditor(Protocol):
+    """A poster that can also edit a message found by its placement (Discord and Slack can; a terminal cannot)."""
+
+    async def edit(self, placement: Placement, reply: Reply) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,20 @@ class Outbox:
             await poster.post(platform, workspace_id, channel_id, reply)
         except Exception:
             log.exception("posting a %s to %s channel %s failed", reply.kind, platform, channel_id)
+            return False
+        return True
+
+    async def edit(self, placement: Placement, reply: Reply) -> bool:
+        """Show `reply` in place of the message at `placement`; False (and a log line) when that cannot be done."""
+        editor: Any = getattr(self._posters.get(placement.platform), "edit", None)
+        if editor is None:
+            log.info("no editor for platform %s: message in channel %s left as it is", placement.platform,
+                     placement.channel_id)
+            return False
+        try:
+            await editor(placement, reply)
+        except Exception:
+            log.exception("editing a %s in %s channel %s failed", reply.kind, placement.platform, placement.channel_id)
             return False
         return True
 

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
-import socket
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
@@ -28,7 +25,7 @@ from bot.core.outbox import Outbox, Post
 from bot.core.quiz import DATE_FORMAT, ROUND_KINDS, QuizService, render_question, resolve_topic
 from bot.core.text import chat_escape
 from bot.db import quiz_repo as repo
-from bot.db.base import utcnow
+from bot.db.base import lease_owner, utcnow
 from bot.db.engine import Database
 from bot.db.models import Channel, User
 from bot.db.quiz_models import STUDY, StudySchedule
@@ -173,11 +170,6 @@ def schedule_of(row: StudySchedule) -> Schedule:
     return Schedule(row.kind, clock, row.every_hours, row.timezone, row.window_minutes)
 
 
-def default_owner() -> str:
-    """This process's name in schedule leases: host, pid and a random suffix."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-
-
 class StudyService:
     """The `/study` command and the scheduler tick."""
 
@@ -187,7 +179,7 @@ class StudyService:
         self.quiz = quiz
         self.outbox = outbox
         self.now = now
-        self.owner = owner or default_owner()
+        self.owner = owner or lease_owner()
         self.lease = lease
         self.on_schedule_changed: Callable[[], None] | None = None
 

@@ -7,12 +7,13 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from bot.core.conversation import Reply, Request
+from bot.core.conversation import Placement, Reply, Request
 from bot.core.errors import TorchtutorError
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Request], AsyncIterator[Reply] | Awaitable[Reply]]
+ShownHandler = Callable[[Reply, Placement], Awaitable[None]]
 
 COMMANDS_HELP = [
     ("/ask QUESTION", "answer a PyTorch question from the knowledge base, with its source"),
@@ -33,6 +34,7 @@ class Tutor:
         self._commands: dict[str, Handler] = {"help": self._help}
         self._actions: dict[str, Handler] = {}
         self._text_handler: Handler | None = None
+        self._shown: dict[str, ShownHandler] = {}
 
     def command(self, name: str, handler: Handler) -> None:
         """Register a slash command by name (without the slash)."""
@@ -45,6 +47,20 @@ class Tutor:
     def free_text(self, handler: Handler) -> None:
         """Register the handler of free-text answers to a pending prompt."""
         self._text_handler = handler
+
+    def on_shown(self, kind: str, handler: ShownHandler) -> None:
+        """Register who must know where replies of this kind were posted (to edit them from another process)."""
+        self._shown[kind] = handler
+
+    async def shown(self, reply: Reply, placement: Placement) -> None:
+        """An adapter posted `reply` publicly at `placement`; never raises (the reply is on screen either way)."""
+        handler = self._shown.get(reply.kind)
+        if handler is None:
+            return
+        try:
+            await handler(reply, placement)
+        except Exception:
+            log.exception("could not record where %s reply %s was posted", reply.kind, reply.id)
 
     @property
     def command_names(self) -> list[str]:

@@ -39,6 +39,12 @@ class Job(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Where the job's chat message is (platform ids, opaque to the core), and which process keeps it current:
+    # a process that stops following hands it back, and one whose lease lapses loses it to another.
+    message_address: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    follower: Mapped[str | None] = mapped_column(String(128))
+    follow_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class JobImage(Base):

@@ -55,10 +55,15 @@ def create_app(runtime: Runtime, *, connect_chat: bool = False) -> FastAPI:
         study_loop = runtime.quizzes.loop if runtime.quizzes is not None else None
         if study_loop is not None:
             study_loop.start()
+        # Demo messages that a stopped process was keeping current are picked up by this one (same outbox).
+        if runtime.job_messages is not None:
+            runtime.job_messages.start()
         try:
             yield
         finally:
             task.cancel()
+            if runtime.job_messages is not None:
+                await runtime.job_messages.stop()
             if study_loop is not None:
                 await study_loop.stop()
             if slack is not None:

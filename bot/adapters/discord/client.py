@@ -56,7 +56,8 @@ class TorchtutorDiscord(discord.AutoShardedClient):
         self.tree: app_commands.CommandTree[TorchtutorDiscord] = app_commands.CommandTree(self)
         for command in build_commands(self, demos, suggest_questions):
             self.tree.add_command(command)
-        self.delivery = Delivery(self, clock=clock, edit_interval=edit_interval, telemetry=telemetry)
+        self.delivery = Delivery(self, clock=clock, edit_interval=edit_interval, telemetry=telemetry,
+                                 shown=tutor.shown)
         self.outbox = outbox
         self.poster = ChannelPoster(self.delivery)
         self._seen: OrderedDict[tuple[str, int], None] = OrderedDict()

@@ -13,14 +13,15 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import discord
 
 from bot.adapters.discord.render import SHOW_MORE_PREFIX, Rendered, render
-from bot.core.conversation import Reply
+from bot.adapters.discord.translate import PLATFORM
+from bot.core.conversation import Placement, Reply
 from bot.core.telemetry import NoTelemetry, Telemetry
 
 log = logging.getLogger(__name__)
@@ -94,8 +95,10 @@ class Delivery:
 
     def __init__(self, client: discord.Client, *, clock: Callable[[], float] = time.monotonic,
                  edit_interval: float = EDIT_INTERVAL, token_max_age: float = TOKEN_MAX_AGE,
-                 capacity: int = CAPACITY, telemetry: Telemetry | None = None) -> None:
+                 capacity: int = CAPACITY, telemetry: Telemetry | None = None,
+                 shown: Callable[[Reply, Placement], Awaitable[None]] | None = None) -> None:
         self.client = client
+        self.shown = shown
         self.telemetry: Telemetry = telemetry or NoTelemetry()
         self.clock = clock
         self.edit_interval = edit_interval
@@ -125,6 +128,12 @@ class Delivery:
         """Reply `reply_id` is shown by `posted`."""
         self._replies.put(reply_id, posted)
         self._messages.put(posted.message_id, posted)
+
+    async def posted(self, reply: Reply, posted: Posted) -> None:
+        """A reply is on screen: say where, so another process (after a restart) can edit it too."""
+        if self.shown is not None and not posted.ephemeral:
+            await self.shown(reply, Placement(PLATFORM, "", str(posted.channel_id),
+                                              {"message_id": str(posted.message_id)}))
 
     def find(self, reply_id: str) -> Posted | None:
         """The message that shows this reply, if the bot still remembers it."""
@@ -260,6 +269,7 @@ class Conversation:
             return
         if new is not None:
             self._track(new, root, reply.id)
+            await self.delivery.posted(reply, new)
 
     async def finish(self) -> None:
         """Wait for this conversation's pending edits; never leave a "thinking" placeholder behind."""
@@ -338,7 +348,8 @@ class Conversation:
 
 
 class ChannelPoster:
-    """Posts the core's unsolicited replies (study questions, round results) to a channel by id.
+    """Posts the core's unsolicited replies (study questions, round results) to a channel by id, and edits
+    messages found by their placement (a demo's message picked up after a restart).
 
     Rendered exactly like replies, mentions disabled; remembered like replies, so a later button press on the
     message, or a reply that edits it, finds it. Failures are raised for the core's Outbox to log.
@@ -365,3 +376,17 @@ class ChannelPoster:
         posted = Posted(message.id, int(channel_id), False, None, original=False)
         for reply_id in {root, reply.id}:
             self.delivery.remember(reply_id, posted)
+
+    async def edit(self, placement: Placement, reply: Reply) -> None:
+        """Edit a message posted earlier, perhaps by another process, with the bot's token; waits until sent."""
+        root = reply.edits or reply.id
+        rendered = render(reply, more_id=f"{SHOW_MORE_PREFIX}:{root}")
+        if rendered.more:
+            self.delivery.keep_pages(root, rendered.title, rendered.more)
+        posted = self.delivery.find(root)
+        if posted is None:
+            posted = Posted(int(placement.message["message_id"]), int(placement.channel_id), False, None,
+                            original=False)
+            self.delivery.remember(root, posted)
+        self.delivery.edit(posted, rendered)
+        await self.delivery.flush([posted])

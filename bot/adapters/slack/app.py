@@ -26,13 +26,13 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.adapters.slack import translate
-from bot.adapters.slack.delivery import EditPacer, Outbox, retry_handlers
+from bot.adapters.slack.delivery import EditPacer, Outbox, Posted, retry_handlers
 from bot.adapters.slack.home import home_view
 from bot.adapters.slack.render import ACTION_ID_PREFIX
 from bot.adapters.slack.stores import DatabaseInstallationStore, DatabaseOAuthStateStore
 from bot.adapters.slack.translate import rename_commands
 from bot.config import Settings
-from bot.core.conversation import Person, Reply, Request
+from bot.core.conversation import Person, Placement, Reply, Request
 from bot.core.outbox import Outbox as CoreOutbox
 from bot.core.telemetry import Telemetry
 from bot.core.tutor import Tutor
@@ -199,7 +199,8 @@ class SlackAdapter:
     async def serve(self, request: Request, client: AsyncWebClient) -> None:
         """Translate-call-render for one request: who asked, the core's replies, each sent to Slack."""
         handle: translate.SlackHandle = request.handle
-        outbox = Outbox(client, handle, pacer=self.pacer, prefix=self.prefix, telemetry=self.telemetry)
+        outbox = Outbox(client, handle, pacer=self.pacer, prefix=self.prefix, telemetry=self.telemetry,
+                        shown=self.tutor.shown)
         try:
             if not await self._wait_ready():
                 await outbox.send(Reply("I'm still starting up. Try again in a minute.", ephemeral=True,
@@ -281,7 +282,8 @@ class SlackAdapter:
 
 
 class SlackChannelPoster:
-    """Posts the core's unsolicited replies (study questions, round results) with `chat.postMessage`.
+    """Posts the core's unsolicited replies (study questions, round results) with `chat.postMessage`, and edits
+    messages found by their placement (a demo's message picked up after a restart) with `chat.update`.
 
     Rendered like any reply (blocks, buttons, images uploaded into the thread); failures are raised for the
     core's Outbox to log.
@@ -301,6 +303,17 @@ class SlackChannelPoster:
         posted = await outbox.post(rename_commands(replace(reply, ephemeral=False, edits=None), adapter.prefix))
         if posted is None:
             raise RuntimeError(f"Slack refused a {reply.kind} for channel {channel_id} (see the log above)")
+
+    async def edit(self, placement: Placement, reply: Reply) -> None:
+        """Update a message posted earlier (perhaps by another process) with `chat.update`; raises if refused."""
+        adapter, message = self.adapter, placement.message
+        client = await adapter.client_for(placement.workspace_id, message.get("enterprise_id"))
+        handle = translate.SlackHandle(team_id=placement.workspace_id, channel_id=placement.channel_id, user_id="",
+                                       source="channel")
+        outbox = Outbox(client, handle, pacer=adapter.pacer, prefix=adapter.prefix, telemetry=adapter.telemetry)
+        posted = Posted("message", placement.channel_id, ts=str(message["ts"]), thread_ts=message.get("thread_ts"),
+                        preface=message.get("preface"))
+        await outbox.update(rename_commands(reply, adapter.prefix), posted, reply.edits or reply.id)
 
 
 def build_slack_adapter(runtime: Any) -> SlackAdapter:

@@ -28,9 +28,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.adapters.slack.render import escape, render_message
-from bot.adapters.slack.translate import SlackHandle, rename_commands
-from bot.core.conversation import Reply
+from bot.adapters.slack.translate import PLATFORM, SlackHandle, rename_commands
+from bot.core.conversation import Placement, Reply
 from bot.core.telemetry import NoTelemetry, Telemetry
+
+Shown = Callable[[Reply, Placement], Awaitable[None]]
 
 log = logging.getLogger(__name__)
 
@@ -144,9 +146,11 @@ class Outbox:
     """Delivers the replies to one request, in order, to the place the request came from."""
 
     def __init__(self, client: AsyncWebClient, handle: SlackHandle, *, pacer: EditPacer, prefix: str = "",
-                 clock: Callable[[], float] = time.monotonic, telemetry: Telemetry | None = None) -> None:
+                 clock: Callable[[], float] = time.monotonic, telemetry: Telemetry | None = None,
+                 shown: Shown | None = None) -> None:
         self.client = client
         self.handle = handle
+        self.shown = shown
         self.telemetry: Telemetry = telemetry or NoTelemetry()
         self.pacer = pacer
         self.prefix = prefix
@@ -191,6 +195,14 @@ class Outbox:
                 self._refused.add(key)
             else:
                 self.posted[key] = posted_new
+        if posted_new is not None and posted_new.mode == "message" and posted_new.ts and self.shown is not None:
+            await self.shown(reply, self.placement(posted_new))
+
+    def placement(self, posted: Posted) -> Placement:
+        """Where a posted message is, for a process that edits it later (after a restart)."""
+        message = {"ts": posted.ts, "thread_ts": posted.thread_ts, "preface": posted.preface,
+                   "enterprise_id": self.handle.enterprise_id}
+        return Placement(PLATFORM, self.handle.team_id, posted.channel, {k: v for k, v in message.items() if v})
 
     def _writer(self, message_id: str, posted: Posted) -> MessageWriter:
         writer = self._writers.get(message_id)
