@@ -125,7 +125,12 @@ def webhook(fake: FakeDiscord, token: str) -> str:
 
 def message_writes(fake: FakeDiscord) -> list[RecordedRequest]:
     """Every request that created or edited a message."""
-    return [r for r in fake.requests if r.method in {"POST", "PATCH"} and isinstance(r.json, dict)
+    return message_writes_in(fake.requests)
+
+
+def message_writes_in(requests: list[RecordedRequest]) -> list[RecordedRequest]:
+    """The requests among these that created or edited a message."""
+    return [r for r in requests if r.method in {"POST", "PATCH"} and isinstance(r.json, dict)
             and ("/messages" in r.path or r.path.startswith("/webhooks/"))]
 
 
@@ -624,3 +629,58 @@ async def test_real_demos_on_the_local_worker_pool_stream_progress_then_one_resu
         [png] = uploads[0].files
         assert png.data.startswith(b"\x89PNG") and png.filename.endswith(".png")
         assert [a["filename"] for a in final["attachments"]] == [png.filename]
+
+
+# -- restarts -----------------------------------------------------------------------------------------------
+
+
+def demo_process(database: Any, backend: Any, owner: str) -> tuple[Tutor, Any, Any]:
+    """One bot process's Tutor (just /demo and its buttons), its demos, and its job messages on a new outbox."""
+    from bot.core.demos import DemoJobs
+    from bot.core.job_messages import JobMessages
+    from bot.core.outbox import Outbox
+    from bot.db.job_followers import JobFollowers
+
+    demos = DemoJobs(database, backend, edit_interval=0.1, poll_s=0.1, followers=JobFollowers(database, owner))
+    messages = JobMessages(demos, Outbox())
+    tutor = Tutor()
+    tutor.command("demo", demos.command)
+    tutor.action("job", demos.job_action)
+    tutor.on_shown("job", messages.remember)
+    return tutor, demos, messages
+
+
+async def test_a_demo_message_is_picked_up_by_the_next_process_and_finished_once(fake: FakeDiscord,  # type: ignore[no-untyped-def]
+                                                                                 migrated) -> None:
+    from bot.db.engine import Database
+    from tests.jobs_support import ThreadBackend, sample_demos_registered
+
+    database = Database.from_url(migrated.database_url)
+    try:
+        with sample_demos_registered():
+            backend = ThreadBackend(database)  # the workers outlive both bot processes
+            tutor, demos, _ = demo_process(database, backend, "before")
+            async with running(fake, tutor, edit_interval=0.1):
+                sent = await fake.send_slash_command("demo", {"name": "test-sleep", "params": "seconds=3"})
+                message_id = (await fake.wait_for_ack(sent.id)).message_id
+                await until(lambda: "step" in str(fake.messages.get(message_id)), timeout=20)
+                demos.hand_back()  # SIGTERM: the process lets go of the message, then closes
+            assert "slept" not in str(fake.messages[message_id])
+            before = len(fake.requests)
+
+            tutor, _, messages = demo_process(database, backend, "after")
+            async with running(fake, tutor, edit_interval=0.1, outbox=messages.outbox):
+                assert await messages.resume() == 1
+                await asyncio.wait_for(messages.wait(), 30)
+    finally:
+        database.dispose()
+    after = fake.requests[before:]
+    in_channel = rf"^/channels/{fake.channel_id}/messages/{message_id}$"
+    edits = [r for r in after if r.method == "PATCH" and re.match(in_channel, r.path) and r.status == 200]
+    assert edits and len(edits) == len(message_writes_in(after)), "the new process only edits that message"
+    results = [r for r in edits if "slept 3 s" in str(r.json)]
+    assert len(results) == 1 and results[0] is edits[-1], "the result arrives once, last"
+    assert [f.filename for f in results[0].files] == ["test-sleep-1.png"]
+    final = fake.messages[message_id]
+    assert "slept 3 s" in final["embeds"][0]["description"] and final["components"] == []
+
