@@ -230,16 +230,7 @@ class DemoJobs:
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         self._stops.add(stop)
-        queue: asyncio.Queue[JobEvent | None] = asyncio.Queue()
-
-        async def pump() -> None:
-            try:
-                async for event in events:
-                    queue.put_nowait(event)
-            finally:
-                queue.put_nowait(None)
-
-        pumping = asyncio.create_task(pump())
+        queue, pumping = pump(events)
         stopping = asyncio.create_task(stop.wait())
         renew_every = self.followers.lease.total_seconds() / 3
         renew_at = loop.time() + renew_every
@@ -273,19 +264,24 @@ class DemoJobs:
                 await pumping
 
 
-async def throttle(events: AsyncIterator[JobEvent], interval: float) -> AsyncIterator[JobEvent]:
-    """At most one event per `interval` seconds, the latest of those in between; the result comes through at once."""
+def pump(events: AsyncIterator[JobEvent]) -> tuple[asyncio.Queue[JobEvent | None], asyncio.Task[None]]:
+    """A task moving the events into a queue, None last, so a reader can wait on them and on other things."""
     queue: asyncio.Queue[JobEvent | None] = asyncio.Queue()
 
-    async def pump() -> None:
+    async def move() -> None:
         try:
             async for event in events:
                 queue.put_nowait(event)
         finally:
             queue.put_nowait(None)
 
+    return queue, asyncio.create_task(move())
+
+
+async def throttle(events: AsyncIterator[JobEvent], interval: float) -> AsyncIterator[JobEvent]:
+    """At most one event per `interval` seconds, the latest of those in between; the result comes through at once."""
     loop = asyncio.get_running_loop()
-    task = asyncio.create_task(pump())
+    queue, task = pump(events)
     try:
         last_sent = -math.inf
         pending: JobEvent | None = None

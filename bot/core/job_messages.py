@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from contextlib import aclosing
 
+from bot.core.background import cancel_and_wait
 from bot.core.conversation import Placement, Reply
 from bot.core.demos import DemoJobs
 from bot.core.errors import BadInput
@@ -91,12 +92,7 @@ class JobMessagesLoop:
     async def stop(self) -> None:
         """Cancel the loop and wait for it to end."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait(task)
 
     async def run(self) -> None:
         """Scan until cancelled; a failing scan is logged and retried at the next one."""

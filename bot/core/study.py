@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.orm import Session
 
+from bot.core.background import cancel_and_wait
 from bot.core.conversation import Reply, Request
 from bot.core.errors import BadInput, Forbidden
 from bot.core.identity import display, find_channel, identify
@@ -375,12 +376,7 @@ class StudyLoop:
         task, self._task = self._task, None
         self.service.quiz.on_round_opened = None
         self.service.on_schedule_changed = None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait(task)
 
     async def run(self) -> None:
         """Tick until cancelled; a failing tick is logged and retried at the next one."""
