@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol, runtime_checkable
 
 from bot.core.conversation import Placement, Reply
 
@@ -25,6 +25,7 @@ class ChannelPoster(Protocol):
     async def post(self, platform: str, workspace_id: str, channel_id: str, reply: Reply) -> None: ...
 
 
+@runtime_checkable
 class MessageEditor(Protocol):
     """A poster that can also edit a message found by its placement (Discord and Slack can; a terminal cannot)."""
 
@@ -75,13 +76,13 @@ class Outbox:
 
     async def edit(self, placement: Placement, reply: Reply) -> bool:
         """Show `reply` in place of the message at `placement`; False (and a log line) when that cannot be done."""
-        editor: Any = getattr(self._posters.get(placement.platform), "edit", None)
-        if editor is None:
+        editor = self._posters.get(placement.platform)
+        if not isinstance(editor, MessageEditor):
             log.info("no editor for platform %s: message in channel %s left as it is", placement.platform,
                      placement.channel_id)
             return False
         try:
-            await editor(placement, reply)
+            await editor.edit(placement, reply)
         except Exception:
             log.exception("editing a %s in %s channel %s failed", reply.kind, placement.platform, placement.channel_id)
             return False

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -23,6 +23,7 @@ from bot.adapters.discord.render import SHOW_MORE_PREFIX, Rendered, render
 from bot.adapters.discord.translate import PLATFORM
 from bot.core.conversation import Placement, Reply
 from bot.core.telemetry import NoTelemetry, Telemetry
+from bot.core.tutor import ShownHandler
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ class Delivery:
     def __init__(self, client: discord.Client, *, clock: Callable[[], float] = time.monotonic,
                  edit_interval: float = EDIT_INTERVAL, token_max_age: float = TOKEN_MAX_AGE,
                  capacity: int = CAPACITY, telemetry: Telemetry | None = None,
-                 shown: Callable[[Reply, Placement], Awaitable[None]] | None = None) -> None:
+                 shown: ShownHandler | None = None) -> None:
         self.client = client
         self.shown = shown
         self.telemetry: Telemetry = telemetry or NoTelemetry()
@@ -148,6 +149,14 @@ class Delivery:
         posted = self._messages.get(message_id)
         if posted is not None:
             posted.token, posted.original = token, True
+
+    def render(self, reply: Reply) -> Rendered:
+        """A reply as Discord shows it; its overflow pages are kept for the Show more button."""
+        root = reply.edits or reply.id
+        rendered = render(reply, more_id=f"{SHOW_MORE_PREFIX}:{root}")
+        if rendered.more:
+            self.keep_pages(root, rendered.title, rendered.more)
+        return rendered
 
     def keep_pages(self, key: str, title: str | None, pages: tuple[str, ...]) -> None:
         """The overflow pages of a long reply, for its Show more button."""
@@ -251,9 +260,7 @@ class Conversation:
     async def deliver(self, reply: Reply) -> None:
         """Show one reply: edit the message it replaces, or post it."""
         root = reply.edits or reply.id
-        rendered = render(reply, more_id=f"{SHOW_MORE_PREFIX}:{root}")
-        if rendered.more:
-            self.delivery.keep_pages(root, rendered.title, rendered.more)
+        rendered = self.delivery.render(reply)
         if reply.edits is not None:
             posted = self.delivery.find(reply.edits) or self._pressed_message()
             if posted is not None:
@@ -360,9 +367,7 @@ class ChannelPoster:
 
     async def post(self, platform: str, workspace_id: str, channel_id: str, reply: Reply) -> None:
         root = reply.edits or reply.id
-        rendered = render(reply, more_id=f"{SHOW_MORE_PREFIX}:{root}")
-        if rendered.more:
-            self.delivery.keep_pages(root, rendered.title, rendered.more)
+        rendered = self.delivery.render(reply)
         if reply.edits is not None and (known := self.delivery.find(reply.edits)) is not None:
             self.delivery.remember(reply.id, known)
             self.delivery.edit(known, rendered)
@@ -380,9 +385,7 @@ class ChannelPoster:
     async def edit(self, placement: Placement, reply: Reply) -> None:
         """Edit a message posted earlier, perhaps by another process, with the bot's token; waits until sent."""
         root = reply.edits or reply.id
-        rendered = render(reply, more_id=f"{SHOW_MORE_PREFIX}:{root}")
-        if rendered.more:
-            self.delivery.keep_pages(root, rendered.title, rendered.more)
+        rendered = self.delivery.render(reply)
         posted = self.delivery.find(root)
         if posted is None:
             posted = Posted(int(placement.message["message_id"]), int(placement.channel_id), False, None,

@@ -31,8 +31,7 @@ from bot.adapters.slack.render import escape, render_message
 from bot.adapters.slack.translate import PLATFORM, SlackHandle, rename_commands
 from bot.core.conversation import Placement, Reply
 from bot.core.telemetry import NoTelemetry, Telemetry
-
-Shown = Callable[[Reply, Placement], Awaitable[None]]
+from bot.core.tutor import ShownHandler
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +146,7 @@ class Outbox:
 
     def __init__(self, client: AsyncWebClient, handle: SlackHandle, *, pacer: EditPacer, prefix: str = "",
                  clock: Callable[[], float] = time.monotonic, telemetry: Telemetry | None = None,
-                 shown: Shown | None = None) -> None:
+                 shown: ShownHandler | None = None) -> None:
         self.client = client
         self.handle = handle
         self.shown = shown
