@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     cache_dir: Path = Path("./var/cache")
-    # Fused-score thresholds tuned with `torchtutor eval` on ../shared/eval/dev_questions.tsv (README, "Retrieval").
+    # Fused-score thresholds tuned with `torchtutor eval` on knowledge/eval/ (README, "Retrieval and abstention").
     answer_threshold: float = Field(default=0.44, ge=0.0, le=1.0)
     related_threshold: float = Field(default=0.40, ge=0.0, le=1.0)
     knowledge_poll_seconds: float = Field(default=2.0, ge=0.0)

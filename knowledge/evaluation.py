@@ -1,19 +1,23 @@
 """Retrieval quality on a labelled question file: accuracy, declines and wrong answers per group.
 
-The file is tab-separated with a header `group<TAB>question<TAB>accept` (the format of
-`../shared/eval/dev_questions.tsv`). `accept` is a case-insensitive regular expression that the matched entry's
-question must fit; an empty `accept` means the bot must decline.
+The file is tab-separated with a header `group<TAB>question<TAB>accept`. `accept` is a case-insensitive regular
+expression that the matched entry's question must fit; an empty `accept` means the bot must decline.
+
+The set the bot is tuned and checked on is every `*.tsv` in `knowledge/eval/` (`SHIPPED`): `tuning_questions.tsv`
+(the thresholds were chosen on it) and `dev_questions.tsv` (written after the tuning, never tuned on), plus any file
+added there later.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 COLUMNS = ("group", "question", "accept")
+SHIPPED = Path(__file__).resolve().parent / "eval"
 
 
 class EvalFileError(ValueError):
@@ -67,6 +71,18 @@ def read_cases(path: str | Path) -> list[Case]:
     except (OSError, UnicodeDecodeError) as exc:
         raise EvalFileError(f"{path}: cannot read it ({exc.__class__.__name__})") from None
     return parse_cases(text, str(path))
+
+
+def read_set(path: str | Path) -> list[Case]:
+    """The labelled questions of a file, or of every `*.tsv` in a folder (by name), each group then named
+    `FILE-STEM/GROUP` so that every file keeps its own figures."""
+    path = Path(path)
+    if not path.is_dir():
+        return read_cases(path)
+    files = sorted(path.glob("*.tsv"))
+    if not files:
+        raise EvalFileError(f"{path}: no *.tsv question files in this folder")
+    return [replace(case, group=f"{file.stem}/{case.group}") for file in files for case in read_cases(file)]
 
 
 def parse_cases(text: str, name: str = "<text>") -> list[Case]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 # Weight of the dense (MiniLM cosine) score in the fused score; the lexical (normalised BM25) score gets the rest.
-# Tuned on ../shared/eval/dev_questions.tsv and knowledge/eval/tuning_questions.tsv (see README, "Retrieval").
+# Tuned with `torchtutor eval` on knowledge/eval/tuning_questions.tsv (see README, "Retrieval and abstention").
 DENSE_WEIGHT = 0.6
 
 

@@ -1,4 +1,4 @@
-"""`torchtutor eval FILE`: retrieval quality on a labelled question file, per group."""
+"""`torchtutor eval [FILE]`: retrieval quality on a labelled question file (or the shipped set), per group."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     """Add the `eval` command."""
     parser = commands.add_parser("eval", help="retrieval quality on a labelled question file (group, question, "
                                               "accept)")
-    parser.add_argument("file", type=Path, metavar="FILE", help="tab-separated: group, question, accept regex")
+    parser.add_argument("file", type=Path, nargs="?", metavar="FILE",
+                        help="tab-separated: group, question, accept regex; or a folder of such *.tsv files "
+                             "(default: the shipped set, knowledge/eval/*.tsv)")
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
     parser.add_argument("--knowledge", action="append", type=Path, metavar="PATH",
                         help="knowledge file or folder replacing the default set (repeatable)")
@@ -23,15 +25,16 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Answer every labelled question and report how the answers fit the labels."""
-    from knowledge.evaluation import EvalFileError, Outcome, read_cases, summarise
+    from knowledge.evaluation import SHIPPED, EvalFileError, Outcome, read_set, summarise
 
+    path = args.file or SHIPPED
     try:
-        cases = read_cases(args.file)
+        cases = read_set(path)
     except EvalFileError as exc:
         raise UsageError(str(exc)) from None
-    for path in args.knowledge or []:
-        if not path.exists():
-            raise UsageError(f"knowledge path not found: {path}")
+    for knowledge_path in args.knowledge or []:
+        if not knowledge_path.exists():
+            raise UsageError(f"knowledge path not found: {knowledge_path}")
     from bot.cli.ask_cmd import _runtime
 
     runtime = _runtime(args.knowledge)
@@ -41,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
                 answer.hit.entry.question if answer.hit else None, answer.hit.score if answer.hit else 0.0)
         for case, answer in zip(cases, answers, strict=True)
     ]
-    report = {"file": str(args.file), "entries": len(runtime.knowledge.index), "threshold": runtime.ask.threshold,
+    report = {"file": str(path), "entries": len(runtime.knowledge.index), "threshold": runtime.ask.threshold,
               **summarise(outcomes)}
     runtime.close()
     if args.json:

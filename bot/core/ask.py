@@ -1,6 +1,7 @@
 """The ask use case: find the entry that answers a question, or decline honestly.
 
-The decision, tuned on `../shared/eval/dev_questions.tsv` (see README, "Retrieval and abstention"):
+The decision, tuned with `torchtutor eval` on `knowledge/eval/tuning_questions.tsv` and checked on the held-out
+`knowledge/eval/dev_questions.tsv` (see README, "Retrieval and abstention"):
 - the question's best entry by fused score (0.6 x MiniLM cosine + 0.4 x normalised BM25) must reach
   `threshold` (0.44), else the bot declines;
 - a question that names another framework or technology (TensorFlow, JAX, CSS, ...) and not PyTorch is

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 
+from knowledge.evaluation import SHIPPED, read_cases
 from tests.conftest import SEED, cli
 from tests.helpers import served, wait_until
 
@@ -37,10 +38,24 @@ def test_eval_prints_accuracy_declines_and_wrong_answers_per_group(tmp_path: Pat
     assert human.returncode == 0 and "accuracy" in human.stdout and "declined, but should have answered" in human.stdout
 
 
+def test_eval_without_a_file_runs_every_file_of_the_shipped_set() -> None:
+    result = cli("eval", "--json", "--knowledge", str(SEED))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["file"] == str(SHIPPED)
+    files = {path.stem: len(read_cases(path)) for path in SHIPPED.glob("*.tsv")}
+    per_file: dict[str, int] = {}
+    for group, stats in report["groups"].items():
+        stem = group.split("/")[0]
+        per_file[stem] = per_file.get(stem, 0) + stats["questions"]
+    assert per_file == files and {"dev_questions", "tuning_questions"} <= set(files)
+    assert report["total"]["questions"] == sum(files.values())
+
+
 def test_eval_refuses_a_malformed_file_with_status_2(tmp_path: Path) -> None:
     bad = tmp_path / "bad.tsv"
     bad.write_text("group\tquestion\taccept\nseed\twhat is x\t(unclosed\n")
-    for args in ((str(bad),), (str(tmp_path / "missing.tsv"),)):
+    for args in ((str(bad),), (str(tmp_path / "missing.tsv"),), (str(tmp_path),)):
         result = cli("eval", *args)
         assert result.returncode == 2 and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
 

@@ -3,20 +3,43 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
-from knowledge.evaluation import Case, EvalFileError, Outcome, parse_cases, read_cases, summarise
-from tests.conftest import SHARED
+from knowledge.evaluation import SHIPPED, Case, EvalFileError, Outcome, parse_cases, read_cases, read_set, summarise
+
+HEADER = "group\tquestion\taccept\n"
 
 
-def test_the_shared_dev_file_parses() -> None:
-    path = SHARED / "eval" / "dev_questions.tsv"
-    if not path.exists():
-        pytest.skip("../shared/eval/dev_questions.tsv is not here")
-    cases = read_cases(path)
-    assert len(cases) >= 40 and {c.group for c in cases} >= {"seed", "pytorch", "off"}
-    assert all(c.accept is None for c in cases if c.group == "off")
+def test_the_shipped_set_is_in_the_repository_and_parses() -> None:
+    assert {"tuning_questions.tsv", "dev_questions.tsv"} <= {p.name for p in SHIPPED.glob("*.tsv")}
+    dev = read_cases(SHIPPED / "dev_questions.tsv")
+    assert len(dev) >= 40 and {c.group for c in dev} >= {"seed", "pytorch", "off"}
+    assert all(c.accept is None for c in dev if c.group == "off")
+    assert all(c.accept is not None for c in dev if c.group != "off")
+    tuning = {c.question.lower() for c in read_cases(SHIPPED / "tuning_questions.tsv")}
+    assert not [c.question for c in dev if c.question.lower() in tuning], "the dev file repeats tuning questions"
+
+
+def test_a_folder_is_every_tsv_in_it_by_name_with_groups_named_after_their_file(tmp_path: Path) -> None:
+    (tmp_path / "b_later.tsv").write_text(HEADER + "off\tpizza?\t\n")
+    (tmp_path / "a_first.tsv").write_text(HEADER + "seed\twhat is x\tX\noff\tsoup?\n")
+    (tmp_path / "notes.txt").write_text("not a question file")
+    cases = read_set(tmp_path)
+    assert [(c.group, c.question, c.line) for c in cases] == [
+        ("a_first/seed", "what is x", 2), ("a_first/off", "soup?", 3), ("b_later/off", "pizza?", 2)]
+    assert list(summarise([Outcome(c, False, None, None, 0.0) for c in cases])["groups"]) == [
+        "a_first/seed", "a_first/off", "b_later/off"]
+    assert [c.group for c in read_set(tmp_path / "b_later.tsv")] == ["off"], "a single file keeps its group names"
+
+
+def test_a_folder_without_question_files_or_with_a_bad_one_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(EvalFileError, match="no \\*.tsv question files"):
+        read_set(tmp_path)
+    (tmp_path / "bad.tsv").write_text(HEADER + "seed\tq\t(unclosed\n")
+    with pytest.raises(EvalFileError, match=r"bad.tsv: line 2: bad accept pattern"):
+        read_set(tmp_path)
 
 
 @pytest.mark.parametrize("text, message", [
