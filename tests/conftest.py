@@ -26,7 +26,7 @@ from tests.services import require_postgres  # noqa: E402
 TEST_DATABASES = ("sqlite", "postgres")
 DB_FIXTURES = {"settings", "migrated", "runtime", "postgres_url"}
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+DATA = REPO / "tests" / "data"  # payloads and documents the tests read; see its README.md
 SEED = REPO / "knowledge" / "docs" / "what-is-pytorch.md"
 
 

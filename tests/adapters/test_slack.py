@@ -35,11 +35,11 @@ from bot.core.tutor import Tutor
 from bot.db import slack as slack_db
 from bot.db.engine import Database
 from bot.db.migrate import upgrade
-from tests.conftest import REPO, SHARED
+from tests.conftest import DATA, REPO
 from tests.fakes.slack_api import FakeSlack, Team, check_blocks, form_body, sign
 from tests.helpers import free_port, served, wait_until
 
-PAYLOADS = SHARED / "payloads"
+PAYLOADS = DATA / "slack"
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 TEAM = "T0001"
 PREFIX = "tt-"
@@ -52,7 +52,7 @@ FORM = "application/x-www-form-urlencoded"
 
 def slash_fields(command: str, text: str, *, channel: str, response_url: str) -> dict[str, str]:
     """The documented slash command body, pointed at one of our commands."""
-    fields = dict(parse_qsl((PAYLOADS / "slack_slash_command_request.body").read_text(), keep_blank_values=True))
+    fields: dict[str, str] = json.loads((PAYLOADS / "slash_command.json").read_text())
     fields.update(team_id=TEAM, command=command, text=text, channel_id=channel, response_url=response_url)
     return fields
 
@@ -60,7 +60,7 @@ def slash_fields(command: str, text: str, *, channel: str, response_url: str) ->
 def button_body(value: str, *, message: dict[str, Any], channel: str, response_url: str,
                 block_id: str, ephemeral: bool = False) -> str:
     """The documented block_actions payload, for a press of one of our buttons on a posted message."""
-    payload = json.loads((PAYLOADS / "slack_block_actions_message_button.json").read_text())
+    payload = json.loads((PAYLOADS / "block_actions_button.json").read_text())
     payload["team"]["id"] = payload["user"]["team_id"] = TEAM
     payload["container"].update(type="message", message_ts=message["ts"], channel_id=channel, is_ephemeral=ephemeral)
     payload["channel"]["id"] = channel
@@ -73,7 +73,7 @@ def button_body(value: str, *, message: dict[str, Any], channel: str, response_u
 def mention_event(text: str, *, channel: str, event_id: str, ts: str, kind: str = "app_mention",
                   **extra: Any) -> dict[str, Any]:
     """The documented app_mention event_callback (or a direct message in the same envelope)."""
-    body = json.loads((PAYLOADS / "slack_event_callback_app_mention.fixed.json").read_text())
+    body = json.loads((PAYLOADS / "event_app_mention.json").read_text())
     body.update(team_id=TEAM, event_id=event_id)
     body["authorizations"][0].update(team_id=TEAM, user_id="UBOT", is_bot=True)
     body["event"].update(type=kind, text=text, channel=channel, ts=ts, event_ts=ts, **extra)
@@ -143,7 +143,7 @@ def _clean_environment(cwd: Path) -> Iterator[None]:
 
 
 def test_url_verification_echoes_the_challenge(slack_url: str) -> None:
-    body = (PAYLOADS / "slack_url_verification.json").read_text()
+    body = (PAYLOADS / "url_verification.json").read_text()
     response, _ = post(slack_url, body, "application/json")
     assert response.status_code == 200
     assert json.loads(body)["challenge"] in response.text
@@ -598,7 +598,7 @@ async def test_app_home_shows_the_core_stats_and_quick_actions_run_commands(inpr
     assert "Your progress" in shown and "80%" in shown and "3 items due" in shown
     assert {"slack-command:stats", "slack-command:help"} <= set(block_values(view["blocks"]))
 
-    payload = json.loads((PAYLOADS / "slack_block_actions_message_button.json").read_text())
+    payload = json.loads((PAYLOADS / "block_actions_button.json").read_text())
     for key in ("channel", "message", "response_url"):
         payload.pop(key)
     payload["team"]["id"] = TEAM

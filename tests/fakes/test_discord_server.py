@@ -28,7 +28,7 @@ from tests.fakes.discord_server import (
     use_bot_gateway,
 )
 
-PAYLOADS = Path(__file__).resolve().parents[3] / "shared" / "payloads"
+PAYLOADS = Path(__file__).resolve().parents[1] / "data" / "discord"
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(24)
 TOPICS = ("tensors", "autograd", "optimizers")
 ANSWER = "A tensor can have any number of dimensions."
@@ -426,15 +426,28 @@ def _missing_keys(example: Any, ours: Any, where: str = "") -> list[str]:
 
 
 async def test_interaction_payload_has_every_field_of_the_documented_example() -> None:
-    example_file = PAYLOADS / "discord_interaction_application_command_type2.json"
-    if not example_file.exists():
-        pytest.skip("shared/payloads is not checked out next to the repository")
-    example = json.loads(example_file.read_text())
+    example = json.loads((PAYLOADS / "interaction_slash_command.json").read_text())
     async with start_fake_discord() as fake:
         data = {"id": "1", "name": "cardsearch", "type": 1,
                 "options": [{"type": 3, "name": "cardname", "value": "The Gitrog Monster"}]}
         ours = fake.world.interaction(1, "token", 2, data, None)
     assert _missing_keys(example, ours) == []
+
+
+async def test_gateway_frames_have_every_field_of_the_documented_examples() -> None:
+    hello_example = json.loads((PAYLOADS / "gateway_hello.json").read_text())
+    message_example = json.loads((PAYLOADS / "message_create.json").read_text())
+    async with start_fake_discord() as fake, aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(fake.gateway_url + "?v=10&encoding=json")
+        assert await ws.receive_json() == hello_example
+        await ws.send_json({"op": 2, "d": {"token": "raw", "intents": 1 | (1 << 9), "properties": {}}})
+        assert [(await ws.receive_json())["t"] for _ in range(2)] == ["READY", "GUILD_CREATE"]
+        await fake.send_user_message(f"<@{fake.bot_user_id}> how do I freeze the first layers of a model?")
+        frame = await ws.receive_json()
+        await ws.close()
+    assert (frame["op"], frame["t"]) == (message_example["op"], message_example["t"])
+    assert _missing_keys(message_example, frame) == []
+    assert "user" not in frame["d"]["member"], "MESSAGE_CREATE carries a partial member, without its user"
 
 
 async def test_user_messages_carry_content_only_when_they_mention_the_bot() -> None:
