@@ -1,8 +1,10 @@
-"""The knowledge loader: torchtutor's own Q&A format, the foreign formats in shared/corpora, bad input."""
+"""The knowledge loader: torchtutor's own Q&A format, the foreign formats (as snippets and as whole documents of
+our own in tests/data/loader), bad input; optionally, other people's documents named by TORCHTUTOR_EXTRA_CORPORA."""
 
 from __future__ import annotations
 
 import functools
+import os
 import re
 import textwrap
 import unicodedata
@@ -22,33 +24,34 @@ from knowledge.loader import (
 
 REPO = Path(__file__).resolve().parents[2]
 SEED = REPO / "knowledge" / "docs" / "what-is-pytorch.md"
-CORPORA = REPO.parent / "shared" / "corpora"
-needs_corpora = pytest.mark.skipif(not CORPORA.is_dir(), reason=f"foreign corpora not found at {CORPORA}")
-
-# file -> (entries, questions skipped for want of an answer); see SOURCES.md in the corpora folder.
-CORPORA_EXPECTED = {
-    "abhinavjha__dl_interview_prep_QA_bullets.md": (8, 0),
-    # 67 question headings (65 numbered, then two numbered 66); 5 are answered only by a link or not at all.
-    "andrewekhalel__mlquestions_65.md": (62, 5),
-    "daemonX10__pytorch_coding_questions.md": (16, 0),
-    "daemonX10__pytorch_general_questions.md": (10, 0),
-    "daemonX10__pytorch_questions_only_NO_ANSWERS.md": (0, 50),
-    "daemonX10__pytorch_scenario_based_questions.md": (16, 0),
-    "daemonX10__pytorch_theory_questions.md": (47, 0),
-    "devinterview__pytorch_15_questions.md": (15, 0),
-    "kandil7__deep_learning_fundamentals.md": (18, 0),
-    "rohanmistry231__pytorch_170_questions.md": (170, 0),
-    "rohanmistry231__pytorch_40_questions.md": (40, 0),
-    "youssefHosni__deep_learning_qa.md": (30, 14),
+FORMATS = REPO / "tests" / "data" / "loader"
+# file -> (entries, warnings): one document of our own per shape the loader reads (see tests/data/README.md).
+FORMATS_EXPECTED = {
+    "own_format.md": (2, 0),
+    "numbered_headings_br.md": (3, 0),
+    "question_n_bold.md": (3, 1),
+    "q_label_headings.md": (3, 0),
+    "q_closing_hashes.md": (2, 2),
+    "qa_bullets.md": (2, 1),
+    "numbered_list.md": (3, 0),
+    "paren_headings_links.md": (2, 1),
+    "questions_only.md": (0, 3),
 }
+# Optional: a folder of other people's Q&A markdown, never part of the repository, checked only when named.
+EXTRA_CORPORA = os.environ.get("TORCHTUTOR_EXTRA_CORPORA", "").strip()
+EXTRA_FILES = sorted(p for p in Path(EXTRA_CORPORA).glob("*.md") if p.name != "SOURCES.md") if EXTRA_CORPORA else []
 ANSWER_MARKER = re.compile(r"^(?:#+\s*)?(?:[-*]\s+)?[*_]*(?:answer|solution|a)[*_]*\s*:?[*_]*\s*$", re.I)
 FENCE_LINE = re.compile(r"^\s*(```|~~~)")
 
 
 @functools.cache
-def corpus(name: str) -> FileReport:
-    """One corpora file, parsed once for all the tests that look at it."""
-    return load_file(CORPORA / name)
+def document(path: Path) -> FileReport:
+    """One format document, parsed once for all the tests that look at it."""
+    return load_file(path)
+
+
+def fixture(name: str) -> FileReport:
+    return document(FORMATS / name)
 
 
 def only(text: str) -> FileReport:
@@ -649,43 +652,39 @@ def test_unclosed_fence_is_reported() -> None:
     assert report.warnings == ["line 3: code fence never closed"]
 
 
-# --- the real foreign documents -----------------------------------------------------------------------
+# --- whole documents, one per format ---------------------------------------------------------------
 
 
-@needs_corpora
-def test_every_corpora_file_has_expectations() -> None:
-    names = {p.name for p in CORPORA.glob("*.md")} - {"SOURCES.md"}
-    assert names == set(CORPORA_EXPECTED)
+def test_every_format_document_has_expectations() -> None:
+    assert {p.name for p in FORMATS.glob("*.md")} == set(FORMATS_EXPECTED)
 
 
-@needs_corpora
-@pytest.mark.parametrize(("name", "expected"), sorted(CORPORA_EXPECTED.items()))
-def test_corpora_counts(name: str, expected: tuple[int, int]) -> None:
-    report = corpus(name)
-    entries, skipped = expected
-    assert len(report.entries) == entries
-    assert len([w for w in report.warnings if "no answer for" in w]) == skipped
+@pytest.mark.parametrize(("name", "expected"), sorted(FORMATS_EXPECTED.items()))
+def test_format_document_counts(name: str, expected: tuple[int, int]) -> None:
+    report = fixture(name)
+    assert (len(report.entries), len(report.warnings)) == expected
     assert all(re.match(r"line \d+: ", w) for w in report.warnings)
-    assert len(report.warnings) == skipped
 
 
-@needs_corpora
-@pytest.mark.parametrize("name", sorted(CORPORA_EXPECTED))
-def test_corpora_entries_are_clean(name: str) -> None:
-    report = corpus(name)
-    lines = (CORPORA / name).read_text(encoding="utf-8").split("\n")
+@pytest.mark.parametrize("path", [FORMATS / name for name in sorted(FORMATS_EXPECTED)] + EXTRA_FILES,
+                         ids=lambda path: f"{path.parent.name}/{path.name}")
+def test_document_entries_are_clean(path: Path) -> None:
+    report = document(path)
+    text = path.read_text(encoding="utf-8")
+    lines, explicit_ids = text.split("\n"), set(re.findall(r"^Id:\s*(\S+)\s*$", text, re.M))
     positions = [e.position for e in report.entries]
     assert positions == sorted(set(positions))
     assert len({e.id for e in report.entries}) == len(report.entries)
     for index, entry in enumerate(report.entries):
         following = report.entries[index + 1] if index + 1 < len(report.entries) else None
-        assert entry.source == str(CORPORA / name)
+        assert entry.source == str(path)
         assert entry.question and entry.answer.strip() == entry.answer and entry.answer
         assert not entry.question[0].isdigit() and not entry.question.startswith(("**", "#", "Q", "*"))
         assert not re.search(r"\]\(|\[\[|#\s*$|\*\*", entry.question)
         assert not re.search("[\U0001d400-\U0001d7ff]", entry.question)  # math-bold letters normalised
         assert plain(entry.question)[:20] in plain(lines[entry.position - 1])
-        assert entry.id == slugify(entry.question) or entry.id.startswith(slugify(entry.question) + "-")
+        assert entry.id in explicit_ids or entry.id == slugify(entry.question) or entry.id.startswith(
+            slugify(entry.question) + "-")
         assert not ANSWER_MARKER.match(entry.answer.split("\n")[0])
         assert "<br>" not in entry.answer and "<!--" not in entry.answer
         assert sum(1 for line in entry.answer.split("\n") if FENCE_LINE.match(line)) % 2 == 0
@@ -693,37 +692,53 @@ def test_corpora_entries_are_clean(name: str) -> None:
             assert plain(following.question)[:40] not in plain(entry.answer)
 
 
-@needs_corpora
-def test_corpora_questions_only_file_gives_nothing() -> None:
-    report = corpus("daemonX10__pytorch_questions_only_NO_ANSWERS.md")
+def test_own_format_document_keeps_its_metadata() -> None:
+    first, second = fixture("own_format.md").entries
+    assert (first.id, first.tags, first.demo) == ("zero-grad-every-step", ("training", "autograd"), "train-tiny")
+    assert first.aliases == ("gradients keep growing", "zero_grad before or after backward")
+    assert first.answer.endswith("```python\noptimizer.zero_grad()\nloss.backward()\noptimizer.step()\n```")
+    assert second.id == "what-does-a-learning-rate-of-zero-do" and second.aliases == ()
+
+
+def test_questions_only_document_gives_nothing_and_says_why() -> None:
+    report = fixture("questions_only.md")
     assert report.entries == []
-    assert len(report.warnings) == 50
-    assert report.warnings[0].startswith("line 27: no answer for ")
+    assert report.warnings == ["line 3: no answer for 'What is a tensor?'; skipped",
+                               "line 9: no answer for 'How does autograd work?'; skipped",
+                               "line 15: no answer for 'When should I use a GPU?'; skipped"]
 
 
-@needs_corpora
-def test_corpora_structures_survive() -> None:
-    devinterview = corpus("devinterview__pytorch_15_questions.md").entries
-    assert sum(1 for e in devinterview if "\n### " in e.answer) >= 10
-    assert sum(1 for e in devinterview if re.search(r"^# ", e.answer, re.M)) >= 5
-    assert not any(re.search(r"(?<!\w)_\w+_(?!\w)", e.question) for e in devinterview)
-    theory = corpus("daemonX10__pytorch_theory_questions.md").entries
-    assert all(not e.answer.startswith("### Answer") and "**Answer:**" not in e.answer for e in theory)
-    for name in ("kandil7__deep_learning_fundamentals.md", "youssefHosni__deep_learning_qa.md"):
-        for entry in corpus(name).entries:
-            assert not any(re.match(r"#{1,2}\s", line) for line in lines_outside_fences(entry.answer))
-    youssef = corpus("youssefHosni__deep_learning_qa.md").entries
-    assert any(e.question.startswith("How would you change a pre-trained") for e in youssef)
-    rohan = corpus("rohanmistry231__pytorch_170_questions.md").entries
-    assert all(not e.answer[0].isspace() for e in rohan)
-    assert sum(1 for e in rohan if e.answer.count("```") == 2) >= 150
-    assert all(not re.search(r"^\s+```", e.answer, re.M) for e in rohan)
-    bullets = corpus("abhinavjha__dl_interview_prep_QA_bullets.md").entries
-    assert all(not e.answer.startswith(("-", "*")) for e in bullets)
+def test_format_document_structures_survive() -> None:
+    graph, broadcasting, _ = fixture("numbered_headings_br.md").entries
+    assert (graph.question, broadcasting.question) == ("What is a computation graph?", "Explain broadcasting.")
+    assert "\n### Why it matters\n\n#### Backward pass\n" in graph.answer and graph.answer.endswith("```")
+    loss, count, stall = fixture("question_n_bold.md").entries
+    assert "| one label per sample | `nn.CrossEntropyLoss` |" in loss.answer, "a table in an answer stays whole"
+    assert count.answer.startswith("```python\ndef count(model):\n    # Only the trainable ones")
+    assert stall.question == "Why does validation accuracy stall while training accuracy climbs?"
+    assert [e.question for e in fixture("q_label_headings.md").entries] == [
+        "What is an activation function for?", "Why are weights not all started at zero?", "What is an epoch?"]
+    assert [e.question for e in fixture("q_closing_hashes.md").entries] == [
+        "What is dropout?", "What is batch normalisation?"]
+    assert [e.answer for e in fixture("qa_bullets.md").entries] == [
+        "To mix channels without looking at neighbours.\nIt is also a cheap way to change the channel count.",
+        "The largest value in each window."]
+    zeros, _, as_tensor = fixture("numbered_list.md").entries
+    assert zeros.answer == "Call `torch.zeros` with the shape.\n```python\nimport torch\nx = torch.zeros(2, 3)\n```"
+    assert as_tensor.answer == "The first always copies; the second reuses memory when it can."
+    assert [e.question for e in fixture("paren_headings_links.md").entries] == [
+        "What is the bias-variance trade-off?", "Why normalise inputs?"]
 
 
-@needs_corpora
-def test_corpora_folder_loads_with_ids_unique_across_files() -> None:
-    entries = load_entries(sorted(CORPORA / name for name in CORPORA_EXPECTED))
-    assert len(entries) == sum(count for count, _ in CORPORA_EXPECTED.values())
+def test_format_folder_loads_with_ids_unique_across_files() -> None:
+    entries = load_entries([FORMATS])
+    assert len(entries) == sum(count for count, _ in FORMATS_EXPECTED.values())
     assert len({e.id for e in entries}) == len(entries)
+
+
+if EXTRA_CORPORA:  # defined only when asked for, so a plain run has nothing to skip
+
+    def test_extra_corpora_folder_loads_with_ids_unique_across_files() -> None:
+        assert EXTRA_FILES, f"TORCHTUTOR_EXTRA_CORPORA={EXTRA_CORPORA} holds no .md files"
+        entries = load_entries(EXTRA_FILES)
+        assert entries and len({e.id for e in entries}) == len(entries)
