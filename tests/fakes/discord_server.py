@@ -1,8 +1,8 @@
 """A loopback Discord (REST API v10 and gateway) that the real discord.py client connects to.
 
-Shapes follow Discord's API docs and the examples in shared/payloads. Where the docs' examples omit fields
-that discord.py reads (``version``, ``application_id``, ``attachment_size_limit`` on interactions, ``flags``
-on members), the fake sends them, as Discord does.
+Shapes follow Discord's API docs (tests/data/discord holds documented payloads it is checked against). Where
+the docs' examples omit fields that discord.py reads (``version``, ``application_id``, ``attachment_size_limit``
+on interactions, ``flags`` on members), the fake sends them, as Discord does.
 """
 
 from __future__ import annotations
