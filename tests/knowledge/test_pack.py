@@ -241,12 +241,12 @@ def test_aliases_are_not_shared_between_entries() -> None:
 def test_aliases_do_not_copy_the_held_out_questions() -> None:
     assert HELD_OUT, "knowledge/eval/ holds held-out question files"
     rows = [row for path in HELD_OUT for row in path.read_text(encoding="utf-8").splitlines()[1:]]
-    tuning = {_norm(row.split("\t")[1]) for row in rows if row.count("\t") >= 1}
+    held_out = {_norm(row.split("\t")[1]) for row in rows if row.count("\t") >= 1}
     copied = [
         f"{e.file}:{e.line}: {text!r}"
         for e in NEW_ENTRIES
         for text in [e.question, *e.aliases()]
-        if _norm(text) in tuning
+        if _norm(text) in held_out
     ]
     assert not copied, "phrasings copied from a held-out evaluation file"
 
