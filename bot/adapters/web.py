@@ -34,7 +34,7 @@ class Visitor:
     is_admin: bool = False
 
     def person(self) -> Person:
-        return Person(platform_id=self.id, name=self.name, is_admin=self.is_admin)
+        return Person(platform_id=self.id, name=self.name, is_admin=self.is_admin, can_manage_channel=self.is_admin)
 
     @property
     def channel_id(self) -> str:

@@ -301,6 +301,8 @@ def test_as_root_the_jail_runs_under_an_unprivileged_uid_with_staged_python() ->
     script = command[-1]
     assert "mount --bind /root/py /tmp/0" in script and "mount --bind /opt/venv /tmp/1" in script
     assert script.index("echo $$ > /sys/fs/cgroup/x/cgroup.procs") < script.index("exec setpriv")
-    assert "exec setpriv --reuid=2000000123 --regid=2000000123 --clear-groups --inh-caps=-all prlimit bwrap" in script
+    assert "exec setpriv --reuid=2000000123 --regid=2000000123 --clear-groups --inh-caps=-all --pdeathsig KILL " \
+           "prlimit bwrap" in script
     as_user = launcher(["bwrap"], uid=None, paths=("/opt/venv",), cgroup_procs=None)
-    assert as_user[0] == "/bin/sh" and "mount" not in as_user[-1] and "setpriv" not in as_user[-1]
+    assert as_user[0] == "/bin/sh" and "mount" not in as_user[-1] and "--reuid" not in as_user[-1]
+    assert "exec setpriv --pdeathsig KILL bwrap" in as_user[-1]

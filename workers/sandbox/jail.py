@@ -169,8 +169,8 @@ def launcher(jail: list[str], *, uid: int | None, paths: tuple[str, ...], cgroup
             steps.append(f"mkdir {STAGE}/{n} && mount --bind {shlex.quote(path)} {STAGE}/{n}")
     if cgroup_procs is not None:
         steps.append(f"echo $$ > {shlex.quote(cgroup_procs)}")
-    if uid is not None:
-        jail = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all", *jail]
+    drop = [f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all"] if uid is not None else []
+    jail = ["setpriv", *drop, "--pdeathsig", "KILL", *jail]  # a worker killed mid-run takes its jail along
     steps.append("exec " + shlex.join(jail))
     script = ["/bin/sh", "-c", "\n".join(steps)]
     return ["unshare", "--mount", "--propagation", "private", "--", *script] if uid is not None else script
