@@ -153,7 +153,8 @@ def bwrap_args(*, python: str, binds: tuple[tuple[str, str], ...], limits: Limit
             env["LD_LIBRARY_PATH"] = ":".join(gpu.driver_dirs)
     for key, value in env.items():
         args += ["--setenv", key, value]  # never empty: bwrap would take the next argument as the value
-    args += ["--remount-ro", "/", "--chdir", HOME, "--",
+    # bwrap's /dev is a tmpfs with no size cap: read-only it stays (its device nodes still work)
+    args += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", HOME, "--",
              python, "-I", "-B", f"{SANDBOX}/bootstrap.py"]
     return args
 
