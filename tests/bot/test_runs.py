@@ -233,6 +233,15 @@ def test_a_sandbox_failure_reads_as_not_run() -> None:
     assert final.text == "❌ **Not run**: the sandbox failed its self-test"
 
 
+def test_a_run_is_no_demo() -> None:
+    from bot.core.demos import UnknownDemoName, resolve_demo
+    from workers.demos import list_demos
+
+    assert "run" not in [demo.name for demo in list_demos()]
+    with pytest.raises(UnknownDemoName):
+        resolve_demo("run")  # `/demo run` cannot start a snippet job
+
+
 def test_the_gate_keeps_success_and_rechecks_failure() -> None:
     calls: list[int] = []
 

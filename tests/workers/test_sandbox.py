@@ -311,3 +311,42 @@ def test_as_root_the_jail_runs_under_an_unprivileged_uid_with_staged_python() ->
     as_user = launcher(["bwrap"], uid=None, paths=("/opt/venv",), cgroup_procs=None)
     assert as_user[0] == "/bin/sh" and "mount" not in as_user[-1] and "--reuid" not in as_user[-1]
     assert "exec setpriv --pdeathsig KILL bwrap" in as_user[-1]
+
+
+# --- which GPU node a worker binds (read from the driver's /proc files; a fake tree here) ---------------------
+
+
+def _proc_gpus(root: Path) -> Path:
+    gpus = root / "gpus"
+    for bus, minor, uuid in (("0000:65:00.0", 2, "GPU-bbbb"), ("0000:17:00.0", 0, "GPU-aaaa"),
+                             ("0000:b3:00.0", 1, "GPU-cccc")):
+        (gpus / bus).mkdir(parents=True)
+        (gpus / bus / "information").write_text(
+            f"Model: \t\t NVIDIA H200\nIRQ:   \t\t 98\nGPU UUID: \t {uuid}\nVideo BIOS: \t 96.00.99.00.01\n"
+            f"Bus Type: \t PCIe\nDMA Size: \t 52 bits\nDevice Minor: \t {minor}\nGPU Excluded:\t No\n")
+    return gpus
+
+
+def test_a_worker_binds_the_gpu_its_visible_devices_name(tmp_path: Path) -> None:
+    from workers.sandbox.gpu import binding_for, installed_gpus
+
+    gpus = installed_gpus(_proc_gpus(tmp_path))
+    assert [(g.bus_id, g.minor) for g in gpus] == [("0000:17:00.0", 0), ("0000:65:00.0", 2), ("0000:b3:00.0", 1)]
+    second = binding_for("1", gpus, ("/opt/nvidia/lib64",))  # an index counts in PCI bus order, as nvidia-smi
+    assert second == GpuBinding(minor=2, hidden_bus_ids=("0000:17:00.0", "0000:b3:00.0"),
+                                driver_dirs=("/opt/nvidia/lib64",))
+    by_uuid = binding_for("GPU-cccc", gpus)
+    assert by_uuid is not None and by_uuid.minor == 1 and "0000:b3:00.0" not in by_uuid.hidden_bus_ids
+    assert binding_for("7", gpus) is None and binding_for("GPU-zzzz", gpus) is None
+    assert installed_gpus(tmp_path / "none") == []
+
+
+def test_the_driver_library_folder_comes_from_the_loader_cache() -> None:
+    from workers.sandbox.gpu import parse_ldconfig
+
+    listing = ("1234 libs found in cache `/etc/ld.so.cache'\n"
+               "\tlibcudart.so.12 (libc6,x86-64) => /usr/local/cuda/lib64/libcudart.so.12\n"
+               "\tlibcuda.so.1 (libc6,x86-64) => /usr/lib/x86_64-linux-gnu/libcuda.so.1\n"
+               "\tlibcuda.so.1 (libc6,x86-64) => /usr/local/nvidia/lib64/libcuda.so.1\n"
+               "\tlibcuda.so (libc6,x86-64) => /usr/lib/x86_64-linux-gnu/libcuda.so\n")
+    assert parse_ldconfig(listing) == ("/usr/lib/x86_64-linux-gnu", "/usr/local/nvidia/lib64")
