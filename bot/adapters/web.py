@@ -78,7 +78,8 @@ class WebChat:
             "citation": reply.citation,
             "buttons": [{"token": self._buttons.dumps([b.id, visitor.id]), "label": b.label, "style": b.style}
                         for b in reply.buttons],
-            "images": [f"data:image/png;base64,{base64.b64encode(i.data).decode('ascii')}" for i in reply.images],
+            "images": [f"data:image/png;base64,{base64.b64encode(i.data).decode('ascii')}" for i in reply.images
+                       if i.filename.lower().endswith(".png")],  # other attachments (output.txt) stay in chat
             "ephemeral": reply.ephemeral,
         }
 

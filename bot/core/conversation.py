@@ -48,7 +48,7 @@ class Button:
 
 @dataclass(frozen=True)
 class Image:
-    """A PNG to show with a reply: its bytes and a file name."""
+    """A PNG to show with a reply, or another file to attach (by its name's suffix: `output.txt`)."""
 
     data: bytes
     filename: str = "image.png"

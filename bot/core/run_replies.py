@@ -1,5 +1,6 @@
-"""How a `/run` job's final message reads: what the snippet printed (trimmed to fit a chat message), the last
-line of its exception, why the sandbox stopped it, the device and time used, and its figures."""
+"""How a `/run` job's final message reads: what the snippet printed (trimmed to fit a chat message, the whole
+text attached as output.txt), the last line of its exception, why the sandbox stopped it, the device and time
+used, and its figures."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from workers.jobs import CANCELLED, FAILED, SUCCEEDED, TIMED_OUT, JobResult
 
 OUTPUT_LIMIT = 1400  # characters of stdout shown; stderr gets what is left of a chat message
 STDERR_LIMIT = 600
+OUTPUT_FILE = "output.txt"
 _HEADLINES = {"ok": "✅ **Finished**", "error": "❌ **Error**", "timed_out": "⏱️ **Stopped**",
               "cpu_limit": "⏱️ **Stopped**", "memory_limit": "🧱 **Stopped**", "output_limit": "📜 **Stopped**",
               "killed": "💥 **Stopped**"}
@@ -36,6 +38,9 @@ def render_run_result(first: Reply, result: JobResult) -> Reply:
               ("Time", f"{float(metrics.get('seconds') or 0):.2f} s"),
               ("Code", f"sha256 {str(metrics.get('code_sha256') or '')[:12]}"))
     images = tuple(Image(png, filename=f"figure-{n + 1}.png") for n, png in enumerate(result.images))
+    if len(stdout) > OUTPUT_LIMIT or len(stderr) > STDERR_LIMIT:  # the whole text, as a file next to the figures
+        full = stdout + (f"\n--- stderr ---\n{stderr}" if stderr else "")
+        images += (Image(full.encode("utf-8"), filename=OUTPUT_FILE),)
     return first.edit(text="\n".join(lines), fields=fields, images=images, buttons=(), kind="job_result")
 
 

@@ -82,3 +82,15 @@ async def test_run_with_torchtutor_on_a_message_runs_its_code_block(fake: FakeDi
         assert text == f"why is this 3?\n```python\n{CODE}\n```"
         [request] = [r for r in tutor.requests if r.command == "run"]
         assert request.platform == "discord" and request.channel_id == str(fake.channel_id)
+
+
+def test_a_runs_output_file_is_attached_and_only_a_figure_is_shown_in_the_embed() -> None:
+    from bot.adapters.discord.render import render
+    from bot.core.conversation import Image
+
+    png = b"\x89PNG\r\n\x1a\n" + bytes(16)
+    both = render(Reply("done", title="Your snippet", images=(Image(png, "figure-1.png"), Image(b"all", "output.txt"))))
+    assert [f.filename for f in both.files()] == ["figure-1.png", "output.txt"]
+    assert both.embeds[0].image.url == "attachment://figure-1.png"
+    text_only = render(Reply("done", title="Your snippet", images=(Image(b"all", "output.txt"),)))
+    assert [f.filename for f in text_only.files()] == ["output.txt"] and text_only.embeds[0].image.url is None

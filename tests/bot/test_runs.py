@@ -226,6 +226,17 @@ def test_long_output_is_trimmed_and_cannot_break_out_of_its_block() -> None:
     assert final.text.count("```") == 2  # the snippet's own fence is neutralised
     assert "@everyone" not in final.text
     assert "more characters" in final.text and len(final.text) < 2000
+    [attached] = final.images
+    assert attached.filename == "output.txt" and attached.data.decode() == result.text  # the whole text
+
+
+def test_short_output_needs_no_attachment_and_figures_keep_their_order() -> None:
+    result = JobResult("j1", SUCCEEDED, text="ok\n", images=(b"\x89PNG one", b"\x89PNG two"),
+                       metrics={"outcome": "ok", "stderr": "", "seconds": 1.0, "code_sha256": "cd" * 32})
+    final = render_run_result(Reply("queued"), result)
+    assert [(i.filename, i.data) for i in final.images] == [("figure-1.png", b"\x89PNG one"),
+                                                            ("figure-2.png", b"\x89PNG two")]
+    assert final.text == "✅ **Finished**\n**Output**\n```\nok\n```"
 
 
 def test_a_sandbox_failure_reads_as_not_run() -> None:
