@@ -180,6 +180,14 @@ def test_a_big_file_or_a_full_tmp_is_refused(jail: Jail) -> None:
     assert result.stdout == "null works\n"
 
 
+def test_no_namespaces_of_its_own_inside(jail: Jail) -> None:
+    result = jail.run("import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+                      "for name, flag in (('user', 0x10000000), ('mount', 0x00020000), ('net', 0x40000000)):\n"
+                      "    print(name, libc.unshare(flag), ctypes.get_errno())")
+    assert result.outcome == OK, result.stderr
+    assert [line.split()[1] for line in result.stdout.splitlines()] == ["-1", "-1", "-1"]
+
+
 def test_a_fork_bomb_is_contained(jail: Jail) -> None:
     result = jail.run("import os\nwhile True:\n    os.fork()")
     assert result.outcome != OK

@@ -121,7 +121,7 @@ def python_paths() -> tuple[str, str, tuple[str, ...]]:
 def bwrap_args(*, python: str, binds: tuple[tuple[str, str], ...], limits: Limits, code_fd: int, bootstrap_fd: int,
                report_fd: int, gpu: GpuBinding | None = None, bwrap: str = "bwrap") -> list[str]:
     """The bubblewrap command line: nothing of the host but what a snippet needs, all of it read-only."""
-    args = [bwrap, "--unshare-all", "--unshare-user", "--uid", "65534", "--gid", "65534",
+    args = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--uid", "65534", "--gid", "65534",
             "--hostname", "sandbox", "--die-with-parent", "--new-session", "--clearenv",
             "--ro-bind", "/usr", "/usr"]
     for link in ("bin", "lib", "lib64", "sbin"):
