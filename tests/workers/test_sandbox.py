@@ -47,7 +47,7 @@ def jail() -> Jail:
 
 
 def _sandbox_tasks() -> int:
-    """Processes left behind by this worker's sandbox uid."""
+    """Processes of this worker's sandbox uid still alive (zombies run nothing; the machine's init reaps them)."""
     uid = sandbox_uid()
     if uid is None:
         return 0
@@ -55,7 +55,9 @@ def _sandbox_tasks() -> int:
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
             try:
-                count += entry.stat().st_uid == uid
+                if entry.stat().st_uid == uid:
+                    with open(f"/proc/{entry.name}/stat") as handle:
+                        count += handle.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
             except OSError:
                 pass
     return count

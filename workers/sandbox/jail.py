@@ -432,22 +432,31 @@ def _host_env() -> dict[str, str]:
 
 
 def _wait_for_no_tasks(uid: int, timeout: float = 15.0) -> None:
-    """Until the run's uid has no tasks left: a killed PID namespace is torn down by the kernel after its init
-    dies, and the next run on this worker must start with its whole process budget."""
+    """Until nothing of the run's uid is alive: a killed PID namespace is torn down by the kernel after its init
+    dies, and the next run on this worker must not meet the last one's processes. (Zombies are left to the
+    machine's init, which reaps orphans in its own time; they run nothing.)"""
     deadline = time.monotonic() + timeout
-    while _tasks_of(uid) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    while _tasks_of(uid, live_only=True) and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
-def _tasks_of(uid: int) -> int:
-    """Tasks (processes and threads) `uid` runs now: RLIMIT_NPROC counts them all."""
+def _tasks_of(uid: int, *, live_only: bool = False) -> int:
+    """Tasks (processes and threads) `uid` has now, zombies too unless `live_only`: RLIMIT_NPROC counts them all."""
     count = 0
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
         try:
-            if entry.stat().st_uid == uid:
-                count += len(os.listdir(f"/proc/{entry.name}/task"))
+            if entry.stat().st_uid != uid:
+                continue
+            if live_only and _state(entry.name) in ("Z", "X"):
+                continue
+            count += len(os.listdir(f"/proc/{entry.name}/task"))
         except OSError:
             continue
     return count
+
+
+def _state(pid: str) -> str:
+    with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+        return handle.read().rsplit(")", 1)[1].split()[0]
