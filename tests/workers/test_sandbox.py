@@ -106,6 +106,12 @@ def test_input_fails_at_once_with_a_clear_message(jail: Jail) -> None:
     assert result.seconds < jail.limits.wall_s  # answered, not a hang until the time limit
 
 
+def test_a_long_snippet_in_any_script_reaches_the_jail_whole(jail: Jail) -> None:
+    code = "text = '" + "🔥" * 20_000 + "'\nprint(len(text), text[-1] == '🔥')"  # 80 kB of UTF-8
+    result = jail.run(code)
+    assert (result.outcome, result.stdout) == (OK, "20000 True\n"), result.stderr
+
+
 # --- attacks -------------------------------------------------------------------------------------------------
 
 

@@ -1,15 +1,17 @@
 """A bubblewrap jail for one learner's snippet, with every limit enforced from outside it.
 
-Layers, outermost first: the worker starts `sh` as an unprivileged uid of its own (when it is root; else as
-itself), which joins a memory cgroup where one can be made, then `prlimit` sets CPU time, processes, open
-files, file size and (CPU-only runs) address space, then `bwrap` builds fresh user, PID, IPC, UTS, cgroup and
-network namespaces around a root holding only the Python environment (read-only), the system's `/usr`, a
-size-capped tmpfs home and `/tmp`, and the snippet. This process watches the wall clock and reads the output
-with a cap; past either, it kills the jail. Code never runs when bubblewrap is missing (`SandboxUnavailable`).
+Layers, outermost first (`launcher`): a shell that joins a memory cgroup where one can be made and, when the
+worker is root, stages the Python folders in a private mount namespace and drops to an unprivileged uid of its
+own (`setpriv`); then `prlimit` sets CPU time, processes, open files, file size and (CPU-only runs) address
+space; then `bwrap` builds fresh user, PID, IPC, UTS, cgroup and network namespaces around a root holding only
+the Python environment and `/usr` (read-only), size-capped tmpfs home and `/tmp`, and the snippet. This process
+watches the wall clock and reads the output with a cap; past either, it kills the jail. Code never runs when
+bubblewrap is missing or fails the self-test (`SandboxUnavailable`).
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -33,7 +35,7 @@ STAGE = "/tmp"  # in the launcher's private mount namespace only: a fresh tmpfs 
 BOOTSTRAP = Path(__file__).with_name("bootstrap.py")
 REPORT_LIMIT = 12 * 1024 * 1024  # the bootstrap's JSON, figures included
 KILL_WAIT_S = 5.0
-PIPE_LIMIT = 60_000
+PIPE_LIMIT = 1024 * 1024  # Linux's default most for one pipe's buffer (fs.pipe-max-size)
 
 OK, ERROR, TIMED_OUT, CPU_LIMIT, MEMORY_LIMIT, OUTPUT_LIMIT, KILLED = (
     "ok", "error", "timed_out", "cpu_limit", "memory_limit", "output_limit", "killed")
@@ -403,9 +405,12 @@ def _size(count: int) -> str:
 
 
 def _fill(fd: int, data: bytes) -> None:
-    """Write all of `data` into a fresh pipe: bubblewrap copies it into the jail at start."""
-    if len(data) > PIPE_LIMIT:  # stays inside the pipe's buffer, so this never blocks
-        raise ValueError(f"the snippet is longer than {PIPE_LIMIT} bytes")
+    """Write all of `data` into a fresh pipe whose buffer holds it (so this never blocks): bubblewrap copies it
+    into the jail at start."""
+    if len(data) > PIPE_LIMIT:
+        raise SandboxUnavailable(f"the snippet is longer than {PIPE_LIMIT} bytes")
+    if len(data) >= 65536:
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, len(data) + 1)
     os.write(fd, data)
 
 
