@@ -253,6 +253,16 @@ def test_a_run_is_no_demo() -> None:
         resolve_demo("run")  # `/demo run` cannot start a snippet job
 
 
+def test_a_runs_message_is_resumed_by_the_next_process_as_a_run(migrated, embedder, database: Database) -> None:  # type: ignore[no-untyped-def]
+    from bot.db.job_followers import Orphan
+    from workers.sandbox.job import SNIPPET as RUN_DEMO
+
+    runtime = make_runtime(migrated, embedder, database, HoldBackend(), run_enabled=True)
+    orphan = Orphan("j1", "run", {"code": "print(1)\n", "code_sha256": "ab"}, "discord", "m1", {})
+    started = runtime.demos.resumed(orphan)
+    assert started.demo is RUN_DEMO and started.message_ref == "m1"
+
+
 def test_the_gate_keeps_success_and_rechecks_failure() -> None:
     calls: list[int] = []
 
