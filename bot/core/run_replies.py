@@ -55,10 +55,15 @@ def _headline(outcome: str, metrics: dict[str, Any]) -> str:
 def _block(title: str, text: str, limit: int, *, keep: str) -> str:
     """`text` as a code block, cut to `limit` characters at the head or the tail, saying so."""
     shown, cut = text, ""
-    if len(text) > limit:
-        shown = text[:limit] if keep == "head" else text[-limit:]
+    if len(text) > limit:  # cut at a line boundary when there is one
+        if keep == "head":
+            shown = text[:limit]
+            shown = shown[:shown.rfind("\n") + 1] or shown
+        else:
+            shown = text[-limit:]
+            shown = shown[shown.find("\n") + 1:] or shown
         lines = text.count("\n") - shown.count("\n")
-        cut = f"\n_… {len(text) - limit} more characters ({lines} lines) not shown._"
+        cut = f"\n_… {len(text) - len(shown)} more characters ({lines} lines) not shown._"
     shown = chat_escape(shown).replace("```", "`\u200b``")  # cannot close the block early
     return f"**{title}**\n```\n{shown.rstrip(chr(10))}\n```{cut}"
 

@@ -226,6 +226,7 @@ def test_long_output_is_trimmed_and_cannot_break_out_of_its_block() -> None:
     assert final.text.count("```") == 2  # the snippet's own fence is neutralised
     assert "@everyone" not in final.text
     assert "more characters" in final.text and len(final.text) < 2000
+    assert final.text.split("```")[1].endswith("line\n")  # cut between lines
     [attached] = final.images
     assert attached.filename == "output.txt" and attached.data.decode() == result.text  # the whole text
 
