@@ -12,8 +12,9 @@ ARG TORCH_VERSION=2.13.0
 # GPU machines' driver new enough for it).
 ARG TORCH_CUDA=cu128
 
-# ---- base: Python, the unprivileged user, and the environment every CPU stage shares
+# ---- base: Python, the unprivileged user, bubblewrap (the /run sandbox), and the environment every CPU stage shares
 FROM ${PYTHON_IMAGE} AS base
+RUN apt-get update && apt-get install -y --no-install-recommends bubblewrap && rm -rf /var/lib/apt/lists/*
 ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
     HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HUB_DISABLE_PROGRESS_BARS=1 TOKENIZERS_PARALLELISM=false \
     VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH
@@ -65,7 +66,7 @@ ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_
     HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HUB_DISABLE_PROGRESS_BARS=1 TOKENIZERS_PARALLELISM=false \
     VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates \
+    && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates bubblewrap \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 torchtutor \
     && useradd --system --uid 10001 --gid torchtutor --create-home --home-dir /home/torchtutor torchtutor

@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     job_reap_margin_s: float = Field(default=30.0, ge=0)
     job_max_attempts: int = Field(default=3, ge=1, le=20)
     worker_max_tasks_per_child: int = Field(default=100, ge=1)
+    # /run: learners' snippets, always in the bubblewrap sandbox (README, "Running snippets: /run").
+    run_enabled: bool = False
+    run_time_limit_s: float = Field(default=10.0, gt=0, le=300)
+    run_memory_mb: int = Field(default=2048, ge=256, le=1_048_576)
+    run_gpu_memory_fraction: float = Field(default=0.5, gt=0, le=1.0)
+    run_queue: Literal["gpu", "cpu"] = "gpu"
     demo_modules: str | None = None
     log_level: str = "INFO"
     # Quizzes: questions in a personal quiz and in a team round, seconds each team-round question stays open,

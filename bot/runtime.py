@@ -32,6 +32,7 @@ from bot.core.outbox import Outbox
 from bot.core.qa import QuestionAnswering
 from bot.core.quiz import QuizSettings
 from bot.core.quizzes import QuizFeatures
+from bot.core.runs import RunSettings, SandboxGate, SnippetRuns
 from bot.core.tutor import Tutor
 from bot.db.engine import Database
 from bot.health import HealthCheck, Unhealthy, database_check, queue_check
@@ -324,7 +325,24 @@ def build_runtime(settings: Settings, *, paths: Sequence[Path] | None = None, en
     if settings.worker_backend == "celery":
         runtime.health_checks.append(queue_check(settings.queue_url))
     install_quizzes(runtime)
+    install_runs(runtime)
     return runtime
+
+
+def install_runs(runtime: Runtime) -> SnippetRuns:
+    """`/run`: always answered (with the reason when it is off); the sandbox is self-tested here when the jobs
+    run on this machine (the local pool), else by each worker before its first run."""
+    settings = runtime.settings
+    check = None
+    if settings.worker_backend == "local":
+        from workers.sandbox import Jail, Limits
+
+        check = Jail(Limits(wall_s=settings.run_time_limit_s)).check
+    runs = SnippetRuns(runtime.database, runtime.demos,
+                       RunSettings(enabled=settings.run_enabled, time_limit_s=settings.run_time_limit_s,
+                                   queue=settings.run_queue), sandbox=SandboxGate(check))
+    runtime.tutor.command("run", runs.command)
+    return runs
 
 
 def install_job_messages(runtime: Runtime) -> JobMessagesLoop:

@@ -11,12 +11,15 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from bot.logging import bind
-from workers.demos import get_demo
+from workers.demos import DemoOutput, ProgressFn, get_demo
 from workers.errors import DemoParamError, UnknownDemo
 from workers.events import Publisher
 from workers.jobs import FAILED, PROGRESS, RESULT, RUNNING, STATE, SUCCEEDED, TIMED_OUT, JobEvent, JobResult, JobSpec
+from workers.sandbox.jail import SandboxUnavailable
+from workers.sandbox.job import RUN_JOB, run_snippet
 from workers.store import JobStore
 
 log = logging.getLogger(__name__)
@@ -109,8 +112,7 @@ def _run_claimed(spec: JobSpec, store: JobStore, publisher: Publisher, *, max_at
     publisher.publish(JobEvent(spec.job_id, STATE, RUNNING, spec.progress, "starting"))
     reporter = ProgressReporter(spec, store, publisher, interval=progress_interval)
     try:
-        demo = get_demo(spec.demo)
-        output = demo.run(dict(spec.params), reporter)
+        output = _entry_point(spec.demo)(dict(spec.params), reporter)
         reporter.flush()
     except JobAborted:
         log.info("job %s ended elsewhere (cancelled or reaped) while it ran", spec.job_id)
@@ -120,6 +122,8 @@ def _run_claimed(spec: JobSpec, store: JobStore, publisher: Publisher, *, max_at
                        error=f"it ran longer than its {spec.time_limit_s:g} s time limit")
     except (UnknownDemo, DemoParamError) as exc:
         return _finish(store, publisher, spec, FAILED, error=str(exc))
+    except SandboxUnavailable as exc:  # the snippet never ran
+        return _finish(store, publisher, spec, FAILED, error=exc.reason)
     except Exception as exc:
         if is_out_of_memory(exc):
             _release_cuda_memory()
@@ -133,6 +137,13 @@ def _run_claimed(spec: JobSpec, store: JobStore, publisher: Publisher, *, max_at
     result = JobResult(job_id=spec.job_id, status=SUCCEEDED, device=output.device, text=output.text,
                        code=output.code, metrics=output.metrics, images=tuple(output.images))
     return _finish(store, publisher, spec, SUCCEEDED, result=result)
+
+
+def _entry_point(name: str) -> Callable[[dict[str, Any], ProgressFn], DemoOutput]:
+    """What runs a job: a learner's snippet in the sandbox, or the demo of that name."""
+    if name == RUN_JOB:
+        return run_snippet
+    return get_demo(name).run
 
 
 def _finish(store: JobStore, publisher: Publisher, spec: JobSpec, status: str, *, result: JobResult | None = None,

@@ -34,7 +34,7 @@ class Visitor:
     is_admin: bool = False
 
     def person(self) -> Person:
-        return Person(platform_id=self.id, name=self.name, is_admin=self.is_admin)
+        return Person(platform_id=self.id, name=self.name, is_admin=self.is_admin, can_manage_channel=self.is_admin)
 
     @property
     def channel_id(self) -> str:
@@ -78,7 +78,8 @@ class WebChat:
             "citation": reply.citation,
             "buttons": [{"token": self._buttons.dumps([b.id, visitor.id]), "label": b.label, "style": b.style}
                         for b in reply.buttons],
-            "images": [f"data:image/png;base64,{base64.b64encode(i.data).decode('ascii')}" for i in reply.images],
+            "images": [f"data:image/png;base64,{base64.b64encode(i.data).decode('ascii')}" for i in reply.images
+                       if i.filename.lower().endswith(".png")],  # other attachments (output.txt) stay in chat
             "ephemeral": reply.ephemeral,
         }
 

@@ -14,6 +14,7 @@ class Person:
     platform_id: str
     name: str = ""
     is_admin: bool = False
+    can_manage_channel: bool = False  # Discord Manage Channels; Slack admin/owner or allow-list
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class Button:
 
 @dataclass(frozen=True)
 class Image:
-    """A PNG to show with a reply: its bytes and a file name."""
+    """A PNG to show with a reply, or another file to attach (by its name's suffix: `output.txt`)."""
 
     data: bytes
     filename: str = "image.png"

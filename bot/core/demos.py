@@ -24,6 +24,7 @@ from sqlalchemy import text
 
 from bot.core.conversation import Button, Image, Person, Reply, Request, new_reply_id
 from bot.core.errors import BadInput, Forbidden, NotFound, QueueFull, TorchtutorError
+from bot.core.run_replies import render_run_result
 from bot.db import repo
 from bot.db.base import lease_owner
 from bot.db.engine import Database
@@ -31,6 +32,7 @@ from bot.db.job_followers import JobFollowers, Orphan
 from workers.demos import Demo, DemoParamError, UnknownDemo, get_demo, list_demos, validate_params
 from workers.events import EventBus, watch
 from workers.jobs import CANCELLED, FAILED, QUEUED, RESULT, SUCCEEDED, TIMED_OUT, JobEvent, JobResult, JobSpec
+from workers.sandbox.job import RUN_JOB, SNIPPET
 from workers.store import JobStore
 
 log = logging.getLogger(__name__)
@@ -139,6 +141,12 @@ class DemoJobs:
             params = validate_params(demo, raw)
         except DemoParamError as exc:
             raise BadInput(f"{demo.name}: {exc}") from None
+        return self.start_job(request, demo, params, queue=demo.queue, time_limit_s=demo.time_limit_s,
+                              message_ref=message_ref)
+
+    def start_job(self, request: Request, demo: Demo, params: dict[str, Any], *, queue: str, time_limit_s: float,
+                  message_ref: str | None = None) -> StartedJob:
+        """Commit a queued job row within the per-person and queue limits, then submit its id (demos and runs)."""
         with self._create_lock, self.database.transaction() as session:
             if session.get_bind().dialect.name == "postgresql":  # other processes create jobs too
                 session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CREATE_LOCK_KEY})
@@ -151,11 +159,11 @@ class DemoJobs:
                 raise QueueFull(self.limits.per_person, scope="person")
             if self.store.count_waiting(session=session) >= self.limits.queue:
                 raise QueueFull(self.limits.queue, scope="queue")
-            job_id = self.store.insert(session=session, demo=demo.name, params=params, queue=demo.queue,
-                                       backend=self.backend.name, time_limit_s=demo.time_limit_s,
+            job_id = self.store.insert(session=session, demo=demo.name, params=params, queue=queue,
+                                       backend=self.backend.name, time_limit_s=time_limit_s,
                                        platform=request.platform, user_id=user.id, channel_id=channel.id,
                                        message_ref=message_ref)
-        spec = JobSpec(job_id=job_id, demo=demo.name, params=params, time_limit_s=demo.time_limit_s, queue=demo.queue)
+        spec = JobSpec(job_id=job_id, demo=demo.name, params=params, time_limit_s=time_limit_s, queue=queue)
         try:
             self.backend.submit(spec)
         except Exception as exc:
@@ -190,7 +198,9 @@ class DemoJobs:
 
         `resumed`: the message is already on screen (posted before a restart); only edits of it are yielded.
         """
-        first = Reply(render_status(started.params, QUEUED, 0.0, ""), title=started.demo.title,
+        is_run = started.demo.name == RUN_JOB
+        shown_params = None if is_run else started.params  # a snippet shows its own output, not its code again
+        first = Reply(render_status(shown_params, QUEUED, 0.0, ""), title=started.demo.title,
                       buttons=(Button(f"job:cancel:{started.job_id}", "Cancel", style="danger"),), kind="job",
                       id=started.message_ref or new_reply_id())
         shown = None
@@ -203,10 +213,11 @@ class DemoJobs:
             async for event in throttle(events, self.edit_interval):
                 if event.kind == RESULT and event.result is not None:
                     finished = True
-                    yield render_result(first, started.demo, started.params, event.result)
+                    yield (render_run_result(first, event.result) if is_run
+                           else render_result(first, started.demo, started.params, event.result))
                     await asyncio.to_thread(self.followers.delivered, started.job_id)
                     return
-                body = render_status(started.params, event.status, event.progress, event.stage)
+                body = render_status(shown_params, event.status, event.progress, event.stage)
                 if body != shown:
                     shown = body
                     yield first.edit(text=body)
@@ -217,7 +228,8 @@ class DemoJobs:
 
     def resumed(self, orphan: Orphan) -> StartedJob:
         """A claimed orphan as a job to follow (UnknownDemoName if this process lacks its demo)."""
-        return StartedJob(orphan.job_id, resolve_demo(orphan.demo), orphan.params, orphan.message_ref)
+        demo = SNIPPET if orphan.demo == RUN_JOB else resolve_demo(orphan.demo)
+        return StartedJob(orphan.job_id, demo, orphan.params, orphan.message_ref)
 
     def hand_back(self) -> None:
         """Stop following every job's message now (shutdown); each job goes back for any process to pick up."""
@@ -375,11 +387,12 @@ def render_params(params: dict[str, Any]) -> str:
     return "Parameters: " + " ".join(f"`{key}={_value(value)}`" for key, value in params.items())
 
 
-def render_status(params: dict[str, Any], status: str, progress: float, stage: str) -> str:
-    """The body of a job's message while it is queued or running."""
+def render_status(params: dict[str, Any] | None, status: str, progress: float, stage: str) -> str:
+    """The body of a job's message while it is queued or running (`params` None: no parameters line)."""
+    head = "" if params is None else f"{render_params(params)}\n"
     if status == QUEUED:
-        return f"{render_params(params)}\n⏳ Queued: waiting for a free worker."
-    return f"{render_params(params)}\n`{progress_bar(progress)}` {stage or 'running'}".rstrip()
+        return f"{head}⏳ Queued: waiting for a free worker."
+    return f"{head}`{progress_bar(progress)}` {stage or 'running'}".rstrip()
 
 
 def render_result(first: Reply, demo: Demo, params: dict[str, Any], result: JobResult) -> Reply:

@@ -21,6 +21,7 @@ COMMANDS_HELP = [
     ("/quiz [topic]", "take a short quiz, graded at once"),
     ("/review", "review the questions that are due for you"),
     ("/study start|stop|status [schedule]", "scheduled questions for this channel"),
+    ("/run CODE", "run your own PyTorch snippet in the sandbox (`/run on|off|status`: channel admins)"),
     ("/stats [@user]", "progress: attempts, accuracy, streak"),
     ("/leaderboard", "this channel's ranking"),
     ("/help", "this list"),

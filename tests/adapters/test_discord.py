@@ -24,7 +24,7 @@ from tests.fakes.discord_server import EPHEMERAL, LOADING, FakeDiscord, ManualCl
 from workers.demos import list_demos
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(64)
-COMMANDS = {"ask", "demo", "quiz", "review", "study", "stats", "leaderboard", "help"}
+COMMANDS = {"ask", "demo", "run", "Run with torchtutor", "quiz", "review", "study", "stats", "leaderboard", "help"}
 
 
 # -- a test Tutor: slow answers, a streamed demo, buttons that record their presses -------------------------

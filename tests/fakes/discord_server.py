@@ -698,6 +698,27 @@ class FakeDiscord:
         """A user runs ``/name`` with these options (type 2, CHAT_INPUT)."""
         return await self.send_interaction(2, self._command_data(name, _options(options)))
 
+    async def send_message_command(self, name: str, message_id: int) -> SentInteraction:
+        """A user picks the message command ``name`` (Apps menu) on a stored message: type 2 with MESSAGE (3)
+        command data, the message as ``target_id`` and in ``resolved.messages``."""
+        message = self.messages[message_id]
+        data = {**self._command_data(name, [], kind=3), "target_id": str(message_id),
+                "resolved": {"messages": {str(message_id): dict(message)}}}
+        data.pop("options", None)
+        return await self.send_interaction(2, data)
+
+    async def send_modal_submit(self, custom_id: str, values: Mapping[str, str]) -> SentInteraction:
+        """A user submits the modal ``custom_id`` with these text input values (type 5, MODAL_SUBMIT): each
+        input in an action row, as Discord sends it."""
+        rows = [{"type": 1, "components": [{"type": 4, "custom_id": key, "value": value}]}
+                for key, value in values.items()]
+        return await self.send_interaction(5, {"custom_id": custom_id, "components": rows})
+
+    def modals_shown(self) -> list[Json]:
+        """The modals the bot answered interactions with (callback type 9), oldest first."""
+        return [ack.body["data"] for record in self._interactions.values() for ack in record.acks
+                if ack.callback_type == 9 and ack.status < 300]
+
     async def send_autocomplete(self, name: str, options: Mapping[str, Any], focused: str) -> SentInteraction:
         """A user is typing option ``focused`` of ``/name`` (type 4)."""
         return await self.send_interaction(4, self._command_data(name, _options(options, focused)))
@@ -745,14 +766,15 @@ class FakeDiscord:
             data["values"] = values
         return await self.send_interaction(3, data, message=dict(message), as_user=as_user)
 
-    def _command_data(self, name: str, options: list[Json]) -> Json:
-        """APPLICATION_COMMAND data, with the id (and guild) the command was synced under, if it was."""
+    def _command_data(self, name: str, options: list[Json], *, kind: int = 1) -> Json:
+        """APPLICATION_COMMAND data (``kind``: 1 CHAT_INPUT, 3 MESSAGE), with the id (and guild) the command was
+        synced under, if it was."""
         for scope, commands in self.commands.items():
             for command in commands:
-                if command["name"] == name and command.get("type", 1) == 1:
-                    data: Json = {"id": command["id"], "name": name, "type": 1, "options": options}
+                if command["name"] == name and command.get("type", 1) == kind:
+                    data: Json = {"id": command["id"], "name": name, "type": kind, "options": options}
                     return data if scope is None else {**data, "guild_id": str(scope)}
-        return {"id": str(self._ids.next()), "name": name, "type": 1, "options": options}
+        return {"id": str(self._ids.next()), "name": name, "type": kind, "options": options}
 
     # -- gateway websocket ---------------------------------------------------------------------------------
 

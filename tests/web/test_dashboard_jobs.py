@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Iterator
 
 import pytest
@@ -83,6 +84,23 @@ def test_jobs_are_listed_and_only_an_admin_may_cancel(app, client_for) -> None: 
     # A finished job's stream is its result at once.
     with viewer.stream("GET", f"/dashboard/jobs/{job_id}/events") as stream:
         assert [(name, data["status"]) for name, data in sse(stream.iter_lines())] == [("result", "cancelled")]
+
+
+def test_a_learners_run_is_listed_by_its_code_hash_and_where_it_came_from(app, client_for) -> None:  # type: ignore[no-untyped-def]
+    from bot.core.runs import RunSettings, SnippetRuns
+
+    runtime = app.state.runtime
+    runs = SnippetRuns(runtime.database, runtime.demos, RunSettings(enabled=True))
+    request = Request(platform="discord", user=Person("alice", "Alice"), channel_id="C42", channel_name="study-hall",
+                      command="run")
+    code = "print('secret-ish code')\n"
+    started = asyncio.run(asyncio.to_thread(runs.start_run, request, code))
+    sha = hashlib.sha256(code.encode()).hexdigest()
+    page = client_for("vic").get("/dashboard/jobs").text
+    row = page[page.index(f'data-job="{started.job_id}"'):]
+    row = row[:row.index("</tr>")]
+    assert f"run · sha256 {sha[:12]}" in row and "Alice (discord)" in row and "study-hall" in row
+    assert "secret-ish" not in page  # the list never shows a learner's code
 
 
 def test_demos_run_counts_the_jobs_of_the_period(app, client_for) -> None:  # type: ignore[no-untyped-def]

@@ -216,3 +216,25 @@ def test_sigkill_of_the_whole_worker_is_reaped_as_failed(setup: Setup) -> None:
     assert job is not None and job.finished_at is not None and job.started_at is not None
     # Reaped within the time limit (3 s) + Celery's hard margin (5 s) + the reaper's margin (1 s) + slack.
     assert (job.finished_at - job.started_at).total_seconds() < 3 + 5 + 1 + 3
+
+
+def test_a_learners_snippet_runs_in_the_sandbox_on_a_real_celery_worker(setup: Setup) -> None:
+    import shutil
+
+    from tests.services import in_ci
+    from workers.sandbox.job import RUN_JOB, STARTUP_S, snippet_params
+
+    if shutil.which("bwrap") is None:
+        if in_ci():
+            pytest.fail("bubblewrap is not installed; CI needs it (see .ci/run)", pytrace=False)
+        pytest.skip("bubblewrap is not installed")
+    code = "import torch, os\nx = torch.ones(3, requires_grad=True)\n(2 * x).sum().backward()\n" \
+           "print(x.grad.tolist(), os.getuid(), 'TORCHTUTOR_DATABASE_URL' in os.environ)\n"
+    with setup.database.transaction() as session:
+        job_id = setup.store.insert(session=session, demo=RUN_JOB, params=snippet_params(code), queue="cpu",
+                                    backend="celery", time_limit_s=10 + STARTUP_S, platform="test", user_id=None,
+                                    channel_id=None)
+    setup.backend.submit(JobSpec(job_id, RUN_JOB, snippet_params(code), 10 + STARTUP_S, "cpu"))
+    result = follow(setup, job_id, timeout=120)[-1].result
+    assert result is not None and result.status == SUCCEEDED, result
+    assert result.metrics["outcome"] == "ok" and result.text == "[2.0, 2.0, 2.0] 65534 False\n"

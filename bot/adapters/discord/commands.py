@@ -97,7 +97,47 @@ def build_commands(runner: CommandRunner, demos: Sequence[Demo], suggest_questio
     async def help_(interaction: discord.Interaction) -> None:
         await runner.run_command(interaction, "help", "")
 
-    return [ask, demo, quiz, review, study, stats, leaderboard, help_]
+    return [ask, demo, *run_commands(runner), quiz, review, study, stats, leaderboard, help_]
+
+
+RUN_MENU = "Run with torchtutor"
+CODE_INPUT_LIMIT = 4000  # Discord's most for a text input
+
+
+class SnippetModal(discord.ui.Modal, title="Run PyTorch code"):
+    """`/run` without code: a form with one multi-line code field; submitting it runs the code."""
+
+    code: discord.ui.TextInput[SnippetModal] = discord.ui.TextInput(
+        label="Code", style=discord.TextStyle.paragraph, max_length=CODE_INPUT_LIMIT, custom_id="run:code",
+        placeholder="import torch\nprint(torch.randn(2, 2))")
+
+    def __init__(self, runner: CommandRunner) -> None:
+        super().__init__(custom_id="run:snippet")
+        self.runner = runner
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        await self.runner.run_command(interaction, "run", self.code.value)
+
+
+def run_commands(runner: CommandRunner) -> list[Any]:
+    """`/run [code] [switch]` (no code: a modal asks for it) and the "Run with torchtutor" message command."""
+
+    @app_commands.command(name="run", description="Run your own PyTorch code in the sandbox")
+    @app_commands.describe(code="One line of code; leave empty for a form with room for more",
+                           switch="Channel admins: turn /run on or off here, or see its status")
+    @app_commands.choices(switch=[app_commands.Choice(name=a, value=a) for a in ("on", "off", "status")])
+    async def run(interaction: discord.Interaction, code: str | None = None, switch: str | None = None) -> None:
+        if switch:
+            await runner.run_command(interaction, "run", switch)
+        elif code and code.strip():
+            await runner.run_command(interaction, "run", code)
+        else:
+            await interaction.response.send_modal(SnippetModal(runner))
+
+    async def run_message(interaction: discord.Interaction, message: discord.Message) -> None:
+        await runner.run_command(interaction, "run", message.content)
+
+    return [run, app_commands.ContextMenu(name=RUN_MENU, callback=run_message)]
 
 
 def _choice(name: str, value: str) -> app_commands.Choice[str]:

@@ -134,8 +134,9 @@ def render(reply: Reply, *, more_id: str | None = None) -> Rendered:
     embed.description = pages[0] or None
     if len(pages) > 1 and more_id is not None:
         buttons.append(Button(f"{more_id}:1", SHOW_MORE_LABEL, style="primary"))
-    if images:
-        embed.set_image(url=f"attachment://{images[0].filename}")
+    shown = next((image for image in images if image.filename.lower().endswith(".png")), None)
+    if shown is not None:  # other files (a run's output.txt) are attached, not shown
+        embed.set_image(url=f"attachment://{shown.filename}")
     return Rendered(None, (embed,), tuple(buttons), images, reply.ephemeral, more=tuple(pages[1:]),
                     title=reply.title, kind=reply.kind)
 

@@ -143,6 +143,7 @@ class SlackAdapter:
         for slash in translate.slash_commands(self.prefix):
             app.command(slash)(self._on_command)
         app.action(re.compile("^" + re.escape(ACTION_ID_PREFIX)))(self._on_action)
+        app.shortcut(translate.RUN_SHORTCUT)(self._on_run_shortcut)
         app.event("app_mention")(self._on_message)
         app.event("message")(self._on_message)
         app.event("app_home_opened")(self._on_home)
@@ -175,6 +176,11 @@ class SlackAdapter:
                          client: AsyncWebClient) -> None:
         await ack()
         self.spawn(self.serve(translate.from_action(body), client))
+
+    async def _on_run_shortcut(self, ack: Callable[..., Awaitable[None]], body: dict[str, Any],
+                               client: AsyncWebClient) -> None:
+        await ack()
+        self.spawn(self.serve(translate.from_run_shortcut(body), client))
 
     async def _on_message(self, body: dict[str, Any], client: AsyncWebClient) -> None:
         request = translate.from_message(body, accepts_free_text=self.tutor.accepts_free_text)

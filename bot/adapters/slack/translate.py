@@ -12,7 +12,8 @@ from bot.adapters.slack.render import escape, message_block_id, reply_id_of_bloc
 from bot.core.conversation import Person, Reply, Request
 
 PLATFORM = "slack"
-CHAT_COMMANDS = ("ask", "demo", "quiz", "review", "study", "stats", "leaderboard", "help")
+CHAT_COMMANDS = ("ask", "demo", "run", "quiz", "review", "study", "stats", "leaderboard", "help")
+RUN_SHORTCUT = "run_snippet"  # the callback id of the "Run with torchtutor" message shortcut
 COMMAND_ACTION = "slack-command:"  # buttons of our own (App Home quick actions) that run a command
 PREFACE_LIMIT = 300
 
@@ -68,7 +69,10 @@ def from_command(body: Mapping[str, Any], prefix: str) -> Request:
     """A slash command (form fields of Slack's POST, or the same fields over Socket Mode)."""
     slash, text = str(body.get("command", "")), mention_text(str(body.get("text", "")).strip())
     user_id, name = str(body.get("user_id", "")), str(body.get("user_name", ""))
+    command = command_name(slash, prefix)
     echoed = f"{slash} {text}".strip()
+    if command == "run":  # code: its characters back as typed, and not echoed (the result shows what it did)
+        text, echoed = unescape(text), slash
     if len(echoed) > PREFACE_LIMIT:
         echoed = echoed[: PREFACE_LIMIT - 1] + "…"
     handle = SlackHandle(
@@ -77,8 +81,28 @@ def from_command(body: Mapping[str, Any], prefix: str) -> Request:
         preface=f"*{escape(name or user_id)}* used {escape(echoed)}",
     )
     return _base(team_id=handle.team_id, user_id=user_id, name=name, channel_id=handle.channel_id,
-                 channel_name=str(body.get("channel_name", "")), handle=handle, command=command_name(slash, prefix),
-                 text=text)
+                 channel_name=str(body.get("channel_name", "")), handle=handle, command=command, text=text)
+
+
+def from_run_shortcut(body: Mapping[str, Any]) -> Request:
+    """The "Run with torchtutor" message shortcut (`message_action`): `/run` on the message's text, answered in
+    the message's channel."""
+    user, message = body.get("user") or {}, body.get("message") or {}
+    team_id = str((body.get("team") or {}).get("id") or user.get("team_id") or "")
+    channel = body.get("channel") or {}
+    name = str(user.get("username") or user.get("name") or "")
+    handle = SlackHandle(team_id=team_id, channel_id=str(channel.get("id", "")), user_id=str(user.get("id", "")),
+                         source="command", response_url=body.get("response_url"),
+                         enterprise_id=(body.get("enterprise") or {}).get("id"),
+                         preface=f"*{escape(name or str(user.get('id', '')))}* ran a message's code")
+    return _base(team_id=team_id, user_id=handle.user_id, name=name, channel_id=handle.channel_id,
+                 channel_name=str(channel.get("name", "")), handle=handle, command="run",
+                 text=unescape(str(message.get("text", ""))))
+
+
+def unescape(text: str) -> str:
+    """Slack's text with the three characters it always escapes put back (code needs its `<` and `&`)."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def from_action(body: Mapping[str, Any]) -> Request:

@@ -17,11 +17,12 @@ from bot.core.gap_report import Gap, group_declined, with_current_answers
 from bot.core.usage import declined_questions
 from bot.db.base import utcnow
 from bot.db.job_models import Job
-from bot.db.models import User
+from bot.db.models import Channel, User
 from bot.db.quiz_models import QuizAttempt
 from bot.runtime import Runtime
 from bot.web.dashboard.tables import Context
 from workers.jobs import ACTIVE, QUEUED, QUEUES, RUNNING
+from workers.sandbox.job import RUN_JOB
 
 # Tables whose presence means a feature's migration has run (detected, so the pages light up without config).
 QUIZ_TABLE = QuizAttempt.__tablename__
@@ -86,12 +87,14 @@ def jobs_overview(runtime: Runtime) -> dict[str, Any] | None:
         return None
     with runtime.database.session() as session:
         rows = session.execute(
-            select(Job, User.display_name, User.platform_user_id).outerjoin(User, User.id == Job.user_id)
+            select(Job, User.display_name, User.platform_user_id, Channel.name, Channel.platform_channel_id)
+            .outerjoin(User, User.id == Job.user_id).outerjoin(Channel, Channel.id == Job.channel_id)
             .order_by(Job.created_at.desc(), Job.id.desc()).limit(RECENT_JOBS)).all()
-        jobs = [{"id": job.id, "demo": job.demo, "status": job.status, "progress": job.progress,
+        jobs = [{"id": job.id, "demo": _job_label(job), "status": job.status, "progress": job.progress,
                  "stage": job.stage, "person": f"{name or user_id or '?'} ({job.platform})",
-                 "created_at": job.created_at, "worker": job.worker, "active": job.status in ACTIVE}
-                for job, name, user_id in rows]
+                 "where": channel_name or channel_id or "", "created_at": job.created_at, "worker": job.worker,
+                 "active": job.status in ACTIVE}
+                for job, name, user_id, channel_name, channel_id in rows]
         counts = session.execute(
             select(Job.queue, func.coalesce(func.sum(case((Job.status == QUEUED, 1), else_=0)), 0),
                    func.coalesce(func.sum(case((Job.status == RUNNING, 1), else_=0)), 0))
@@ -104,6 +107,15 @@ def jobs_overview(runtime: Runtime) -> dict[str, Any] | None:
     queues = [{"name": name, "waiting": waiting.get(name, (0, 0))[0], "running": waiting.get(name, (0, 0))[1]}
               for name in sorted(set(QUEUES) | set(waiting))]
     return {"jobs": jobs, "workers": _workers(runtime, seen), "queues": queues}
+
+
+def _job_label(job: Job) -> str:
+    """A demo's name; for a learner's snippet, `run`, its code's hash and how it ended (never the code)."""
+    if job.demo != RUN_JOB:
+        return job.demo
+    label = f"run · sha256 {str((job.params or {}).get('code_sha256', ''))[:12]}"
+    outcome = ((job.result or {}).get("metrics") or {}).get("outcome")
+    return f"{label} · {outcome}" if outcome else label
 
 
 def _workers(runtime: Runtime, seen: list[Any]) -> list[dict[str, Any]]:
