@@ -44,7 +44,7 @@ from bot.db.quiz_models import (
 )
 from knowledge.grading import LETTERS, Grade, InvalidAnswer, grade
 from knowledge.index import Encoder
-from knowledge.quiz_bank import QuizItem
+from knowledge.quiz_bank import QuizItem, presented, shuffled_order
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +164,8 @@ class QuizService:
         now = self.now()
         replaced = repo.abandon_personal_sessions(session=session, owner_id=user.id, channel_id=channel.id, now=now)
         quiz = repo.create_session(session=session, mode=mode, channel=channel, owner=user,
-                                   item_ids=[item.id for item in items], topic=topic, ephemeral=True, now=now)
+                                   item_ids=[item.id for item in items], topic=topic, ephemeral=True, now=now,
+                                   choice_orders=self.choice_orders(items))
         repo.set_prompt(session=session, user_id=user.id, channel_id=channel.id, session_id=quiz.id, slot=0, now=now)
         reply = render_question(quiz, 0, items[0], now=now)
         if replaced:
@@ -183,11 +184,16 @@ class QuizService:
         now = self.now()
         quiz = repo.create_session(session=session, mode=TEAM, channel=channel, owner=user,
                                    item_ids=[item.id for item in items], topic=topic, ephemeral=False, now=now,
-                                   window_seconds=self.settings.round_window_s)
+                                   window_seconds=self.settings.round_window_s,
+                                   choice_orders=self.choice_orders(items))
         starter = chat_escape(user.display_name or user.platform_user_id)
         reply = render_question(quiz, 0, items[0], now=now)
         intro = f"**Team round** started by {starter}: {len(items)} questions, everyone answers once.\n\n"
         return Reply(intro + reply.text, title=reply.title, buttons=reply.buttons, kind=reply.kind)
+
+    def choice_orders(self, items: Sequence[QuizItem]) -> list[list[int] | None]:
+        """A fresh shown order for each item's choices, fixed when the session is created."""
+        return [shuffled_order(item, self.rng) for item in items]
 
     def _round_busy_message(self, request: Request) -> str:
         with self.database.session() as session:
@@ -251,6 +257,7 @@ class QuizService:
         item = snapshot.get(quiz.item_ids[slot])
         if item is None:
             raise QuestionClosed("That question is no longer in the quiz bank. Press Next or start a new /quiz.")
+        item = shown(quiz, slot, item)
         if given is None and quiz.mode in ROUND_MODES:
             raise BadInput("There is no skipping in a round: just leave the question if you don't know.")
         if given is not None and not typed:
@@ -292,7 +299,7 @@ class QuizService:
             repo.record_attempt(session=session, quiz=quiz, slot=slot, user=user, item_id=item.id, topic=item.topic,
                                 entry_id=item.entry, kind=item.kind, generated=item.generated, answer=given,
                                 correct=result.correct, score=result.score, feedback=result.feedback,
-                                skipped=skipped, now=now)
+                                skipped=skipped, now=now, choice_order=shown_order(quiz, slot))
             self.reviewer.review(session=session, user_id=user.id, item=item, rating=rating_for(result, skipped),
                                  now=now)
             if not personal:
@@ -360,6 +367,7 @@ class QuizService:
             assert quiz is not None and channel is not None
             answers = repo.slot_answers(session=session, session_id=session_id, slot=slot)
             item = snapshot.get(quiz.item_ids[slot])
+            item = shown(quiz, slot, item) if item is not None else None
             schedule = session.get(StudySchedule, quiz.schedule_id) if quiz.schedule_id else None
             extra = ""
             if quiz.mode == STUDY and schedule is not None:
@@ -416,6 +424,20 @@ def explain_closed(session: Session, quiz: QuizSession, slot: int, user: User | 
         raise QuestionClosed(f"Time's up for question {number}: the answer and results are on their way.")
 
 
+# --- what was shown -----------------------------------------------------------------------------------------
+
+
+def shown_order(quiz: QuizSession, slot: int) -> list[int] | None:
+    """The order a slot's choices were shown in, if the session stored one."""
+    orders = quiz.choice_orders or []
+    return orders[slot] if slot < len(orders) else None
+
+
+def shown(quiz: QuizSession, slot: int, item: QuizItem) -> QuizItem:
+    """The item as this session shows it in `slot`: letters and buttons number the choices as displayed."""
+    return presented(item, shown_order(quiz, slot))
+
+
 # --- grading ------------------------------------------------------------------------------------------------
 
 
@@ -465,7 +487,8 @@ def question_title(quiz: QuizSession, slot: int, topic: str, word: str = "Questi
 
 
 def render_question(quiz: QuizSession, slot: int, item: QuizItem, *, now: datetime) -> Reply:
-    """A question with its answer buttons."""
+    """A question with its answer buttons, its choices in the order the session stored for the slot."""
+    item = shown(quiz, slot, item)
     prefix = f"quiz:answer:{quiz.id}:{slot}"
     text = chat_escape(item.prompt)
     buttons: list[Button] = []

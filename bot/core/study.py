@@ -303,7 +303,8 @@ class StudyService:
                 return []
             quiz = repo.create_session(session=session, mode=STUDY, channel=channel, owner=None,
                                        item_ids=[items[0].id], topic=row.topic, ephemeral=False, now=now,
-                                       window_seconds=row.window_minutes * 60, schedule_id=row.id)
+                                       window_seconds=row.window_minutes * 60, schedule_id=row.id,
+                                       choice_orders=self.quiz.choice_orders(items))
             row.rounds += 1
             question = render_question(quiz, 0, items[0], now=now)
             reply = Reply(f"📚 Study question for this channel.\n\n{question.text}", title=question.title,

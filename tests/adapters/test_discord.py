@@ -487,7 +487,8 @@ async def test_a_reply_discord_refuses_becomes_an_apology_not_a_silent_spinner(f
 # -- the real quiz, study and demo features on the wire ------------------------------------------------------
 
 OTHER = (424242424242424242, "Bob")  # another member of the guild, without admin rights
-CHOICE_ITEM = "dynamic-graph-when-built"  # a choice question whose right answer is A (1)
+CHOICE_ITEM = "dynamic-graph-when-built"  # a choice question; its right answer is shown under a shuffled letter
+CHOICE_RIGHT = "On the fly, while the forward pass runs, anew for each input"
 
 
 @contextlib.asynccontextmanager
@@ -571,7 +572,10 @@ async def test_a_real_quiz_grades_the_owner_and_politely_refuses_others(fake: Fa
         await until(lambda: component_ids(fake.messages.get(ack.message_id, {})))
         question = fake.messages[ack.message_id]
         assert question["flags"] & EPHEMERAL
-        first = next(c for c in component_ids(question) if c.startswith("quiz:answer:") and c.endswith(":1"))
+        # The button a person would press: the one whose label shows the right answer, wherever it was shuffled to.
+        first, letter = next((c["custom_id"], c["label"][0]) for row in question["components"]
+                             for c in row["components"] if c.get("label", "").endswith(f") {CHOICE_RIGHT}"))
+        assert f"**{letter})** {CHOICE_RIGHT}" in question["embeds"][0]["description"]
 
         other = await fake.send_button_press(ack.message_id, first, as_user=OTHER)
         refusal = await fake.wait_for(lambda r: r.method == "POST" and r.path == webhook(fake, other.token))
@@ -581,6 +585,7 @@ async def test_a_real_quiz_grades_the_owner_and_politely_refuses_others(fake: Fa
         mine = await fake.send_button_press(ack.message_id, first)
         graded = await fake.wait_for(lambda r: r.path.startswith(webhook(fake, mine.token)) and r.method != "GET"
                                      and "✅" in str(r.json))
+        assert f"**{letter})** {CHOICE_RIGHT}" in str(graded.json)  # graded as the letter the person saw
         assert graded.status == 200 and graded.json["allowed_mentions"] == {"parse": []}
         assert graded.method == "POST" and graded.json["flags"] & EPHEMERAL  # graded for the owner alone
     from sqlalchemy import select

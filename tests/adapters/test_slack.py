@@ -641,7 +641,8 @@ def test_the_readme_manifest_matches_the_app() -> None:
 # ----- the real quiz, study and demo features, in-process, on the loopback Slack
 
 STEVE = "U2147483697"
-CHOICE_ITEM = "dynamic-graph-when-built"  # a choice question whose right answer is A (1)
+CHOICE_ITEM = "dynamic-graph-when-built"  # a choice question; its right answer is shown under a shuffled letter
+CHOICE_RIGHT = "On the fly, while the forward pass runs, anew for each input"
 
 
 @pytest.fixture
@@ -726,7 +727,9 @@ async def test_a_real_quiz_choice_is_graded_for_its_owner_and_refused_to_others(
     [hook] = await _until(lambda: fake.hooks_to("quiz"))
     assert hook.body["response_type"] == "ephemeral"  # personal: only the person who asked sees it
     blocks = hook.body["blocks"]
-    first = next(v for v in block_values(blocks) if v.startswith("quiz:answer:") and v.endswith(":1"))
+    # The button a person would press: the one whose label shows the right answer, wherever it was shuffled to.
+    first, letter = next((e["value"], e["text"]["text"][0]) for b in blocks if b["type"] == "actions"
+                         for e in b["elements"] if e["text"]["text"].endswith(f") {CHOICE_RIGHT}"))
 
     def press(key: str) -> str:
         return button_body(first, message={"ts": "1.000001", "blocks": blocks}, channel="CQUIZ", ephemeral=True,
@@ -739,6 +742,7 @@ async def test_a_real_quiz_choice_is_graded_for_its_owner_and_refused_to_others(
     graded = await _until(lambda: [h for h in fake.hooks_to("owner") if "Answer 1 of 1" in str(h.body.get("text"))])
     await adapter.drain()
     assert len(graded) == 1 and "✅" in graded[0].body["text"]
+    assert f"{letter}) {CHOICE_RIGHT}" in all_text(graded[0].body["blocks"]).replace("*", "")  # the letter shown
     assert check_blocks(graded[0].body["blocks"], limit=50) == []
     assert graded[0].body.get("response_type", "ephemeral") == "ephemeral"
     await adapter.drain()

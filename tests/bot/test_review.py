@@ -10,7 +10,7 @@ from sqlalchemy import select
 from bot.core.review import rating_for
 from bot.db.quiz_models import ReviewState
 from knowledge.grading import Grade
-from tests.bot.quiz_fixtures import QuizEnv, button, cache_fixture, choice_button, env_fixture  # noqa: F401
+from tests.bot.quiz_fixtures import QuizEnv, button, cache_fixture, choice_button, env_fixture, shown_letter  # noqa: F401
 
 RIGHT, WRONG, SKIPPED = "dynamic-graph-when-built", "dynamic-graph-fixed-reuse", "dynamic-graph-variable-structure"
 GOOD_BUT_INCOMPLETE = ("pytorch-explain-two-features",
@@ -34,12 +34,13 @@ async def take_quiz(env: QuizEnv) -> None:
     """Right, wrong, skipped, and right-but-incomplete, in that order."""
     env.force_items(RIGHT, WRONG, SKIPPED, GOOD_BUT_INCOMPLETE[0])
     [question] = await env.command("/quiz")
-    [result] = await env.click(choice_button(question, 1))
+    [result] = await env.click(choice_button(env, question, 1))
     [question] = await env.click(button(result, "quiz:next:"))
     [result] = await env.click(button(question, "quiz:answer:").rsplit(":", 1)[0] + ":true")
     [question] = await env.click(button(result, "quiz:next:"))
     [result] = await env.click(button(question, "quiz:skip:"))
-    assert "Skipped" in result.text and "The answer: **A)**" in result.text
+    letter = shown_letter(env, question, 1)
+    assert "Skipped" in result.text and f"The answer: **{letter.upper()})**" in result.text
     [question] = await env.click(button(result, "quiz:next:"))
     [result, summary] = await env.answer(GOOD_BUT_INCOMPLETE[1])
     assert "could say more" in result.text and summary.title == "Quiz complete · 2 of 4"
@@ -74,7 +75,7 @@ async def test_review_asks_only_what_is_due(env: QuizEnv) -> None:
     assert "✅" in result.text and result.title == "Answer 1 of 2 · autograd"
     [question] = await env.click(button(result, "quiz:next:"))
     assert "classic example" in question.text
-    [result, summary] = await env.click(choice_button(question, 1))
+    [result, summary] = await env.click(choice_button(env, question, 1))
     assert summary.title == "Review complete · 2 of 2"
 
     by_item = states(env)
@@ -87,10 +88,10 @@ async def test_review_asks_only_what_is_due(env: QuizEnv) -> None:
 async def test_a_lapse_is_counted_when_a_learned_item_is_forgotten(env: QuizEnv) -> None:
     env.force_items(RIGHT)
     [question] = await env.command("/quiz")
-    await env.click(choice_button(question, 1))
+    await env.click(choice_button(env, question, 1))
     env.clock.advance(days=3)
     [question] = await env.command("/review")
-    [result, _] = await env.click(choice_button(question, 2))
+    [result, _] = await env.click(choice_button(env, question, 2))
     assert "❌" in result.text
     row = states(env)[RIGHT]
     assert row.lapses == 1 and row.reps == 2 and row.state == "relearning"

@@ -122,10 +122,13 @@ async def test_scheduled_questions_results_streaks_and_a_restart(env: QuizEnv) -
     snapshot = env.features.bank.snapshot()
     with env.database.session() as session:
         item = snapshot.get(session.scalars(select(QuizSession)).one().item_ids[0])
-    right = str(item.correct_index + 1) if item.kind == "choice" else str(item.answer).lower()
-    wrong = ("1" if right != "1" else "2") if item.kind == "choice" else str(not item.answer).lower()
-    await env.click(f"{prefix}:{right}", "alice", **ROOM)
-    await env.click(f"{prefix}:{wrong}", "bob", **ROOM)
+    if item.kind == "choice":  # the buttons showing the right choice and another one, wherever they were shown
+        right = choice_button(env, question, item.correct_index + 1)
+        wrong = choice_button(env, question, 2 if item.correct_index == 0 else 1)
+    else:
+        right, wrong = (f"{prefix}:{str(value).lower()}" for value in (item.answer, not item.answer))
+    await env.click(right, "alice", **ROOM)
+    await env.click(wrong, "bob", **ROOM)
 
     env.restart()  # a new process: the schedule and the open question come from the database
     env.clock.advance(minutes=61)
@@ -150,7 +153,7 @@ async def test_stats_and_leaderboard_count_real_attempts(env: QuizEnv) -> None:
         env.force_items(*items)
         [question] = await env.command("/quiz", user, channel=channel)
         for answer in answers:
-            replies = await env.click(choice_button(question, answer) if isinstance(answer, int) else
+            replies = await env.click(choice_button(env, question, answer) if isinstance(answer, int) else
                                       button(question, "quiz:answer:").rsplit(":", 1)[0] + f":{answer}", user,
                                       channel=channel)
             if len(replies) == 1 and replies[0].buttons:
