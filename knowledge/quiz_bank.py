@@ -14,7 +14,7 @@ import numpy as np
 import yaml
 
 from knowledge.entries import Entry
-from knowledge.grading import Encode, content_stems, normalise_answer
+from knowledge.grading import NEGATIONS, Encode, content_stems, normalise_answer
 
 log = logging.getLogger(__name__)
 
@@ -418,6 +418,9 @@ def _misconceptions(raw: Any) -> tuple[Misconception, ...]:
         for phrase in (wrong.text, *wrong.synonyms):
             if not content_stems(phrase):
                 raise _Invalid(f"misconception {number}: {phrase!r} has only stop words and would match any answer")
+            if NEGATIONS & set(normalise_answer(phrase).split()):
+                # "no gradients" would be found in "it does not stop gradients", the right answer.
+                raise _Invalid(f"misconception {number}: say {phrase!r} without a negation")
         found.append(wrong)
     return tuple(found)
 
