@@ -14,6 +14,7 @@ class Person:
     platform_id: str
     name: str = ""
     is_admin: bool = False
+    can_manage_channel: bool = False  # Discord Manage Channels; Slack admin/owner or allow-list
 
 
 @dataclass(frozen=True)

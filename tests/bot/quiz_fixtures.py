@@ -99,9 +99,11 @@ class QuizEnv:
         return self.runtime.database
 
     async def send(self, user: str = "alice", *, command: str = "", text: str = "", action: str | None = None,
-                   channel: str = "c1", direct: bool = True, admin: bool = False) -> list[Reply]:
-        """Every reply of the Tutor to one request."""
-        request = Request(platform="console", user=Person(user, user.capitalize(), is_admin=admin),
+                   channel: str = "c1", direct: bool = True, admin: bool = False, manager: bool = True,
+                   platform: str = "console") -> list[Reply]:
+        """Every reply of the Tutor to one request; people manage their channels unless `manager=False`."""
+        person = Person(user, user.capitalize(), is_admin=admin, can_manage_channel=manager)
+        request = Request(platform=platform, user=person,
                           channel_id=channel, channel_name=channel, command=command, text=text, action=action,
                           is_direct=direct)
         return await self.runtime.tutor.collect(request)
