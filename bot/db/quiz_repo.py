@@ -242,6 +242,15 @@ def item_history(*, session: Session, user_id: int) -> dict[str, int]:
     return {item_id: int(count) for item_id, count in rows}
 
 
+def missed_items(*, session: Session, user_id: int, limit: int) -> list[str]:
+    """Items this person's latest answer to was wrong or skipped, the one missed longest ago first."""
+    latest = (select(func.max(QuizAttempt.id).label("id")).where(QuizAttempt.user_id == user_id)
+              .group_by(QuizAttempt.item_id).subquery())
+    rows = session.scalars(select(QuizAttempt.item_id).join(latest, latest.c.id == QuizAttempt.id)
+                           .where(QuizAttempt.correct.is_(False)).order_by(QuizAttempt.id).limit(limit))
+    return list(rows)
+
+
 def recent_channel_items(*, session: Session, channel_id: int, mode: str, limit: int) -> list[str]:
     """Items recently asked in a channel's sessions of one mode, newest first (to avoid repeats)."""
     rows = session.scalars(select(QuizSession.item_ids).where(QuizSession.channel_id == channel_id,

@@ -597,6 +597,40 @@ async def test_a_real_quiz_grades_the_owner_and_politely_refuses_others(fake: Fa
         assert (attempt.item_id, attempt.correct) == (CHOICE_ITEM, True)
 
 
+async def test_only_channel_managers_schedule_and_quiz_topics_autocomplete(fake: FakeDiscord, runtime) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from bot.db.quiz_models import StudySchedule
+    from tests.fakes.discord_server import _options
+
+    async with real_client(fake, runtime):
+        study = next(c for c in fake.commands[None] if c["name"] == "study")
+        assert str(study["default_member_permissions"]) == "16"  # MANAGE_CHANNELS: hidden from others by default
+        assert all(c["default_member_permissions"] is None for c in fake.commands[None] if c["name"] != "study")
+
+        # Bob lacks Manage Channels (a server may still show him the command): refused, to him alone, one line.
+        sent = await fake.send_interaction(2, fake._command_data(
+            "study", _options({"action": "start", "schedule": "every 6h"})), as_user=OTHER)
+        await fake.wait_for_ack(sent.id)
+        refusal = await fake.wait_for(lambda r: r.path.startswith(webhook(fake, sent.token)) and r.method != "GET"
+                                      and "Manage Channels" in str(r.json))
+        assert refusal.method == "POST" and refusal.json["flags"] & EPHEMERAL  # Bob alone sees it
+        # The public "thinking" placeholder does not linger in the channel.
+        original = webhook(fake, sent.token) + "/messages/@original"
+        await fake.wait_for(lambda r: r.method == "DELETE" and r.path == original)
+        text = refusal.json.get("content") or refusal.json["embeds"][0]["description"]
+        assert "Only people with the Manage Channels permission here can start or stop" in text and "\n" not in text
+        with runtime.database.session() as session:
+            assert session.scalars(select(StudySchedule)).all() == []
+
+        typed = await fake.send_autocomplete("quiz", {"topic": "ten"}, focused="topic")
+        choices = (await fake.wait_for_ack(typed.id)).body["data"]["choices"]
+        assert [c["value"] for c in choices] == ["tensors"]
+        typed = await fake.send_autocomplete("quiz", {"topic": ""}, focused="topic")
+        choices = (await fake.wait_for_ack(typed.id)).body["data"]["choices"]
+        assert [c["value"] for c in choices] == runtime.quizzes.bank.snapshot().topics
+
+
 async def run_real_demo(fake: FakeDiscord, name: str, params: str | None = None) -> tuple[list[RecordedRequest],
                                                                                    dict[str, Any]]:
     """Run /demo on the real runtime; the successful edits of its message, and the message as it ends."""

@@ -74,7 +74,7 @@ async def test_a_personal_quiz_from_start_to_summary(env: QuizEnv) -> None:
 
     [question] = await env.click(button(result, "quiz:next:"))
     result, summary = await env.answer(TYPED_WRONG[1])
-    assert "❌ **Not quite**" in result.text and not result.buttons
+    assert "❌ **Not quite**" in result.text and [b.label for b in result.buttons] == ["Explain"]  # no Next
     assert summary.kind == "quiz_summary" and summary.title == "Quiz complete · 2 of 5"
     assert ("Score", "2/5 (40%)") in summary.fields and "/review" in summary.text
 
@@ -137,7 +137,24 @@ async def test_a_new_quiz_replaces_an_unfinished_one(env: QuizEnv) -> None:
     [refusal] = await env.click(old.buttons[0].id)
     assert "replaced by a newer one" in refusal.text
     [bad] = await env.command("/quiz knitting")
-    assert bad.kind == "error" and "autograd" in bad.text and "tensors" in bad.text
+    assert bad.kind == "quiz_topics" and bad.ephemeral and "no quiz topic `knitting`" in bad.text
+    assert "autograd" in bad.text and "tensors" in bad.text
+
+
+async def test_the_topic_list_is_offered_and_each_topic_starts_a_quiz(env: QuizEnv) -> None:
+    topics = env.features.bank.snapshot().topics
+    [listed] = await env.command("/quiz topics")
+    assert listed.kind == "quiz_topics" and listed.ephemeral
+    assert [b.label for b in listed.buttons] == [*topics, "All topics"]
+    assert all(topic in listed.text for topic in topics)
+    [quiz] = await env.click(button(listed, "quiz:topic:tensors"))
+    assert quiz.kind == "quiz_question" and quiz.title.endswith("· tensors")
+    [every] = await env.click("quiz:topic:")
+    assert every.kind == "quiz_question" and "unfinished quiz" in every.text
+    [help_] = await env.command("/help")
+    assert f"Quiz topics: {', '.join(topics)}." in help_.text and "/review [mistakes]" in help_.text
+    assert env.features.quiz.topics_matching("ten") == ["tensors"]
+    assert env.features.quiz.topics_matching("ing")[:2] == ["data-loading", "debugging"]
 
 
 async def test_unreadable_typed_answer_keeps_the_question_open(env: QuizEnv) -> None:
@@ -274,3 +291,22 @@ async def test_concurrent_answers_count_once_on_postgres(migrated, embedder, qui
             assert session.scalar(select(QuizSession.answers).where(QuizSession.mode == "team")) == 3
     finally:
         env.close()
+
+
+async def test_explain_shows_the_knowledge_entry_after_grading_and_not_before(env: QuizEnv) -> None:
+    env.force_items(CHOICE, TRUE_FALSE)
+    [question] = await env.command("/quiz")
+    session_id = button(question, "quiz:answer:").split(":")[2]
+    [early] = await env.click(f"quiz:explain:{session_id}:0")
+    assert early.kind == "error" and "Answer the question first" in early.text
+    [result] = await env.click(choice_button(env, question, 2))
+    assert [b.label for b in result.buttons] == ["Explain", "Next"]
+    [explained] = await env.click(button(result, "quiz:explain:"))
+    entry = env.runtime.knowledge.index.by_id["what-is-a-dynamic-computation-graph-and-why-is-it-an-advantage"]
+    assert explained.kind == "quiz_explain" and explained.ephemeral
+    assert explained.title == entry.question and explained.text == entry.answer
+    assert "what-is-a-dynamic-computation-graph" in (explained.citation or "")
+    [later] = await env.click(f"quiz:explain:{session_id}:1")  # the next question is not graded yet
+    assert "Answer the question first" in later.text
+    [other] = await env.click(button(result, "quiz:explain:"), "bob")  # a result someone shared: fine to read
+    assert other.kind == "quiz_explain"
