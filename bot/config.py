@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr | None = None
     slack_api_url: str | None = None
     slack_command_prefix: str = ""
+    # Slack user ids (comma-separated) who may schedule study channels besides workspace admins and owners.
+    slack_channel_admins: str = ""
     slack_client_id: str | None = None
     slack_client_secret: SecretStr | None = None
     secret_key: SecretStr | None = None
@@ -88,6 +90,20 @@ class Settings(BaseSettings):
         if value and not re.fullmatch(r"[a-z0-9_-]{1,20}", value):
             raise ValueError("use up to 20 lowercase letters, digits, '-' or '_' (Slack command names)")
         return value
+
+    @field_validator("slack_channel_admins")
+    @classmethod
+    def _slack_channel_admins_are_user_ids(cls, value: str) -> str:
+        ids = [part.strip() for part in value.split(",") if part.strip()]
+        bad = [part for part in ids if not re.fullmatch(r"[UW][A-Z0-9]{2,}", part)]
+        if bad:
+            raise ValueError(f"not Slack user ids (like U012AB3CD): {', '.join(bad)}")
+        return ",".join(ids)
+
+    @property
+    def slack_channel_admin_ids(self) -> frozenset[str]:
+        """The Slack users of TORCHTUTOR_SLACK_CHANNEL_ADMINS."""
+        return frozenset(part for part in self.slack_channel_admins.split(",") if part)
 
     @field_validator("slack_api_url")
     @classmethod

@@ -14,7 +14,7 @@ import numpy as np
 import yaml
 
 from knowledge.entries import Entry
-from knowledge.grading import Encode, content_stems, normalise_answer
+from knowledge.grading import NEGATIONS, Encode, content_stems, normalise_answer
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,7 @@ _REQUIRED_BY_KIND = {
     "true_false": {"answer", "explanation"},
     "free_text": {"reference", "key_points"},
 }
+_OPTIONAL_BY_KIND = {"free_text": {"misconceptions", "roles"}}
 _BARE_LABEL = re.compile(r"^(?:\d+|[a-z])$")
 
 
@@ -53,10 +54,25 @@ class Choice:
 
 @dataclass(frozen=True)
 class KeyPoint:
-    """A short idea a free-text answer should contain, with other ways to say it."""
+    """A short idea a free-text answer should contain, with other ways to say it.
+
+    `about` names the role (one of the item's `roles`) the point is true of, so an answer that says it of the
+    other role ("a *dynamic* graph is compiled first") is caught as a swap rather than counted.
+    """
 
     text: str
     synonyms: tuple[str, ...] = ()
+    about: str | None = None
+
+
+@dataclass(frozen=True)
+class Misconception:
+    """A wrong idea that makes a free-text answer wrong however much else it gets right, with why it is wrong."""
+
+    text: str
+    synonyms: tuple[str, ...] = ()
+    why: str = ""
+    about: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +89,9 @@ class QuizItem:
     explanation: str = ""
     reference: str = ""
     key_points: tuple[KeyPoint, ...] = ()
+    misconceptions: tuple[Misconception, ...] = ()
+    # Who or what an answer talks about (e.g. static vs dynamic graphs), each with the words that name it.
+    roles: tuple[tuple[str, tuple[str, ...]], ...] = ()
     difficulty: int = 2
     generated: bool = False
     source: str = ""
@@ -139,6 +158,26 @@ class BankReport:
         return tuple(item for item in self.items if item.entry == entry_id)
 
 
+
+def shuffled_order(item: QuizItem, rng: random.Random) -> list[int] | None:
+    """A random order to show a choice item's choices in (indexes into `item.choices`); None for other kinds."""
+    if item.kind != "choice":
+        return None
+    order = list(range(len(item.choices)))
+    rng.shuffle(order)
+    return order
+
+
+def presented(item: QuizItem, order: Sequence[int] | None) -> QuizItem:
+    """The item as shown: its choices in `order`, so letters, buttons and grading all follow what was seen.
+
+    No order (a session from before shuffling, or a kind without choices) shows the authored order; an order
+    that does not fit the item (the bank changed under a stored session) does too, rather than a wrong letter.
+    """
+    if item.kind != "choice" or not order or sorted(order) != list(range(len(item.choices))):
+        return item
+    return replace(item, choices=tuple(item.choices[i] for i in order))
+
 class _Invalid(Exception):
     """An authored item that cannot be used, with the reason."""
 
@@ -156,7 +195,9 @@ class _Invalid(Exception):
 #       answer: true | false             # true_false, with
 #       explanation: ...
 #       reference: model answer          # free_text, with
-#       key_points: [phrase | {point, synonyms: [phrase]}]  # 2-5
+#       key_points: [phrase | {point, synonyms: [phrase], about: role}]  # 2-5: the rubric's points
+#       misconceptions: [{point, synonyms: [phrase], why, about: role}]  # optional: ideas that make it wrong
+#       roles: {role: [word or phrase]}  # optional: what an answer talks about, for `about` (catches swaps)
 # Unknown keys are refused rather than ignored, since they are almost always typos.
 
 
@@ -269,7 +310,12 @@ def _with_kind_fields(base: QuizItem, raw: dict[str, Any]) -> QuizItem:
         return replace(base, answer=raw["answer"], explanation=_text(raw, "explanation"))
     points = _key_points(raw["key_points"])
     _check_not_in_prompt(points, base.prompt)
-    return replace(base, reference=_text(raw, "reference"), key_points=points)
+    roles = _roles(raw.get("roles"))
+    wrong = _misconceptions(raw.get("misconceptions"))
+    for thing in (*points, *wrong):
+        if thing.about is not None and thing.about not in dict(roles):
+            raise _Invalid(f"{thing.text!r} is about {thing.about!r}, which is not one of the item's roles")
+    return replace(base, reference=_text(raw, "reference"), key_points=points, misconceptions=wrong, roles=roles)
 
 
 def _check_keys(raw: dict[str, Any], kind_keys: set[str]) -> None:
@@ -278,7 +324,8 @@ def _check_keys(raw: dict[str, Any], kind_keys: set[str]) -> None:
     missing = sorted(required - raw.keys())
     if missing:
         raise _Invalid(f"missing fields: {', '.join(missing)}")
-    unknown = sorted(str(key) for key in raw.keys() - _COMMON - kind_keys)
+    optional = _OPTIONAL_BY_KIND.get(str(raw["kind"]), set())
+    unknown = sorted(str(key) for key in raw.keys() - _COMMON - kind_keys - optional)
     if unknown:
         raise _Invalid(f"fields not used by kind {raw['kind']!r}: {', '.join(unknown)}")
 
@@ -337,12 +384,65 @@ def _key_points(raw: Any) -> tuple[KeyPoint, ...]:
 def _key_point(raw: Any, number: int) -> KeyPoint:
     if _is_text(raw):
         return KeyPoint(raw.strip())
-    if not isinstance(raw, dict) or "point" not in raw or not set(raw) <= {"point", "synonyms"}:
-        raise _Invalid(f"key point {number} must be a phrase or have 'point' and optional 'synonyms'")
+    if not isinstance(raw, dict) or "point" not in raw or not set(raw) <= {"point", "synonyms", "about"}:
+        raise _Invalid(f"key point {number} must be a phrase or have 'point' and optional 'synonyms' and 'about'")
+    return KeyPoint(_text(raw, "point"), _phrase_list(raw, f"key point {number}"), _about(raw, number))
+
+
+def _phrase_list(raw: dict[str, Any], what: str) -> tuple[str, ...]:
     synonyms = raw.get("synonyms") or []
     if not isinstance(synonyms, list) or not all(_is_text(s) for s in synonyms):
-        raise _Invalid(f"key point {number}: 'synonyms' must be a list of phrases")
-    return KeyPoint(_text(raw, "point"), tuple(s.strip() for s in synonyms))
+        raise _Invalid(f"{what}: 'synonyms' must be a list of phrases")
+    return tuple(s.strip() for s in synonyms)
+
+
+def _about(raw: dict[str, Any], number: int) -> str | None:
+    about = raw.get("about")
+    if about is not None and not (isinstance(about, str) and _ID.match(about)):
+        raise _Invalid(f"point {number}: 'about' must name one of the item's roles")
+    return about
+
+
+def _misconceptions(raw: Any) -> tuple[Misconception, ...]:
+    """Optional wrong ideas: each a mapping with `point`, `why`, and optional `synonyms` and `about`."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise _Invalid("'misconceptions' must be a list")
+    found = []
+    for number, value in enumerate(raw, start=1):
+        if not isinstance(value, dict) or not {"point", "why"} <= set(value) <= {"point", "synonyms", "why", "about"}:
+            raise _Invalid(f"misconception {number} must have 'point' and 'why', and optional 'synonyms' and 'about'")
+        wrong = Misconception(_text(value, "point"), _phrase_list(value, f"misconception {number}"),
+                              _text(value, "why"), _about(value, number))
+        for phrase in (wrong.text, *wrong.synonyms):
+            if not content_stems(phrase):
+                raise _Invalid(f"misconception {number}: {phrase!r} has only stop words and would match any answer")
+            if NEGATIONS & set(normalise_answer(phrase).split()):
+                # "no gradients" would be found in "it does not stop gradients", the right answer.
+                raise _Invalid(f"misconception {number}: say {phrase!r} without a negation")
+        found.append(wrong)
+    return tuple(found)
+
+
+def _roles(raw: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Optional `{role: [word or phrase]}`: at least two roles, each named by some words, no word shared."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict) or len(raw) < 2:
+        raise _Invalid("'roles' must map at least two role names to the words that name them")
+    roles: list[tuple[str, tuple[str, ...]]] = []
+    seen: set[str] = set()
+    for name, words in raw.items():
+        if not (isinstance(name, str) and _ID.match(name)) or not isinstance(words, list) or not words or \
+                not all(_is_text(w) for w in words):
+            raise _Invalid(f"role {name!r} must be a slug with a list of words that name it")
+        folded = tuple(normalise_answer(w) for w in words)
+        if seen & set(folded):
+            raise _Invalid(f"role {name!r} shares a word with another role")
+        seen.update(folded)
+        roles.append((name, folded))
+    return tuple(roles)
 
 
 def _check_not_in_prompt(points: tuple[KeyPoint, ...], prompt: str) -> None:

@@ -32,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
     runtime.start_workers()  # the local pool warms up while the model loads
     runtime.start()
     user_id = args.user or _login()
-    person = Person(platform_id=user_id, name=user_id, can_manage_channel=True)  # the terminal runs the bot
+    # The person at the terminal may do what a channel admin may (schedule study questions, turn /run on).
+    person = Person(platform_id=user_id, name=user_id, can_manage_channel=True)
     chat = ConsoleChat(runtime.tutor, person, args.channel, as_json=args.json,
                        image_dir=settings.cache_dir.parent / "images")
     if not args.json and sys.stdin.isatty():

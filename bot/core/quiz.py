@@ -22,7 +22,7 @@ from bot.core.conversation import Button, Reply, Request
 from bot.core.errors import BadInput, Forbidden, NotFound, TorchtutorError
 from bot.core.identity import find_channel, find_user, identify
 from bot.core.outbox import Post
-from bot.core.review import Reviewer, rating_for
+from bot.core.review import MISTAKES_ACTION, Reviewer, rating_for
 from bot.core.telemetry import NoTelemetry, Telemetry
 from bot.core.text import chat_escape
 from bot.db import quiz_repo as repo
@@ -44,7 +44,7 @@ from bot.db.quiz_models import (
 )
 from knowledge.grading import LETTERS, Grade, InvalidAnswer, grade
 from knowledge.index import Encoder
-from knowledge.quiz_bank import QuizItem
+from knowledge.quiz_bank import QuizItem, presented, shuffled_order
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,30 @@ def resolve_topic(snapshot: BankSnapshot, text: str) -> str | None:
     matches = [t for t in topics if t.startswith(wanted) or wanted in t.split("-")]
     if len(matches) == 1:
         return matches[0]
-    raise BadInput(f"I have no quiz topic `{text.strip()}`. Topics: {', '.join(topics)}.")
+    raise UnknownTopic(text.strip(), topics)
+
+
+class UnknownTopic(BadInput):
+    """A topic the bank does not have; says which ones it has."""
+
+    def __init__(self, asked: str, topics: Sequence[str]) -> None:
+        self.asked, self.topics = asked, tuple(topics)
+        super().__init__(f"I have no quiz topic `{asked}`. Topics: {', '.join(topics)}.")
+
+
+TOPIC_WORDS = ("topics", "topic", "?", "list")
+
+
+def render_topics(topics: Sequence[str], asked: str | None = None) -> Reply:
+    """The quiz topics, each a button that starts a quiz on it (Slack shows them as a select)."""
+    head = f"I have no quiz topic `{chat_escape(asked)}`. " if asked else ""
+    text = f"{head}Pick a topic, or use `/quiz TOPIC`. Topics: {', '.join(topics)}."
+    buttons = tuple(Button(f"{TOPIC_ACTION}{topic}", topic) for topic in topics)
+    return Reply(text, title="Quiz topics", buttons=(*buttons, Button(TOPIC_ACTION, "All topics")),
+                 ephemeral=True, kind="quiz_topics")
+
+
+TOPIC_ACTION = "quiz:topic:"
 
 
 class QuizService:
@@ -136,7 +159,12 @@ class QuizService:
     async def quiz(self, request: Request) -> Reply:
         """A personal quiz, or a team round when the channel is a study channel."""
         snapshot = await asyncio.to_thread(self.bank.snapshot)
-        topic = resolve_topic(snapshot, request.text)
+        if request.text.strip().lower() in TOPIC_WORDS:
+            return render_topics(snapshot.topics)
+        try:
+            topic = resolve_topic(snapshot, request.text)
+        except UnknownTopic as unknown:
+            return render_topics(unknown.topics, unknown.asked)
         try:
             reply, team = await asyncio.to_thread(self._start_quiz, request, snapshot, topic)
         except IntegrityError:
@@ -164,7 +192,8 @@ class QuizService:
         now = self.now()
         replaced = repo.abandon_personal_sessions(session=session, owner_id=user.id, channel_id=channel.id, now=now)
         quiz = repo.create_session(session=session, mode=mode, channel=channel, owner=user,
-                                   item_ids=[item.id for item in items], topic=topic, ephemeral=True, now=now)
+                                   item_ids=[item.id for item in items], topic=topic, ephemeral=True, now=now,
+                                   choice_orders=self.choice_orders(items))
         repo.set_prompt(session=session, user_id=user.id, channel_id=channel.id, session_id=quiz.id, slot=0, now=now)
         reply = render_question(quiz, 0, items[0], now=now)
         if replaced:
@@ -183,11 +212,16 @@ class QuizService:
         now = self.now()
         quiz = repo.create_session(session=session, mode=TEAM, channel=channel, owner=user,
                                    item_ids=[item.id for item in items], topic=topic, ephemeral=False, now=now,
-                                   window_seconds=self.settings.round_window_s)
+                                   window_seconds=self.settings.round_window_s,
+                                   choice_orders=self.choice_orders(items))
         starter = chat_escape(user.display_name or user.platform_user_id)
         reply = render_question(quiz, 0, items[0], now=now)
         intro = f"**Team round** started by {starter}: {len(items)} questions, everyone answers once.\n\n"
         return Reply(intro + reply.text, title=reply.title, buttons=reply.buttons, kind=reply.kind)
+
+    def choice_orders(self, items: Sequence[QuizItem]) -> list[list[int] | None]:
+        """A fresh shown order for each item's choices, fixed when the session is created."""
+        return [shuffled_order(item, self.rng) for item in items]
 
     def _round_busy_message(self, request: Request) -> str:
         with self.database.session() as session:
@@ -200,8 +234,18 @@ class QuizService:
 
     # --- buttons -------------------------------------------------------------------------------------------
 
+    def topics_matching(self, typed: str) -> list[str]:
+        """Quiz topics containing what was typed, those starting with it first (for autocompletion)."""
+        wanted = "-".join(typed.strip().lower().replace("_", " ").split())
+        found = [topic for topic in self.bank.snapshot().topics if wanted in topic]
+        return sorted(found, key=lambda topic: (not topic.startswith(wanted), topic))
+
     async def action(self, request: Request) -> AsyncIterator[Reply]:
-        """`quiz:answer:<session>:<slot>:<choice>`, `quiz:skip:<session>:<slot>`, `quiz:next:<session>`."""
+        """`quiz:answer:<session>:<slot>:<choice>`, `quiz:skip:<session>:<slot>`, `quiz:next:<session>`,
+        `quiz:topic:<topic>` (a quiz on that topic, or on all of them)."""
+        if (request.action or "").startswith(TOPIC_ACTION):
+            yield await self.quiz(request.with_command("quiz", (request.action or "")[len(TOPIC_ACTION):] or ""))
+            return
         parts = (request.action or "").split(":")
         verb = parts[1] if len(parts) > 1 else ""
         if len(parts) < 3 or not all(p.isdigit() for p in parts[2:4]):
@@ -213,6 +257,8 @@ class QuizService:
             replies = await self._answer(request, session_id, int(parts[3]), None, typed=False)
         elif verb == "next" and len(parts) == 3:
             replies = [await asyncio.to_thread(self._next, request, session_id)]
+        elif verb == "explain" and len(parts) == 4:
+            replies = [await asyncio.to_thread(self._explain, request, session_id, int(parts[3]))]
         else:
             raise BadInput("That quiz button is malformed.")
         for reply in replies:
@@ -251,6 +297,7 @@ class QuizService:
         item = snapshot.get(quiz.item_ids[slot])
         if item is None:
             raise QuestionClosed("That question is no longer in the quiz bank. Press Next or start a new /quiz.")
+        item = shown(quiz, slot, item)
         if given is None and quiz.mode in ROUND_MODES:
             raise BadInput("There is no skipping in a round: just leave the question if you don't know.")
         if given is not None and not typed:
@@ -292,7 +339,7 @@ class QuizService:
             repo.record_attempt(session=session, quiz=quiz, slot=slot, user=user, item_id=item.id, topic=item.topic,
                                 entry_id=item.entry, kind=item.kind, generated=item.generated, answer=given,
                                 correct=result.correct, score=result.score, feedback=result.feedback,
-                                skipped=skipped, now=now)
+                                skipped=skipped, now=now, choice_order=shown_order(quiz, slot))
             self.reviewer.review(session=session, user_id=user.id, item=item, rating=rating_for(result, skipped),
                                  now=now)
             if not personal:
@@ -325,6 +372,22 @@ class QuizService:
             repo.set_prompt(session=session, user_id=user.id, channel_id=quiz.channel_id, session_id=quiz.id,
                             slot=slot, now=self.now())
             return render_question(quiz, slot, item, now=self.now())
+
+    def _explain(self, request: Request, session_id: int, slot: int) -> Reply:
+        """The knowledge entry a graded question comes from, for the presser alone (never before it is graded)."""
+        with self.database.session() as session:
+            quiz = repo.get_session(session=session, session_id=session_id)
+            if quiz is None or not 0 <= slot < quiz.total:
+                raise NotFound("That quiz no longer exists.")
+            if quiz.state == ACTIVE and slot >= quiz.current_index:
+                raise BadInput("Answer the question first; the explanation comes with its result.")
+            item_id = quiz.item_ids[slot]
+        item = self.bank.snapshot().get(item_id)
+        entry = self.bank.entry(item.entry) if item is not None else None
+        if entry is None:
+            raise NotFound("The knowledge entry behind that question is no longer in the knowledge base.")
+        return Reply(entry.answer, title=entry.question, citation=self._citation(item), ephemeral=True,
+                     kind="quiz_explain")
 
     def _citation(self, item: QuizItem) -> str:
         entry = self.bank.entry(item.entry)
@@ -360,6 +423,7 @@ class QuizService:
             assert quiz is not None and channel is not None
             answers = repo.slot_answers(session=session, session_id=session_id, slot=slot)
             item = snapshot.get(quiz.item_ids[slot])
+            item = shown(quiz, slot, item) if item is not None else None
             schedule = session.get(StudySchedule, quiz.schedule_id) if quiz.schedule_id else None
             extra = ""
             if quiz.mode == STUDY and schedule is not None:
@@ -416,6 +480,20 @@ def explain_closed(session: Session, quiz: QuizSession, slot: int, user: User | 
         raise QuestionClosed(f"Time's up for question {number}: the answer and results are on their way.")
 
 
+# --- what was shown -----------------------------------------------------------------------------------------
+
+
+def shown_order(quiz: QuizSession, slot: int) -> list[int] | None:
+    """The order a slot's choices were shown in, if the session stored one."""
+    orders = quiz.choice_orders or []
+    return orders[slot] if slot < len(orders) else None
+
+
+def shown(quiz: QuizSession, slot: int, item: QuizItem) -> QuizItem:
+    """The item as this session shows it in `slot`: letters and buttons number the choices as displayed."""
+    return presented(item, shown_order(quiz, slot))
+
+
 # --- grading ------------------------------------------------------------------------------------------------
 
 
@@ -465,7 +543,8 @@ def question_title(quiz: QuizSession, slot: int, topic: str, word: str = "Questi
 
 
 def render_question(quiz: QuizSession, slot: int, item: QuizItem, *, now: datetime) -> Reply:
-    """A question with its answer buttons."""
+    """A question with its answer buttons, its choices in the order the session stored for the slot."""
+    item = shown(quiz, slot, item)
     prefix = f"quiz:answer:{quiz.id}:{slot}"
     text = chat_escape(item.prompt)
     buttons: list[Button] = []
@@ -491,10 +570,17 @@ def render_question(quiz: QuizSession, slot: int, item: QuizItem, *, now: dateti
 
 def render_result(quiz: QuizSession, slot: int, item: QuizItem, result: Grade, citation: str,
                   skipped: bool) -> Reply:
-    """A graded answer in a personal quiz, with a Next button unless it was the last question."""
-    buttons = () if slot + 1 >= quiz.total else (Button(f"quiz:next:{quiz.id}", "Next", style="primary"),)
+    """A graded answer in a personal quiz, with Explain, and Next unless it was the last question."""
+    buttons = (explain_button(quiz, slot),)
+    if slot + 1 < quiz.total:
+        buttons += (Button(f"quiz:next:{quiz.id}", "Next", style="primary"),)
     return Reply(result.feedback, title=question_title(quiz, slot, item.topic, "Answer"), citation=citation,
                  buttons=buttons, ephemeral=quiz.ephemeral, kind="quiz_result")
+
+
+def explain_button(quiz: QuizSession, slot: int) -> Button:
+    """Shows the knowledge entry a graded question comes from, without leaving the chat."""
+    return Button(f"quiz:explain:{quiz.id}:{slot}", "Explain")
 
 
 def render_summary(quiz: QuizSession, attempts: Sequence[QuizAttempt], snapshot: BankSnapshot) -> Reply:
@@ -509,11 +595,13 @@ def render_summary(quiz: QuizSession, attempts: Sequence[QuizAttempt], snapshot:
         lines.append(f"{mark} {attempt.slot + 1}. {chat_escape(prompt)}")
     total = quiz.total
     percent = f"{correct / total:.0%}" if total else "0%"
-    tail = ("Perfect score! 🎉" if correct == total else
-            "The ones you missed come back in /review when they are due.")
+    missed = correct < total
+    tail = ("The ones you missed come back in /review when they are due, or go over them now with "
+            "/review mistakes." if missed else "Perfect score! 🎉")
     word = "Review" if quiz.mode == REVIEW else "Quiz"
+    buttons = (Button(MISTAKES_ACTION, "Review my mistakes", style="primary"),) if missed else ()
     return Reply("\n".join(lines) + f"\n\n{tail}", title=f"{word} complete · {correct} of {total}",
-                 fields=(("Score", f"{correct}/{total} ({percent})"),), ephemeral=quiz.ephemeral,
+                 fields=(("Score", f"{correct}/{total} ({percent})"),), buttons=buttons, ephemeral=quiz.ephemeral,
                  kind="quiz_summary")
 
 
@@ -546,7 +634,7 @@ def render_round_result(quiz: QuizSession, slot: int, item: QuizItem | None,
         text += "\n\n" + extra
     topic = item.topic if item else (quiz.topic or "quiz")
     return Reply(text, title=question_title(quiz, slot, topic, "Answer"), citation=citation,
-                 kind="quiz_round_result")
+                 buttons=(explain_button(quiz, slot),) if item else (), kind="quiz_round_result")
 
 
 def render_round_summary(quiz: QuizSession, scores: Sequence[repo.Score]) -> Reply:

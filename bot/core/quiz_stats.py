@@ -19,6 +19,8 @@ from bot.core.stats import day_streak
 from bot.core.usage import Period, share
 from bot.db.models import Channel, User
 from bot.db.quiz_models import QuizAttempt, ReviewState
+from knowledge.grading import InvalidAnswer, parse_choice, parse_true_false
+from knowledge.quiz_bank import QuizItem, presented
 
 COMMON_WRONG = 3  # wrong answers listed per question
 WRONG_TEXT = 80  # characters kept of each
@@ -60,11 +62,12 @@ def attempts_per_day(*, session: Session, period: Period) -> list[dict[str, Any]
 
 
 def by_question(*, session: Session, period: Period, prompts: Callable[[str], str | None] | None = None,
-                limit: int = 200) -> list[dict[str, Any]]:
-    """Per item: attempts, share answered right and the commonest wrong answers; hardest first.
+                items: Callable[[str], QuizItem | None] | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    """Per item: attempts, share answered right and the commonest wrong answers (by the text of the choice
+    picked, read through the order it was shown in); hardest first.
 
-    `prompts` gives an item's question text (the dashboard passes the live quiz bank's); without it, or for an
-    item the bank no longer has, the question column is empty.
+    `prompts` gives an item's question text and `items` the item itself (the dashboard passes the live quiz
+    bank's); without them, or for an item the bank no longer has, the question is empty and answers are raw.
     """
     attempts = func.count(QuizAttempt.id)
     rows = session.execute(_in_period(
@@ -75,11 +78,12 @@ def by_question(*, session: Session, period: Period, prompts: Callable[[str], st
     item_ids = [row[0] for row in rows]
     if item_ids:
         answers = session.execute(_in_period(
-            select(QuizAttempt.item_id, QuizAttempt.answer)
+            select(QuizAttempt.item_id, QuizAttempt.answer, QuizAttempt.choice_order)
             .where(QuizAttempt.item_id.in_(item_ids), QuizAttempt.correct.is_(False),
                    QuizAttempt.skipped.is_(False)), period))
-        for item_id, answer in answers:
-            text = " ".join((answer or "").split())
+        for item_id, answer, order in answers:
+            item = items(item_id) if items else None
+            text = " ".join(answer_text(item, answer or "", order).split())
             if text:
                 wrong[item_id][text[:WRONG_TEXT]] += 1
     return [{"item_id": item_id, "question": (prompts(item_id) if prompts else None) or "", "topic": topic,
@@ -87,6 +91,19 @@ def by_question(*, session: Session, period: Period, prompts: Callable[[str], st
              "share_correct": share(correct, count),
              "common_wrong": "; ".join(f"{text} ({n})" for text, n in wrong[item_id].most_common(COMMON_WRONG))}
             for item_id, topic, count, correct in rows]
+
+
+def answer_text(item: QuizItem | None, answer: str, order: list[int] | None) -> str:
+    """What a stored answer said: for a choice, the text of the choice it named as shown (a button stores the
+    number shown, a typed answer the letter); for true/false, True or False; otherwise the answer itself."""
+    if item is None or item.kind == "free_text":
+        return answer
+    try:
+        if item.kind == "choice":
+            return presented(item, order).choices[parse_choice(presented(item, order), answer)].text
+        return "True" if parse_true_false(answer) else "False"
+    except InvalidAnswer:
+        return answer
 
 
 def by_topic(*, session: Session, period: Period) -> list[dict[str, Any]]:

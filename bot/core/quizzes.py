@@ -55,4 +55,6 @@ class QuizFeatures:
         tutor.command("stats", self.stats.stats)
         tutor.command("leaderboard", self.stats.leaderboard)
         tutor.action("quiz", self.quiz.action)
+        tutor.action("review", self.review.action)
         tutor.free_text(self.quiz.typed_answer)
+        tutor.help_note(lambda: "Quiz topics: " + ", ".join(self.bank.snapshot().topics) + ".")

@@ -11,6 +11,7 @@ from fsrs import Card, Rating, Scheduler, State
 from sqlalchemy.orm import Session
 
 from bot.core.conversation import Reply, Request
+from bot.core.errors import BadInput
 from bot.core.identity import identify
 from bot.db import quiz_repo as repo
 from bot.db.base import utcnow
@@ -64,8 +65,12 @@ class Reviewer:
         return repo.save_review_state(session=session, user_id=user_id, item_id=item.id, values=values)
 
 
+MISTAKES_ACTION = "review:mistakes"
+
+
 class ReviewService:
-    """The `/review` command: a personal quiz of the items due for this person, most overdue first."""
+    """The `/review` command: a personal quiz of the items due for this person, most overdue first;
+    `/review mistakes` (or the button under a finished quiz) re-asks what this person last got wrong."""
 
     def __init__(self, database: Database, quiz: QuizService, *, now: Callable[[], datetime] = utcnow) -> None:
         self.database = database
@@ -73,9 +78,31 @@ class ReviewService:
         self.now = now
 
     async def review(self, request: Request) -> Reply:
-        """Start a review of what is due, or say when the next item comes due."""
+        """Start a review of what is due (or of the person's mistakes), or say when the next item comes due."""
+        what = request.text.strip().lower()
+        if what not in ("", "due", "mistakes", "mistake", "wrong"):
+            raise BadInput("Use `/review` for what is due, or `/review mistakes` to retry the questions you got "
+                           "wrong.")
         snapshot = await asyncio.to_thread(self.quiz.bank.snapshot)
-        return await asyncio.to_thread(self._start, request, snapshot)
+        if what in ("", "due"):
+            return await asyncio.to_thread(self._start, request, snapshot)
+        return await asyncio.to_thread(self._start_mistakes, request, snapshot)
+
+    async def action(self, request: Request) -> Reply:
+        """The `review:mistakes` button under a finished quiz: the same as `/review mistakes`, for the presser."""
+        if request.action != MISTAKES_ACTION:
+            raise BadInput("That review button is malformed.")
+        return await self.review(request.with_command("review", "mistakes"))
+
+    def _start_mistakes(self, request: Request, snapshot) -> Reply:  # type: ignore[no-untyped-def]
+        with self.database.transaction() as session:
+            user, channel = identify(session, request)
+            missed = repo.missed_items(session=session, user_id=user.id, limit=self.quiz.settings.review_limit)
+            items = [item for item in (snapshot.get(item_id) for item_id in missed) if item is not None]
+            if items:
+                return self.quiz.open_personal(session, user, channel, items, mode=REVIEW, topic=None)
+        return Reply("No mistakes to go over: your latest answer to every question you have tried was right. "
+                     "Take a /quiz for new ones.", title="Review", ephemeral=True, kind="review_empty")
 
     def _start(self, request: Request, snapshot) -> Reply:  # type: ignore[no-untyped-def]
         now = self.now()

@@ -16,19 +16,16 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy.orm import Session
-
 from bot.core.background import cancel_and_wait
 from bot.core.conversation import Reply, Request
 from bot.core.errors import BadInput, Forbidden
-from bot.core.identity import display, find_channel, identify
+from bot.core.identity import find_channel, identify
 from bot.core.outbox import Outbox, Post
 from bot.core.quiz import DATE_FORMAT, ROUND_KINDS, QuizService, render_question, resolve_topic
-from bot.core.text import chat_escape
 from bot.db import quiz_repo as repo
 from bot.db.base import lease_owner, utcnow
 from bot.db.engine import Database
-from bot.db.models import Channel, User
+from bot.db.models import Channel
 from bot.db.quiz_models import STUDY, StudySchedule
 
 log = logging.getLogger(__name__)
@@ -190,6 +187,8 @@ class StudyService:
         """`/study start [schedule]`, `/study stop`, `/study status`."""
         action, _, rest = request.text.strip().partition(" ")
         action = action.lower() or "status"
+        if action in ("start", "stop"):
+            may_schedule(request)
         if action == "start":
             rest, topic_name = _split_topic(rest)
             schedule = parse_schedule(rest)
@@ -213,8 +212,6 @@ class StudyService:
         with self.database.transaction() as session:
             user, channel = identify(session, request)
             existing = repo.get_schedule(session=session, channel_id=channel.id)
-            if existing is not None and existing.active:
-                _may_change(session, existing, user, request)
             values = {
                 "kind": schedule.kind, "timezone": schedule.timezone, "every_hours": schedule.every_hours,
                 "time_of_day": schedule.time_of_day.strftime("%H:%M") if schedule.time_of_day else None,
@@ -236,7 +233,6 @@ class StudyService:
             row = repo.get_schedule(session=session, channel_id=channel.id)
             if row is None or not row.active:
                 raise BadInput("This channel has no study schedule running. Start one with `/study start daily 09:00`.")
-            _may_change(session, row, user, request)
             row.active, row.lease_owner, row.lease_until, row.updated_at = False, None, None, self.now()
             text = f"Study questions stopped here. The streak was {row.streak} (best {row.best_streak})."
             return Reply(text, title="Study channel", kind="study")
@@ -303,7 +299,8 @@ class StudyService:
                 return []
             quiz = repo.create_session(session=session, mode=STUDY, channel=channel, owner=None,
                                        item_ids=[items[0].id], topic=row.topic, ephemeral=False, now=now,
-                                       window_seconds=row.window_minutes * 60, schedule_id=row.id)
+                                       window_seconds=row.window_minutes * 60, schedule_id=row.id,
+                                       choice_orders=self.quiz.choice_orders(items))
             row.rounds += 1
             question = render_question(quiz, 0, items[0], now=now)
             reply = Reply(f"📚 Study question for this channel.\n\n{question.text}", title=question.title,
@@ -330,13 +327,20 @@ def _split_topic(text: str) -> tuple[str, str | None]:
     return (" " + text.strip())[: match.start()].strip(), match.group(1)
 
 
-def _may_change(session: Session, row: StudySchedule, user: User, request: Request) -> None:
-    """Whoever started a running schedule, or an admin, may change or stop it."""
-    if request.user.is_admin or row.created_by in (None, user.id):
+# Who may schedule, in each platform's words; the adapters set `can_manage_channel` from the same rule.
+_WHO_MAY_SCHEDULE = {
+    "discord": "people with the Manage Channels permission here",
+    "slack": "workspace admins and owners, and the people the bot's operator allows",
+}
+
+
+def may_schedule(request: Request) -> None:
+    """Starting or stopping a channel's study questions is for those who manage the channel; others are told who."""
+    if request.user.can_manage_channel or request.user.is_admin:
         return
-    starter = session.get(User, row.created_by)
-    name = chat_escape(display(starter)) if starter else "the person who started it"
-    raise Forbidden(f"Only {name} (who started this channel's schedule) or an admin can change or stop it.")
+    who = _WHO_MAY_SCHEDULE.get(request.platform, "channel admins")
+    raise Forbidden(f"Only {who} can start or stop study questions in this channel; `/study status` is open to "
+                    "everyone.")
 
 
 def _fields(row: StudySchedule) -> tuple[tuple[str, str], ...]:

@@ -19,7 +19,7 @@ COMMANDS_HELP = [
     ("/ask QUESTION", "answer a PyTorch question from the knowledge base, with its source"),
     ("/demo NAME [key=value ...]", "run a live PyTorch demo on a worker and watch it progress"),
     ("/quiz [topic]", "take a short quiz, graded at once"),
-    ("/review", "review the questions that are due for you"),
+    ("/review [mistakes]", "review the questions that are due for you, or retry the ones you got wrong"),
     ("/study start|stop|status [schedule]", "scheduled questions for this channel"),
     ("/run CODE", "run your own PyTorch snippet in the sandbox (`/run on|off|status`: channel admins)"),
     ("/stats [@user]", "progress: attempts, accuracy, streak"),
@@ -36,6 +36,7 @@ class Tutor:
         self._actions: dict[str, Handler] = {}
         self._text_handler: Handler | None = None
         self._shown: dict[str, ShownHandler] = {}
+        self._help_notes: list[Callable[[], str]] = []
 
     def command(self, name: str, handler: Handler) -> None:
         """Register a slash command by name (without the slash)."""
@@ -48,6 +49,10 @@ class Tutor:
     def free_text(self, handler: Handler) -> None:
         """Register the handler of free-text answers to a pending prompt."""
         self._text_handler = handler
+
+    def help_note(self, note: Callable[[], str]) -> None:
+        """Add a line to `/help`, computed when asked (say, the quiz topics there are now)."""
+        self._help_notes.append(note)
 
     def on_shown(self, kind: str, handler: ShownHandler) -> None:
         """Register who must know where replies of this kind were posted (to edit them from another process)."""
@@ -106,7 +111,8 @@ class Tutor:
 
     async def _help(self, request: Request) -> Reply:
         lines = [f"`{usage}`: {what}" for usage, what in COMMANDS_HELP if usage.split()[0][1:] in self._commands]
-        text = "I teach PyTorch. Ask me anything about it, or try a live demo.\n\n" + "\n".join(lines)
+        notes = await asyncio.to_thread(lambda: [note() for note in self._help_notes])
+        text = "I teach PyTorch. Ask me anything about it, or try a live demo.\n\n" + "\n".join(lines + notes)
         return Reply(text, title="torchtutor", ephemeral=True, kind="help")
 
     async def _unknown_command(self, request: Request) -> Reply:

@@ -71,6 +71,8 @@ class QuizSession(Base):
                                                      index=True)
     topic: Mapped[str | None] = mapped_column(String(64))
     item_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # Per slot, the order its choices are shown in (indexes into the item's choices); null for no shuffle.
+    choice_orders: Mapped[list[Any] | None] = mapped_column(JSON)
     current_index: Mapped[int] = mapped_column(Integer, default=0)
     # Bumped by every accepted answer in the same compare-and-set that checks the question is still open.
     answers: Mapped[int] = mapped_column(Integer, default=0)
@@ -109,6 +111,8 @@ class QuizAttempt(Base):
     kind: Mapped[str] = mapped_column(String(16))  # choice | true_false | free_text
     generated: Mapped[bool] = mapped_column(Boolean, default=False)
     answer: Mapped[str] = mapped_column(Text, default="")
+    # The order the choices were shown in, so a letter or button number reads as the choice the person saw.
+    choice_order: Mapped[list[Any] | None] = mapped_column(JSON)
     skipped: Mapped[bool] = mapped_column(Boolean, default=False)
     correct: Mapped[bool] = mapped_column(Boolean)
     score: Mapped[float] = mapped_column(Float)

@@ -37,11 +37,13 @@ from bot.db.quiz_models import (
 
 def create_session(*, session: Session, mode: str, channel: Channel, owner: User | None, item_ids: Sequence[str],
                    topic: str | None, ephemeral: bool, now: datetime, window_seconds: int | None = None,
-                   schedule_id: int | None = None) -> QuizSession:
+                   schedule_id: int | None = None,
+                   choice_orders: Sequence[list[int] | None] | None = None) -> QuizSession:
     """A new active session; a channel round also takes the channel's live key (IntegrityError if one is open)."""
     window_ends = now + _seconds(window_seconds) if window_seconds else None
     row = QuizSession(mode=mode, state=ACTIVE, owner_id=owner.id if owner else None, channel_id=channel.id,
                       schedule_id=schedule_id, topic=topic, item_ids=list(item_ids), current_index=0, answers=0,
+                      choice_orders=list(choice_orders) if choice_orders is not None else None,
                       ephemeral=ephemeral, window_seconds=window_seconds,
                       question_started_at=now if window_seconds else None, window_ends_at=window_ends,
                       live_key=live_key(mode, channel.id) if mode in ROUND_MODES else None,
@@ -158,11 +160,13 @@ def next_round_deadline(*, session: Session, platforms: Collection[str]) -> date
 
 def record_attempt(*, session: Session, quiz: QuizSession, slot: int, user: User, item_id: str, topic: str,
                    entry_id: str, kind: str, generated: bool, answer: str, correct: bool, score: float,
-                   feedback: str, skipped: bool, now: datetime) -> QuizAttempt:
+                   feedback: str, skipped: bool, now: datetime,
+                   choice_order: Sequence[int] | None = None) -> QuizAttempt:
     """Store one graded answer; a second answer to the same slot by the same person raises IntegrityError."""
     attempt = QuizAttempt(session_id=quiz.id, slot=slot, user_id=user.id, channel_id=quiz.channel_id,
                           mode=quiz.mode, item_id=item_id, topic=topic, entry_id=entry_id, kind=kind,
                           generated=generated, answer=answer[:4000], skipped=skipped, correct=correct,
+                          choice_order=list(choice_order) if choice_order is not None else None,
                           score=score, feedback=feedback[:4000], answered_at=now)
     session.add(attempt)
     session.flush()
@@ -236,6 +240,15 @@ def item_history(*, session: Session, user_id: int) -> dict[str, int]:
     rows = session.execute(select(QuizAttempt.item_id, func.count()).where(QuizAttempt.user_id == user_id)
                            .group_by(QuizAttempt.item_id)).all()
     return {item_id: int(count) for item_id, count in rows}
+
+
+def missed_items(*, session: Session, user_id: int, limit: int) -> list[str]:
+    """Items this person's latest answer to was wrong or skipped, the one missed longest ago first."""
+    latest = (select(func.max(QuizAttempt.id).label("id")).where(QuizAttempt.user_id == user_id)
+              .group_by(QuizAttempt.item_id).subquery())
+    rows = session.scalars(select(QuizAttempt.item_id).join(latest, latest.c.id == QuizAttempt.id)
+                           .where(QuizAttempt.correct.is_(False)).order_by(QuizAttempt.id).limit(limit))
+    return list(rows)
 
 
 def recent_channel_items(*, session: Session, channel_id: int, mode: str, limit: int) -> list[str]:

@@ -487,7 +487,8 @@ async def test_a_reply_discord_refuses_becomes_an_apology_not_a_silent_spinner(f
 # -- the real quiz, study and demo features on the wire ------------------------------------------------------
 
 OTHER = (424242424242424242, "Bob")  # another member of the guild, without admin rights
-CHOICE_ITEM = "dynamic-graph-when-built"  # a choice question whose right answer is A (1)
+CHOICE_ITEM = "dynamic-graph-when-built"  # a choice question; its right answer is shown under a shuffled letter
+CHOICE_RIGHT = "On the fly, while the forward pass runs, anew for each input"
 
 
 @contextlib.asynccontextmanager
@@ -571,7 +572,10 @@ async def test_a_real_quiz_grades_the_owner_and_politely_refuses_others(fake: Fa
         await until(lambda: component_ids(fake.messages.get(ack.message_id, {})))
         question = fake.messages[ack.message_id]
         assert question["flags"] & EPHEMERAL
-        first = next(c for c in component_ids(question) if c.startswith("quiz:answer:") and c.endswith(":1"))
+        # The button a person would press: the one whose label shows the right answer, wherever it was shuffled to.
+        first, letter = next((c["custom_id"], c["label"][0]) for row in question["components"]
+                             for c in row["components"] if c.get("label", "").endswith(f") {CHOICE_RIGHT}"))
+        assert f"**{letter})** {CHOICE_RIGHT}" in question["embeds"][0]["description"]
 
         other = await fake.send_button_press(ack.message_id, first, as_user=OTHER)
         refusal = await fake.wait_for(lambda r: r.method == "POST" and r.path == webhook(fake, other.token))
@@ -581,6 +585,7 @@ async def test_a_real_quiz_grades_the_owner_and_politely_refuses_others(fake: Fa
         mine = await fake.send_button_press(ack.message_id, first)
         graded = await fake.wait_for(lambda r: r.path.startswith(webhook(fake, mine.token)) and r.method != "GET"
                                      and "✅" in str(r.json))
+        assert f"**{letter})** {CHOICE_RIGHT}" in str(graded.json)  # graded as the letter the person saw
         assert graded.status == 200 and graded.json["allowed_mentions"] == {"parse": []}
         assert graded.method == "POST" and graded.json["flags"] & EPHEMERAL  # graded for the owner alone
     from sqlalchemy import select
@@ -590,6 +595,40 @@ async def test_a_real_quiz_grades_the_owner_and_politely_refuses_others(fake: Fa
     with runtime.database.session() as session:
         [attempt] = session.scalars(select(QuizAttempt)).all()
         assert (attempt.item_id, attempt.correct) == (CHOICE_ITEM, True)
+
+
+async def test_only_channel_managers_schedule_and_quiz_topics_autocomplete(fake: FakeDiscord, runtime) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from bot.db.quiz_models import StudySchedule
+    from tests.fakes.discord_server import _options
+
+    async with real_client(fake, runtime):
+        study = next(c for c in fake.commands[None] if c["name"] == "study")
+        assert str(study["default_member_permissions"]) == "16"  # MANAGE_CHANNELS: hidden from others by default
+        assert all(c["default_member_permissions"] is None for c in fake.commands[None] if c["name"] != "study")
+
+        # Bob lacks Manage Channels (a server may still show him the command): refused, to him alone, one line.
+        sent = await fake.send_interaction(2, fake._command_data(
+            "study", _options({"action": "start", "schedule": "every 6h"})), as_user=OTHER)
+        await fake.wait_for_ack(sent.id)
+        refusal = await fake.wait_for(lambda r: r.path.startswith(webhook(fake, sent.token)) and r.method != "GET"
+                                      and "Manage Channels" in str(r.json))
+        assert refusal.method == "POST" and refusal.json["flags"] & EPHEMERAL  # Bob alone sees it
+        # The public "thinking" placeholder does not linger in the channel.
+        original = webhook(fake, sent.token) + "/messages/@original"
+        await fake.wait_for(lambda r: r.method == "DELETE" and r.path == original)
+        text = refusal.json.get("content") or refusal.json["embeds"][0]["description"]
+        assert "Only people with the Manage Channels permission here can start or stop" in text and "\n" not in text
+        with runtime.database.session() as session:
+            assert session.scalars(select(StudySchedule)).all() == []
+
+        typed = await fake.send_autocomplete("quiz", {"topic": "ten"}, focused="topic")
+        choices = (await fake.wait_for_ack(typed.id)).body["data"]["choices"]
+        assert [c["value"] for c in choices] == ["tensors"]
+        typed = await fake.send_autocomplete("quiz", {"topic": ""}, focused="topic")
+        choices = (await fake.wait_for_ack(typed.id)).body["data"]["choices"]
+        assert [c["value"] for c in choices] == runtime.quizzes.bank.snapshot().topics
 
 
 async def run_real_demo(fake: FakeDiscord, name: str, params: str | None = None) -> tuple[list[RecordedRequest],

@@ -471,7 +471,8 @@ async def test_a_slow_job_is_acknowledged_then_updated_throttled_then_finished_w
     first = (await _until(lambda: posted_in(fake, "CJOB")))[0]
     asker = jobs.requests[0]
     assert asker.command == "demo" and asker.text == "linear-regression" and asker.workspace_id == TEAM
-    assert asker.user == Person("U2147483697", "Steve", is_admin=True), "users.info gives the name and admin flag"
+    assert asker.user == Person("U2147483697", "Steve", is_admin=True, can_manage_channel=True), \
+        "users.info gives the name and admin flag"
     cancel = [e for b in first["blocks"] if b["type"] == "actions" for e in b["elements"]]
     assert cancel == [{"type": "button", "action_id": "tt:0", "value": "job:cancel:42", "style": "danger",
                        "text": {"type": "plain_text", "text": "Cancel", "emoji": True}}]
@@ -641,7 +642,8 @@ def test_the_readme_manifest_matches_the_app() -> None:
 # ----- the real quiz, study and demo features, in-process, on the loopback Slack
 
 STEVE = "U2147483697"
-CHOICE_ITEM = "dynamic-graph-when-built"  # a choice question whose right answer is A (1)
+CHOICE_ITEM = "dynamic-graph-when-built"  # a choice question; its right answer is shown under a shuffled letter
+CHOICE_RIGHT = "On the fly, while the forward pass runs, anew for each input"
 
 
 @pytest.fixture
@@ -717,6 +719,60 @@ async def test_a_study_channel_gets_its_question_by_post_message_and_counts_a_pr
     assert "slack" not in runtime.outbox.platforms  # unregistered on close
 
 
+async def test_study_scheduling_needs_an_admin_or_the_allow_list_and_topics_come_as_a_select(real) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from bot.db.quiz_models import StudySchedule
+
+    runtime, adapter, fake, client = real
+    river = "UA8RXUSPL"  # a member, not an admin or owner
+    refused = fake.response_url("river-study")
+    fields = slash_fields("/tt-study", "start every 6h", channel="CRIVER", response_url=refused)
+    await _signed(client, form_body({**fields, "user_id": river, "user_name": "river"}))
+    [hook] = await _until(lambda: fake.hooks_to("river-study"))
+    await adapter.drain()
+    assert hook.body["response_type"] == "ephemeral"  # River alone sees it, in the channel he typed in
+    assert "Only workspace admins and owners, and the people the bot's operator allows" in all_text(hook.body["blocks"])
+    with runtime.database.session() as session:
+        assert session.scalars(select(StudySchedule)).all() == []
+
+    # TORCHTUTOR_SLACK_CHANNEL_ADMINS lets him; what users.info said is cached, so the cache is built anew.
+    allowed = runtime.settings.model_copy(update={"slack_channel_admins": river})
+    adapter.people = type(adapter.people)(channel_admins=allowed.slack_channel_admin_ids)
+    ok = fake.response_url("river-study-2")
+    await _signed(client, form_body({**slash_fields("/tt-study", "start every 6h", channel="CRIVER", response_url=ok),
+                                     "user_id": river, "user_name": "river"}))
+    await _until(lambda: posted_in(fake, "CRIVER") or fake.hooks_to("river-study-2"))
+    await adapter.drain()
+    with runtime.database.session() as session:
+        assert [row.spec for row in session.scalars(select(StudySchedule))] == ["every 6 hours"]
+
+    # /quiz topics: a select menu; choosing a topic starts a quiz on it.
+    listed = fake.response_url("topics")
+    await _signed(client, form_body(slash_fields("/tt-quiz", "topics", channel="CQUIZ", response_url=listed)))
+    [hook] = await _until(lambda: fake.hooks_to("topics"))
+    await adapter.drain()
+    blocks = hook.body["blocks"]
+    assert check_blocks(blocks, limit=50) == []
+    [menu] = [e for b in blocks if b["type"] == "actions" for e in b["elements"]]
+    assert menu["type"] == "static_select"
+    topics = runtime.quizzes.bank.snapshot().topics
+    assert [o["value"] for o in menu["options"]] == [*(f"quiz:topic:{t}" for t in topics), "quiz:topic:"]
+    chose = json.loads(dict(parse_qsl(button_body("unused", message={"ts": "1.000002", "blocks": blocks},
+                                                  channel="CQUIZ", ephemeral=True,
+                                                  response_url=fake.response_url("chose"),
+                                                  block_id=next(b["block_id"] for b in blocks
+                                                                if b["type"] == "actions"))))["payload"])
+    chosen = next(o for o in menu["options"] if o["value"] == "quiz:topic:tensors")
+    chose["actions"][0] = {"type": "static_select", "action_id": menu["action_id"],
+                           "block_id": chose["actions"][0]["block_id"], "selected_option": chosen,
+                           "action_ts": "1548426417.840180"}
+    await _signed(client, urlencode({"payload": json.dumps(chose)}))
+    [quiz] = await _until(lambda: fake.hooks_to("chose"))
+    await adapter.drain()
+    assert "· tensors" in str(quiz.body.get("text"))
+
+
 async def test_a_real_quiz_choice_is_graded_for_its_owner_and_refused_to_others(real) -> None:  # type: ignore[no-untyped-def]
     runtime, adapter, fake, client = real
     bank = runtime.quizzes.bank
@@ -726,7 +782,9 @@ async def test_a_real_quiz_choice_is_graded_for_its_owner_and_refused_to_others(
     [hook] = await _until(lambda: fake.hooks_to("quiz"))
     assert hook.body["response_type"] == "ephemeral"  # personal: only the person who asked sees it
     blocks = hook.body["blocks"]
-    first = next(v for v in block_values(blocks) if v.startswith("quiz:answer:") and v.endswith(":1"))
+    # The button a person would press: the one whose label shows the right answer, wherever it was shuffled to.
+    first, letter = next((e["value"], e["text"]["text"][0]) for b in blocks if b["type"] == "actions"
+                         for e in b["elements"] if e["text"]["text"].endswith(f") {CHOICE_RIGHT}"))
 
     def press(key: str) -> str:
         return button_body(first, message={"ts": "1.000001", "blocks": blocks}, channel="CQUIZ", ephemeral=True,
@@ -739,6 +797,7 @@ async def test_a_real_quiz_choice_is_graded_for_its_owner_and_refused_to_others(
     graded = await _until(lambda: [h for h in fake.hooks_to("owner") if "Answer 1 of 1" in str(h.body.get("text"))])
     await adapter.drain()
     assert len(graded) == 1 and "✅" in graded[0].body["text"]
+    assert f"{letter}) {CHOICE_RIGHT}" in all_text(graded[0].body["blocks"]).replace("*", "")  # the letter shown
     assert check_blocks(graded[0].body["blocks"], limit=50) == []
     assert graded[0].body.get("response_type", "ephemeral") == "ephemeral"
     await adapter.drain()

@@ -19,9 +19,13 @@ import pytest
 from bot.config import Settings
 from bot.core.conversation import Person, Reply, Request
 from bot.core.outbox import Post
+from bot.core.quiz import label
 from bot.core.quizzes import QuizFeatures
 from bot.core.review import default_scheduler
+from bot.core.text import chat_escape
+from bot.db.quiz_models import QuizSession
 from bot.runtime import Runtime, build_runtime, install_quizzes
+from knowledge.quiz_bank import QuizItem
 
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)  # a Monday morning
 
@@ -95,9 +99,11 @@ class QuizEnv:
         return self.runtime.database
 
     async def send(self, user: str = "alice", *, command: str = "", text: str = "", action: str | None = None,
-                   channel: str = "c1", direct: bool = True, admin: bool = False) -> list[Reply]:
-        """Every reply of the Tutor to one request."""
-        request = Request(platform="console", user=Person(user, user.capitalize(), is_admin=admin),
+                   channel: str = "c1", direct: bool = True, admin: bool = False, manager: bool = True,
+                   platform: str = "console") -> list[Reply]:
+        """Every reply of the Tutor to one request; people manage their channels unless `manager=False`."""
+        person = Person(user, user.capitalize(), is_admin=admin, can_manage_channel=manager)
+        request = Request(platform=platform, user=person,
                           channel_id=channel, channel_name=channel, command=command, text=text, action=action,
                           is_direct=direct)
         return await self.runtime.tutor.collect(request)
@@ -141,6 +147,31 @@ def button(reply: Reply, starts: str) -> str:
     return next(b.id for b in reply.buttons if b.id.startswith(starts))
 
 
-def choice_button(reply: Reply, number: int) -> str:
-    """The id of the answer button of choice `number` (1-based), or `true`/`false`."""
-    return next(b.id for b in reply.buttons if b.id.startswith("quiz:answer:") and b.id.endswith(f":{number}"))
+def choice_button(env: QuizEnv, reply: Reply, number: int) -> str:
+    """The id of the button that shows the item's authored choice `number` (1-based), wherever the shuffle put it.
+
+    Found by the button's label, as a person finds it: the stored session says which item the question is.
+    """
+    answers = [b for b in reply.buttons if b.id.startswith("quiz:answer:")]
+    item = shown_item(env, answers[0].id)
+    text = item.choices[number - 1].text
+    return next(b.id for b in answers if b.label == label(f"{b.label[0]}) {text}"))
+
+
+def shown_letter(env: QuizEnv, reply: Reply, number: int) -> str:
+    """The letter (lower case) the question's text shows before the item's authored choice `number`."""
+    answers = [b for b in reply.buttons if b.id.startswith("quiz:answer:")]
+    text = chat_escape(shown_item(env, answers[0].id).choices[number - 1].text)
+    [letter] = [line[2] for line in reply.text.splitlines() if line == f"**{line[2:3]})** {text}"]
+    return letter.lower()
+
+
+def shown_item(env: QuizEnv, button_id: str) -> QuizItem:
+    """The bank item an answer button `quiz:answer:<session>:<slot>:...` belongs to, as authored."""
+    session_id, slot = (int(part) for part in button_id.split(":")[2:4])
+    with env.database.session() as session:
+        quiz = session.get(QuizSession, session_id)
+        assert quiz is not None
+        item = env.features.bank.snapshot().get(quiz.item_ids[slot])
+    assert item is not None
+    return item

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 from sqlalchemy import func, select
 
+from bot.core.conversation import Reply
 from bot.db.migrate import upgrade
 from bot.db.models import KnowledgeEntry
 from bot.db.quiz_models import QuizAttempt, QuizPrompt, QuizSession, ReviewState
@@ -18,6 +19,7 @@ from tests.bot.quiz_fixtures import (  # noqa: F401
     cache_fixture,
     choice_button,
     env_fixture,
+    shown_letter,
 )
 
 CHOICE = "dynamic-graph-when-built"  # right answer: A (1)
@@ -34,14 +36,14 @@ def attempts(env: QuizEnv) -> list[QuizAttempt]:
         return list(session.scalars(select(QuizAttempt).order_by(QuizAttempt.id)))
 
 
-async def start_round(env: QuizEnv) -> str:
-    """Make c1 a study channel and start a team round there; the first question's button prefix."""
+async def start_round(env: QuizEnv) -> Reply:
+    """Make c1 a study channel and start a team round there; its first question."""
     await env.command("/study start every 6h", channel="room", direct=False)
     env.force_items(*ROUND)
     [question] = await env.command("/quiz", channel="room", direct=False)
     assert question.kind == "quiz_question" and not question.ephemeral, question
     assert question.title == "Question 1 of 3 · autograd" and "Team round" in question.text
-    return button(question, "quiz:answer:")
+    return question
 
 
 async def test_a_personal_quiz_from_start_to_summary(env: QuizEnv) -> None:
@@ -52,7 +54,7 @@ async def test_a_personal_quiz_from_start_to_summary(env: QuizEnv) -> None:
     assert [b.label[:3] for b in question.buttons] == ["A) ", "B) ", "C) ", "D) ", "Ski"]
     assert all(len(b.label) <= 80 for b in question.buttons)
 
-    [result] = await env.click(choice_button(question, 1))
+    [result] = await env.click(choice_button(env, question, 1))
     assert result.kind == "quiz_result" and "✅" in result.text and result.ephemeral
     assert "what-is-a-dynamic-computation-graph" in (result.citation or "")
     assert result.title == "Answer 1 of 5 · autograd"
@@ -72,7 +74,7 @@ async def test_a_personal_quiz_from_start_to_summary(env: QuizEnv) -> None:
 
     [question] = await env.click(button(result, "quiz:next:"))
     result, summary = await env.answer(TYPED_WRONG[1])
-    assert "❌ **Not quite**" in result.text and not result.buttons
+    assert "❌ **Not quite**" in result.text and [b.label for b in result.buttons] == ["Explain"]  # no Next
     assert summary.kind == "quiz_summary" and summary.title == "Quiz complete · 2 of 5"
     assert ("Score", "2/5 (40%)") in summary.fields and "/review" in summary.text
 
@@ -91,9 +93,9 @@ async def test_a_personal_quiz_from_start_to_summary(env: QuizEnv) -> None:
 async def test_old_buttons_and_double_answers_are_refused_and_counted_once(env: QuizEnv) -> None:
     env.force_items(CHOICE, TRUE_FALSE)
     [first] = await env.command("/quiz")
-    [result] = await env.click(choice_button(first, 2))
+    [result] = await env.click(choice_button(env, first, 2))
     assert "❌" in result.text
-    [again] = await env.click(choice_button(first, 1))  # the right answer, after the fact
+    [again] = await env.click(choice_button(env, first, 1))  # the right answer, after the fact
     assert again.kind == "error" and "already answered question 1" in again.text and again.ephemeral
     [skip] = await env.click(button(first, "quiz:skip:"))
     assert "already answered" in skip.text
@@ -119,12 +121,12 @@ async def test_old_buttons_and_double_answers_are_refused_and_counted_once(env: 
 async def test_only_the_owner_presses_a_personal_quiz(env: QuizEnv) -> None:
     env.force_items(CHOICE)
     [question] = await env.command("/quiz")
-    [refusal] = await env.click(choice_button(question, 1), user="bob")
+    [refusal] = await env.click(choice_button(env, question, 1), user="bob")
     assert refusal.kind == "error" and refusal.ephemeral and "Alice's" in refusal.text
     [typed] = await env.answer("a", user="bob")
     assert "no question waiting" in typed.text.lower()
     assert attempts(env) == []
-    [result, _] = await env.click(choice_button(question, 1))
+    [result, _] = await env.click(choice_button(env, question, 1))
     assert "✅" in result.text
 
 
@@ -135,29 +137,51 @@ async def test_a_new_quiz_replaces_an_unfinished_one(env: QuizEnv) -> None:
     [refusal] = await env.click(old.buttons[0].id)
     assert "replaced by a newer one" in refusal.text
     [bad] = await env.command("/quiz knitting")
-    assert bad.kind == "error" and "autograd" in bad.text and "tensors" in bad.text
+    assert bad.kind == "quiz_topics" and bad.ephemeral and "no quiz topic `knitting`" in bad.text
+    assert "autograd" in bad.text and "tensors" in bad.text
+
+
+async def test_the_topic_list_is_offered_and_each_topic_starts_a_quiz(env: QuizEnv) -> None:
+    topics = env.features.bank.snapshot().topics
+    [listed] = await env.command("/quiz topics")
+    assert listed.kind == "quiz_topics" and listed.ephemeral
+    assert [b.label for b in listed.buttons] == [*topics, "All topics"]
+    assert all(topic in listed.text for topic in topics)
+    [quiz] = await env.click(button(listed, "quiz:topic:tensors"))
+    assert quiz.kind == "quiz_question" and quiz.title.endswith("· tensors")
+    [every] = await env.click("quiz:topic:")
+    assert every.kind == "quiz_question" and "unfinished quiz" in every.text
+    [help_] = await env.command("/help")
+    assert f"Quiz topics: {', '.join(topics)}." in help_.text and "/review [mistakes]" in help_.text
+    assert env.features.quiz.topics_matching("ten") == ["tensors"]
+    assert env.features.quiz.topics_matching("ing")[:2] == ["data-loading", "debugging"]
 
 
 async def test_unreadable_typed_answer_keeps_the_question_open(env: QuizEnv) -> None:
     env.force_items(CHOICE)
-    await env.command("/quiz")
+    [question] = await env.command("/quiz")
     [unread] = await env.answer("maybe the fifth one")
     assert unread.kind == "error" and "couldn't read that answer" in unread.text
-    [result, summary] = await env.answer("a")  # a letter typed instead of pressed
-    assert "✅" in result.text and summary.kind == "quiz_summary"
+    letter = shown_letter(env, question, 1)  # the right answer, wherever the shuffle showed it
+    [result, summary] = await env.answer(letter)  # a letter typed instead of pressed
+    assert "✅" in result.text and f"**{letter.upper()})**" in result.text and summary.kind == "quiz_summary"
 
 
 async def test_a_team_round_counts_everyone_once_and_closes_after_its_window(env: QuizEnv) -> None:
-    prefix = (await start_round(env)).rsplit(":", 1)[0]
+    question = await start_round(env)
+    prefix = button(question, "quiz:answer:").rsplit(":", 1)[0]
+    right, wrong, other = (choice_button(env, question, n) for n in (1, 2, 3))
+    letter = shown_letter(env, question, 1)
     room = {"channel": "room", "direct": False}
 
     # Alice and Bob press at the same moment, Carol twice at once (either press may win): one attempt each.
-    results = await asyncio.gather(env.click(f"{prefix}:1", "alice", **room), env.click(f"{prefix}:2", "bob", **room),
-                                   env.click(f"{prefix}:1", "carol", **room), env.click(f"{prefix}:3", "carol", **room))
+    results = await asyncio.gather(env.click(right, "alice", **room), env.click(wrong, "bob", **room),
+                                   env.click(right, "carol", **room), env.click(other, "carol", **room))
     kinds = [r.kind for pair in results for r in pair]
     assert sorted(kinds) == ["error", "quiz_ack", "quiz_ack", "quiz_ack"], kinds
     ack = results[0][0]
     assert ack.ephemeral and "Got it" in ack.text and "✅" not in ack.text  # nothing given away before the window
+    assert f"you answered **{letter.upper()})**" in ack.text  # the letter Alice saw
     # Three people, one attempt each (ids need not be 1..3: PostgreSQL sequences skip a value when Carol's two
     # concurrent presses both try to create her user row).
     users = [a.user_id for a in attempts(env)]
@@ -178,7 +202,8 @@ async def test_a_team_round_counts_everyone_once_and_closes_after_its_window(env
     lines = result.splitlines()
     right = next(line for line in lines if line.startswith("✅ Right:"))
     wrong = next(line for line in lines if line.startswith("❌ Wrong:"))
-    assert "The answer: **A)**" in result and "Alice" in right and "Bob" in wrong and "Carol" in right + wrong
+    assert f"The answer: **{letter.upper()})**" in result
+    assert "Alice" in right and "Bob" in wrong and "Carol" in right + wrong
     assert "**Scores:** Alice 1" in result and "Bob 0" in result
     assert posts[1].reply.title == "Question 2 of 3 · autograd"
     assert await env.tick() == []  # closed once
@@ -200,16 +225,17 @@ async def test_a_team_round_counts_everyone_once_and_closes_after_its_window(env
 
 
 async def test_a_restart_mid_quiz_keeps_the_round_and_the_typed_question(env: QuizEnv) -> None:
-    prefix = (await start_round(env)).rsplit(":", 1)[0]
-    await env.click(f"{prefix}:1", "alice", channel="room", direct=False)
+    round_question = await start_round(env)
+    right, wrong = choice_button(env, round_question, 1), choice_button(env, round_question, 2)
+    await env.click(right, "alice", channel="room", direct=False)
     env.force_items(TYPED_RIGHT[0], CHOICE)
     [question] = await env.command("/quiz", "bob")
     assert "sentence or two" in question.text
 
     env.restart()
-    [ack] = await env.click(f"{prefix}:2", "carol", channel="room", direct=False)
+    [ack] = await env.click(wrong, "carol", channel="room", direct=False)
     assert ack.kind == "quiz_ack"
-    [dup] = await env.click(f"{prefix}:1", "alice", channel="room", direct=False)
+    [dup] = await env.click(right, "alice", channel="room", direct=False)
     assert "already answered" in dup.text
     [result] = await env.answer(TYPED_RIGHT[1], "bob")
     assert "✅" in result.text and result.kind == "quiz_result"
@@ -239,8 +265,7 @@ async def test_entries_without_authored_items_get_generated_ones(env: QuizEnv) -
     assert "generated from the knowledge base" in question.text
     item = snapshot.get(next(i for i in (g.id for g in generated) if snapshot.get(i).prompt in question.text))
     assert item is not None
-    right = next(b.id for b in question.buttons if b.id.endswith(f":{item.correct_index + 1}"))
-    [result, *_] = await env.click(right)
+    [result, *_] = await env.click(choice_button(env, question, item.correct_index + 1))
     assert "✅" in result.text
     assert attempts(env)[0].generated and attempts(env)[0].topic == "compilation"
 
@@ -251,7 +276,7 @@ async def test_concurrent_answers_count_once_on_postgres(migrated, embedder, qui
     settings = migrated.model_copy(update={"database_url": postgres_url, "cache_dir": quiz_cache})
     env = QuizEnv(settings, embedder, FakeClock(), RecordingPoster())
     try:
-        prefix = (await start_round(env)).rsplit(":", 1)[0]
+        prefix = button(await start_round(env), "quiz:answer:").rsplit(":", 1)[0]
         room = {"channel": "room", "direct": False}
         presses = [env.click(f"{prefix}:{n}", user, **room) for user in ("alice", "bob", "carol") for n in (1, 2)]
         kinds = sorted(r.kind for replies in await asyncio.gather(*presses) for r in replies)
@@ -266,3 +291,22 @@ async def test_concurrent_answers_count_once_on_postgres(migrated, embedder, qui
             assert session.scalar(select(QuizSession.answers).where(QuizSession.mode == "team")) == 3
     finally:
         env.close()
+
+
+async def test_explain_shows_the_knowledge_entry_after_grading_and_not_before(env: QuizEnv) -> None:
+    env.force_items(CHOICE, TRUE_FALSE)
+    [question] = await env.command("/quiz")
+    session_id = button(question, "quiz:answer:").split(":")[2]
+    [early] = await env.click(f"quiz:explain:{session_id}:0")
+    assert early.kind == "error" and "Answer the question first" in early.text
+    [result] = await env.click(choice_button(env, question, 2))
+    assert [b.label for b in result.buttons] == ["Explain", "Next"]
+    [explained] = await env.click(button(result, "quiz:explain:"))
+    entry = env.runtime.knowledge.index.by_id["what-is-a-dynamic-computation-graph-and-why-is-it-an-advantage"]
+    assert explained.kind == "quiz_explain" and explained.ephemeral
+    assert explained.title == entry.question and explained.text == entry.answer
+    assert "what-is-a-dynamic-computation-graph" in (explained.citation or "")
+    [later] = await env.click(f"quiz:explain:{session_id}:1")  # the next question is not graded yet
+    assert "Answer the question first" in later.text
+    [other] = await env.click(button(result, "quiz:explain:"), "bob")  # a result someone shared: fine to read
+    assert other.kind == "quiz_explain"

@@ -88,6 +88,12 @@ def test_a_quiz_review_and_study_channel_through_chat_json(migrated, quiz_cache:
         assert f"🥇 alice: {right} correct of 5" in board["text"]
         [stray] = chat.send("!answer hello")
         assert "no question waiting" in stray["text"].lower()
+        [mistakes] = chat.send("/review mistakes")  # what was missed comes back at once, not when due
+        if right < 5:
+            assert mistakes["text"].startswith(f"**Review 1 of {5 - right} · autograd**"), mistakes
+            assert any(b["id"].startswith(("quiz:answer:", "quiz:skip:")) for b in mistakes["buttons"])
+        else:
+            assert "No mistakes" in mistakes["text"]
     finally:
         status = chat.close()
     assert status == 0

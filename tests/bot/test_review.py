@@ -7,10 +7,19 @@ from datetime import timedelta
 from fsrs import Rating
 from sqlalchemy import select
 
+from bot.core.conversation import Reply
 from bot.core.review import rating_for
 from bot.db.quiz_models import ReviewState
 from knowledge.grading import Grade
-from tests.bot.quiz_fixtures import QuizEnv, button, cache_fixture, choice_button, env_fixture  # noqa: F401
+from tests.bot.quiz_fixtures import (  # noqa: F401
+    QuizEnv,
+    button,
+    cache_fixture,
+    choice_button,
+    env_fixture,
+    shown_item,
+    shown_letter,
+)
 
 RIGHT, WRONG, SKIPPED = "dynamic-graph-when-built", "dynamic-graph-fixed-reuse", "dynamic-graph-variable-structure"
 GOOD_BUT_INCOMPLETE = ("pytorch-explain-two-features",
@@ -34,12 +43,13 @@ async def take_quiz(env: QuizEnv) -> None:
     """Right, wrong, skipped, and right-but-incomplete, in that order."""
     env.force_items(RIGHT, WRONG, SKIPPED, GOOD_BUT_INCOMPLETE[0])
     [question] = await env.command("/quiz")
-    [result] = await env.click(choice_button(question, 1))
+    [result] = await env.click(choice_button(env, question, 1))
     [question] = await env.click(button(result, "quiz:next:"))
     [result] = await env.click(button(question, "quiz:answer:").rsplit(":", 1)[0] + ":true")
     [question] = await env.click(button(result, "quiz:next:"))
     [result] = await env.click(button(question, "quiz:skip:"))
-    assert "Skipped" in result.text and "The answer: **A)**" in result.text
+    letter = shown_letter(env, question, 1)
+    assert "Skipped" in result.text and f"The answer: **{letter.upper()})**" in result.text
     [question] = await env.click(button(result, "quiz:next:"))
     [result, summary] = await env.answer(GOOD_BUT_INCOMPLETE[1])
     assert "could say more" in result.text and summary.title == "Quiz complete · 2 of 4"
@@ -74,7 +84,7 @@ async def test_review_asks_only_what_is_due(env: QuizEnv) -> None:
     assert "✅" in result.text and result.title == "Answer 1 of 2 · autograd"
     [question] = await env.click(button(result, "quiz:next:"))
     assert "classic example" in question.text
-    [result, summary] = await env.click(choice_button(question, 1))
+    [result, summary] = await env.click(choice_button(env, question, 1))
     assert summary.title == "Review complete · 2 of 2"
 
     by_item = states(env)
@@ -87,11 +97,49 @@ async def test_review_asks_only_what_is_due(env: QuizEnv) -> None:
 async def test_a_lapse_is_counted_when_a_learned_item_is_forgotten(env: QuizEnv) -> None:
     env.force_items(RIGHT)
     [question] = await env.command("/quiz")
-    await env.click(choice_button(question, 1))
+    await env.click(choice_button(env, question, 1))
     env.clock.advance(days=3)
     [question] = await env.command("/review")
-    [result, _] = await env.click(choice_button(question, 2))
+    [result, _] = await env.click(choice_button(env, question, 2))
     assert "❌" in result.text
     row = states(env)[RIGHT]
     assert row.lapses == 1 and row.reps == 2 and row.state == "relearning"
     assert row.due - env.clock() == timedelta(minutes=10)
+
+
+async def test_review_mistakes_reasks_only_what_was_missed_until_each_is_right(env: QuizEnv) -> None:
+    [nothing] = await env.command("/review mistakes")
+    assert nothing.kind == "review_empty" and "No mistakes" in nothing.text
+    env.force_items(RIGHT, WRONG, SKIPPED)
+    [question] = await env.command("/quiz")
+    [result] = await env.click(choice_button(env, question, 1))  # right
+    [question] = await env.click(button(result, "quiz:next:"))
+    [result] = await env.click(button(question, "quiz:answer:").rsplit(":", 1)[0] + ":true")  # wrong
+    [question] = await env.click(button(result, "quiz:next:"))
+    [_, summary] = await env.click(button(question, "quiz:skip:"))  # skipped
+    assert summary.kind == "quiz_summary" and "/review mistakes" in summary.text
+    assert [(b.id, b.label) for b in summary.buttons] == [("review:mistakes", "Review my mistakes")]
+
+    # The button starts a review of the two missed items only, the one missed first first (no waiting for FSRS).
+    [first] = await env.click("review:mistakes")
+    assert first.title == "Review 1 of 2 · autograd" and first.ephemeral and shown_item_id(env, first) == WRONG
+    [result] = await env.click(button(first, "quiz:answer:").rsplit(":", 1)[0] + ":false")  # the statement is false
+    assert "✅" in result.text
+    [second] = await env.click(button(result, "quiz:next:"))
+    assert shown_item_id(env, second) == SKIPPED
+    [_, summary] = await env.click(choice_button(env, second, 2))  # wrong again
+    assert summary.title == "Review complete · 1 of 2" and summary.buttons[0].id == "review:mistakes"
+
+    # Typed as a command, it asks only what is still wrong; once right, nothing is left.
+    [again] = await env.command("/review mistakes")
+    assert again.title == "Review 1 of 1 · autograd" and shown_item_id(env, again) == SKIPPED
+    [_, done] = await env.click(choice_button(env, again, 1))
+    assert done.title == "Review complete · 1 of 1" and "Perfect" in done.text and not done.buttons
+    [empty] = await env.command("/review mistakes")
+    assert empty.kind == "review_empty"
+    [bad] = await env.command("/review everything")
+    assert bad.kind == "error" and "/review mistakes" in bad.text
+
+
+def shown_item_id(env: QuizEnv, question: Reply) -> str:
+    return shown_item(env, button(question, "quiz:answer:")).id

@@ -94,9 +94,7 @@ async def test_study_start_status_stop(env: QuizEnv) -> None:
     [status] = await env.command("/study", "bob", **ROOM)
     assert ("Schedule", "daily at 09:00 UTC") in status.fields and status.ephemeral
 
-    [refused] = await env.command("/study stop", "bob", **ROOM)
-    assert refused.kind == "error" and "Alice" in refused.text
-    [changed] = await env.command("/study start every 4h", "bob", admin=True, **ROOM)
+    [changed] = await env.command("/study start every 4h", "bob", **ROOM)  # another channel manager
     assert "schedule changed" in changed.text and ("Schedule", "every 4 hours") in changed.fields
     [stopped] = await env.command("/study stop", **ROOM)
     assert "stopped" in stopped.text
@@ -107,6 +105,32 @@ async def test_study_start_status_stop(env: QuizEnv) -> None:
     with env.database.session() as session:
         row = session.scalars(select(StudySchedule)).one()
         assert not row.active and row.topic is None and row.every_hours == 4
+
+
+async def test_only_channel_managers_schedule_and_everyone_else_is_told_who_may(env: QuizEnv) -> None:
+    for platform, who in (("discord", "Manage Channels permission"), ("slack", "workspace admins and owners"),
+                          ("console", "channel admins")):
+        [refused] = await env.command("/study start every 6h", "bob", manager=False, platform=platform, **ROOM)
+        assert refused.kind == "error" and refused.ephemeral and "\n" not in refused.text  # one line, to Bob alone
+        assert who in refused.text and "`/study status` is open to everyone" in refused.text
+    with env.database.session() as session:
+        assert session.scalars(select(StudySchedule)).all() == []  # nothing was scheduled
+
+    [started] = await env.command("/study start every 6h", "alice", **ROOM)
+    assert started.kind == "study" and not started.ephemeral  # the channel sees that it is now a study channel
+    [stop] = await env.command("/study stop", "bob", manager=False, **ROOM)
+    assert stop.kind == "error" and "can start or stop" in stop.text
+    [status] = await env.command("/study status", "bob", manager=False, **ROOM)
+    assert status.kind == "study" and ("Schedule", "every 6 hours") in status.fields
+    [admin] = await env.command("/study stop", "carol", manager=False, admin=True, **ROOM)  # a server admin
+    assert "stopped" in admin.text
+
+    # Answering a scheduled question stays open to everyone.
+    await env.command("/study start every 6h", "alice", **ROOM)
+    env.clock.advance(hours=6)
+    [posted] = await env.tick()
+    [ack] = await env.click(button(posted.reply, "quiz:answer:"), "bob", manager=False, **ROOM)
+    assert ack.kind == "quiz_ack"
 
 
 async def test_scheduled_questions_results_streaks_and_a_restart(env: QuizEnv) -> None:
@@ -122,10 +146,13 @@ async def test_scheduled_questions_results_streaks_and_a_restart(env: QuizEnv) -
     snapshot = env.features.bank.snapshot()
     with env.database.session() as session:
         item = snapshot.get(session.scalars(select(QuizSession)).one().item_ids[0])
-    right = str(item.correct_index + 1) if item.kind == "choice" else str(item.answer).lower()
-    wrong = ("1" if right != "1" else "2") if item.kind == "choice" else str(not item.answer).lower()
-    await env.click(f"{prefix}:{right}", "alice", **ROOM)
-    await env.click(f"{prefix}:{wrong}", "bob", **ROOM)
+    if item.kind == "choice":  # the buttons showing the right choice and another one, wherever they were shown
+        right = choice_button(env, question, item.correct_index + 1)
+        wrong = choice_button(env, question, 2 if item.correct_index == 0 else 1)
+    else:
+        right, wrong = (f"{prefix}:{str(value).lower()}" for value in (item.answer, not item.answer))
+    await env.click(right, "alice", **ROOM)
+    await env.click(wrong, "bob", **ROOM)
 
     env.restart()  # a new process: the schedule and the open question come from the database
     env.clock.advance(minutes=61)
@@ -150,7 +177,7 @@ async def test_stats_and_leaderboard_count_real_attempts(env: QuizEnv) -> None:
         env.force_items(*items)
         [question] = await env.command("/quiz", user, channel=channel)
         for answer in answers:
-            replies = await env.click(choice_button(question, answer) if isinstance(answer, int) else
+            replies = await env.click(choice_button(env, question, answer) if isinstance(answer, int) else
                                       button(question, "quiz:answer:").rsplit(":", 1)[0] + f":{answer}", user,
                                       channel=channel)
             if len(replies) == 1 and replies[0].buttons:
@@ -231,8 +258,9 @@ async def check_fires_once(env: QuizEnv, url: str) -> None:
     try:
         channels = [f"room-{n}" for n in range(5)]
         for channel in channels:
-            request = Request(platform="console", user=Person("alice", "Alice"), channel_id=channel,
-                              command="study", text="start every 1h", is_direct=False)
+            alice = Person("alice", "Alice", can_manage_channel=True)
+            request = Request(platform="console", user=alice, channel_id=channel, command="study",
+                              text="start every 1h", is_direct=False)
             reply = await processes[0].study.study(request)
             assert reply.kind == "study", reply
         start = env.clock()

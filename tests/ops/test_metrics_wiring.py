@@ -36,7 +36,7 @@ async def test_a_quiz_answer_counts_as_an_attempt(env: QuizEnv) -> None:
     env.force_items(CHOICE, CHOICE)
     with TestClient(create_app(env.runtime), client=("127.0.0.1", 50000)) as client:
         [question] = await env.command("/quiz")
-        await env.click(choice_button(question, 1))
+        await env.click(choice_button(env, question, 1))
         got = samples(client.get("/metrics").text)
     assert got[("torchtutor_quiz_attempts_total", (("correct", "true"),))] == 1
     assert got.get(("torchtutor_quiz_attempts_total", (("correct", "false"),)), 0) == 0

@@ -42,13 +42,14 @@ def asked(runtime):  # type: ignore[no-untyped-def]
     return runtime
 
 
-CHOICE = "dynamic-graph-when-built"  # a choice item of topic autograd; its right answer is choice 1
+CHOICE = "dynamic-graph-when-built"  # a choice item of topic autograd; its right answer is authored choice 1
 TRUE_FALSE = "dynamic-graph-fixed-reuse"  # a true/false item of topic autograd; the statement is false
 
 
 def quiz(runtime, answers: list[tuple[str, str]], *, platform: str, user: str,  # type: ignore[no-untyped-def]
          channel: str) -> None:
-    """Take a personal /quiz through the Tutor with these (item id, button value) answers, in order."""
+    """Take a personal /quiz through the Tutor with these (item id, answer) answers, in order: a choice item's
+    answer is the authored choice's number, pressed wherever the shuffle showed it; true/false as is."""
     features = runtime.quizzes
     snapshot = features.bank.snapshot()
     features.quiz.pick = lambda pool, count, **_: [snapshot.get(item_id) for item_id, _ in answers]
@@ -62,6 +63,10 @@ def quiz(runtime, answers: list[tuple[str, str]], *, platform: str, user: str,  
     for number, (_, value) in enumerate(answers, start=1):
         assert question.kind == "quiz_question", question
         prefix = next(b.id for b in question.buttons if b.id.startswith("quiz:answer:")).rsplit(":", 1)[0]
+        item = snapshot.get(answers[number - 1][0])
+        if item.kind == "choice":
+            text = item.choices[int(value) - 1].text
+            value = next(b.id for b in question.buttons if b.label[3:] == text).rsplit(":", 1)[1]
         result, *rest = send(action=f"{prefix}:{value}")
         if number < len(answers):
             [question] = send(action=next(b.id for b in result.buttons if b.id.startswith("quiz:next:")))
@@ -145,6 +150,8 @@ def test_every_table_exports_as_csv_with_its_rows(app, quizzed, client_for) -> N
     assert [(r["item_id"], r["attempts"], float(r["share_correct"])) for r in hardest] == [
         (TRUE_FALSE, "1", 0.0), (CHOICE, "2", 0.5)]
     assert all(r["question"] and r["common_wrong"] for r in hardest), hardest
+    # Wrong answers by what was picked, not by the number of the button it sat under.
+    assert [r["common_wrong"] for r in hardest] == ["True (1)", "Once, when the model's class is defined (1)"]
     board = _csv(viewer.get("/dashboard/export/quiz-leaderboard.csv"))
     assert [(r["rank"], r["platform"], r["person"], r["score"], r["attempts"], r["streak"]) for r in board] == [
         ("1", "discord", "Alice", "1", "2", "1"), ("2", "slack", "Bob", "0", "1", "1")]
@@ -152,6 +159,10 @@ def test_every_table_exports_as_csv_with_its_rows(app, quizzed, client_for) -> N
     assert [(r["channel"], r["attempts"]) for r in channels] == [("general", "2")]
     backlog = _csv(viewer.get("/dashboard/export/quiz-review-backlog.csv"))
     assert {r["person"] for r in backlog} == {"Alice", "Bob"}
+    # Nothing is due this minute, only this week: the card's chart draws the week's, which every row has.
+    assert all(r["due_now"] == "0" and int(r["due_this_week"]) > 0 for r in backlog), backlog
+    page = viewer.get("/dashboard/quizzes").text
+    assert 'data-src="/api/v1/stats/quiz-review-backlog' in page and 'data-series="due_this_week"' in page
 
 
 def test_csv_cells_that_a_spreadsheet_would_run_are_defused(app, runtime, client_for) -> None:  # type: ignore[no-untyped-def]

@@ -26,6 +26,7 @@ def build_client(runtime: Runtime, settings: Settings, **options: Any) -> Torcht
         runtime.tutor,
         demos=list_demos(),
         suggest_questions=question_suggester(lambda: runtime.knowledge.index.entries),
+        suggest_topics=runtime.quizzes.quiz.topics_matching if runtime.quizzes is not None else None,
         api_url=settings.discord_api_url,
         guild_id=settings.discord_guild_id,
         telemetry=runtime.metrics,

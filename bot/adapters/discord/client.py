@@ -45,7 +45,8 @@ class TorchtutorDiscord(discord.AutoShardedClient):
     """
 
     def __init__(self, tutor: Tutor, *, demos: Sequence[Demo] = (), suggest_questions: Suggest | None = None,
-                 api_url: str | None = None, guild_id: int | None = None, clock: Callable[[], float] = time.monotonic,
+                 suggest_topics: Suggest | None = None, api_url: str | None = None, guild_id: int | None = None,
+                 clock: Callable[[], float] = time.monotonic,
                  edit_interval: float = EDIT_INTERVAL, telemetry: Telemetry | None = None,
                  outbox: Outbox | None = None, **options: Any) -> None:
         options.setdefault("intents", intents())
@@ -54,7 +55,7 @@ class TorchtutorDiscord(discord.AutoShardedClient):
         self.api_url = api_url.rstrip("/") if api_url else None
         self.guild_id = guild_id
         self.tree: app_commands.CommandTree[TorchtutorDiscord] = app_commands.CommandTree(self)
-        for command in build_commands(self, demos, suggest_questions):
+        for command in build_commands(self, demos, suggest_questions, suggest_topics):
             self.tree.add_command(command)
         self.delivery = Delivery(self, clock=clock, edit_interval=edit_interval, telemetry=telemetry,
                                  shown=tutor.shown)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -25,8 +26,8 @@ class CommandRunner(Protocol):
 Suggest = Callable[[str], Sequence[str]]
 
 
-def build_commands(runner: CommandRunner, demos: Sequence[Demo], suggest_questions: Suggest | None = None
-                   ) -> list[app_commands.Command[Any, ..., Any]]:
+def build_commands(runner: CommandRunner, demos: Sequence[Demo], suggest_questions: Suggest | None = None,
+                   suggest_topics: Suggest | None = None) -> list[app_commands.Command[Any, ..., Any]]:
     """The application commands, each forwarding to `runner.run_command`."""
 
     @app_commands.command(name="ask", description="Ask a PyTorch question; the answer cites its source")
@@ -73,11 +74,24 @@ def build_commands(runner: CommandRunner, demos: Sequence[Demo], suggest_questio
     async def quiz(interaction: discord.Interaction, topic: str | None = None) -> None:
         await runner.run_command(interaction, "quiz", topic or "")
 
+    @quiz.autocomplete("topic")
+    async def quiz_topics(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        if suggest_topics is None:
+            return []
+        # The bank may be rebuilding (after a knowledge edit): never on the gateway's event loop.
+        topics = await asyncio.to_thread(suggest_topics, current)
+        return [_choice(topic, topic) for topic in topics[:CHOICE_LIMIT]]
+
     @app_commands.command(name="review", description="Review the questions that are due for you")
-    async def review(interaction: discord.Interaction) -> None:
-        await runner.run_command(interaction, "review", "")
+    @app_commands.describe(what="What to go over: the questions due now (default), or your mistakes")
+    @app_commands.choices(what=[app_commands.Choice(name="due now", value="due"),
+                                app_commands.Choice(name="my mistakes", value="mistakes")])
+    async def review(interaction: discord.Interaction, what: str | None = None) -> None:
+        await runner.run_command(interaction, "review", what or "")
 
     @app_commands.command(name="study", description="Scheduled study questions for this channel")
+    # Shown to channel managers by default (a server can widen it); the core checks again for start and stop.
+    @app_commands.default_permissions(manage_channels=True)
     @app_commands.describe(action="start, stop or status", schedule="When to post, e.g. daily 09:00")
     @app_commands.choices(action=[app_commands.Choice(name=a, value=a) for a in ("start", "stop", "status")])
     async def study(interaction: discord.Interaction, action: str, schedule: str | None = None) -> None:

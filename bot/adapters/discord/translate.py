@@ -13,11 +13,13 @@ PLATFORM = "discord"
 
 
 def person(user: discord.User | discord.Member, permissions: discord.Permissions | None = None) -> Person:
-    """The person behind a Discord user; admins are those who may administer or manage the guild."""
+    """The person behind a Discord user; admins are those who may administer or manage the guild, and channel
+    managers those with Manage Channels (administrators have it implicitly)."""
     if permissions is None and isinstance(user, discord.Member):
         permissions = user.guild_permissions
     is_admin = permissions is not None and (permissions.administrator or permissions.manage_guild)
-    return Person(str(user.id), user.display_name, is_admin)
+    manager = permissions is not None and (permissions.administrator or permissions.manage_channels)
+    return Person(str(user.id), user.display_name, is_admin, can_manage_channel=manager)
 
 
 def _interaction_base(interaction: discord.Interaction) -> Request:

@@ -52,9 +52,11 @@ DRAIN_TIMEOUT_S = 30.0
 class PeopleCache:
     """Who a Slack user is (display name, admin or owner), from `users.info`, remembered for a while."""
 
-    def __init__(self, ttl: float = PERSON_TTL_S, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, ttl: float = PERSON_TTL_S, clock: Callable[[], float] = time.monotonic,
+                 channel_admins: frozenset[str] = frozenset()) -> None:
         self.ttl = ttl
         self.clock = clock
+        self.channel_admins = channel_admins
         self._known: dict[tuple[str, str], tuple[float, Person]] = {}
 
     async def person(self, client: AsyncWebClient, team_id: str, user_id: str, name_hint: str = "") -> Person:
@@ -68,10 +70,12 @@ class PeopleCache:
             profile = user.get("profile") or {}
             name = profile.get("display_name") or profile.get("real_name") or user.get("name") or name_hint
             admin = bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
-            person = Person(platform_id=user_id, name=str(name), is_admin=admin)
+            person = Person(platform_id=user_id, name=str(name), is_admin=admin,
+                            can_manage_channel=admin or user_id in self.channel_admins)
         except SlackApiError as exc:
             log.warning("users.info failed for %s: %s", user_id, exc.response.get("error"))
-            person, ttl = Person(platform_id=user_id, name=name_hint), 60.0
+            person = Person(platform_id=user_id, name=name_hint, can_manage_channel=user_id in self.channel_admins)
+            ttl = 60.0
         if len(self._known) > 10_000:
             self._known.clear()
         self._known[key] = (self.clock() + ttl, person)
@@ -92,7 +96,7 @@ class SlackAdapter:
         self.ready = ready
         self.prefix = settings.slack_command_prefix
         self.pacer = pacer or EditPacer()
-        self.people = PeopleCache()
+        self.people = PeopleCache(channel_admins=settings.slack_channel_admin_ids)
         self.app = self._build_app()
         self.handler = AsyncSlackRequestHandler(self.app)
         self._tasks: set[asyncio.Task[None]] = set()

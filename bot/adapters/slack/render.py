@@ -178,6 +178,20 @@ def actions_blocks(buttons: Sequence[Button], block_id: str) -> list[Block]:
     return blocks
 
 
+# Replies whose buttons are a list to pick one from, shown as a select menu rather than a wall of buttons.
+SELECT_KINDS = {"quiz_topics": "Pick a topic"}
+SELECT_OPTIONS_LIMIT = 100
+
+
+def select_block(buttons: Sequence[Button], placeholder: str, block_id: str) -> Block:
+    """A static select whose options carry the buttons' action ids, as one actions block."""
+    options = [{"text": {"type": "plain_text", "text": plain(b.label or b.id, LABEL_LIMIT), "emoji": True},
+                "value": b.id} for b in buttons if b.id and len(b.id) <= VALUE_LIMIT][:SELECT_OPTIONS_LIMIT]
+    element = {"type": "static_select", "action_id": f"{ACTION_ID_PREFIX}select",
+               "placeholder": {"type": "plain_text", "text": placeholder}, "options": options}
+    return {"type": "actions", "block_id": block_id, "elements": [element]}
+
+
 def message_block_id(message_id: str, part: str) -> str:
     """A block id that names the reply a message shows, so a button press can say which reply it came from."""
     return f"{BLOCK_ID_PREFIX}{message_id}:{part}"[:BLOCK_ID_LIMIT]
@@ -211,7 +225,10 @@ def render_blocks(reply: Reply, *, message_id: str | None = None, preface: str |
         notes.append(image_note)
     if notes:
         tail.append(_context("  ·  ".join(notes), message_block_id(key, "c")))
-    tail += actions_blocks(reply.buttons, message_block_id(key, "a"))
+    if reply.kind in SELECT_KINDS and reply.buttons:
+        tail.append(select_block(reply.buttons, SELECT_KINDS[reply.kind], message_block_id(key, "a0")))
+    else:
+        tail += actions_blocks(reply.buttons, message_block_id(key, "a"))
     room = MAX_BLOCKS - len(head) - len(tail)
     if len(body) > room:
         body = body[: max(room - 1, 0)] + [_context("_(cut short: the message was too long for Slack)_",

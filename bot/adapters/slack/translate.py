@@ -106,9 +106,10 @@ def unescape(text: str) -> str:
 
 
 def from_action(body: Mapping[str, Any]) -> Request:
-    """A button press (`block_actions`): its value is the core's action id, or one of our command buttons."""
+    """A button press or a select's choice (`block_actions`): its value is the core's action id, or one of our
+    command buttons."""
     action = (body.get("actions") or [{}])[0]
-    value = str(action.get("value", ""))
+    value = str(action.get("value") or (action.get("selected_option") or {}).get("value") or "")
     user = body.get("user") or {}
     team_id = str((body.get("team") or {}).get("id") or user.get("team_id") or "")
     container = body.get("container") or {}

@@ -30,7 +30,7 @@ def _rows(name: str) -> Any:
         module = optional_module("bot.core.quiz_stats")
         if module is None:
             return []
-        extra = {"prompts": _prompts(ctx)} if name == "quiz-difficulty" else {}
+        extra = {"prompts": _prompts(ctx), "items": _items(ctx)} if name == "quiz-difficulty" else {}
         return list(getattr(module, _FUNCTIONS[name])(session=ctx.session, period=ctx.period, **extra))
 
     return rows
@@ -48,6 +48,14 @@ def _prompts(ctx: Context) -> Any:
         return item.prompt if item is not None else None
 
     return prompt
+
+
+def _items(ctx: Context) -> Any:
+    """An item by id from the runtime's quiz bank (None for one it no longer has)."""
+    features = getattr(ctx.runtime, "quizzes", None)
+    if features is None:
+        return lambda item_id: None
+    return features.bank.snapshot().get
 
 
 def _quiz(name: str, title: str, columns: tuple[Column, ...], *charts: Chart, description: str = "") -> TableSpec:
@@ -82,5 +90,8 @@ register(
     _quiz("quiz-review-backlog", "Review backlog", (
         Column("platform", "Platform"), Column("person", "Person"), Column("due_now", "Due now", "int"),
         Column("due_this_week", "Due this week", "int"), Column("overdue_days", "Oldest overdue (days)", "int"),
-    ), Chart("hbars", "person", ("due_now",)), description="Reviews due per person (spaced repetition)."),
+    # Charted by what is due this week (which includes what is due now): every row of the table has some, so
+    # the chart never says "no data" above rows.
+    ), Chart("hbars", "person", ("due_this_week",)),
+        description="Reviews due per person (spaced repetition), now and within a week."),
 )
