@@ -1,7 +1,7 @@
 """channels whose admins opted in to /run
 
 Revision ID: 0012
-Revises: 0007
+Revises: 0010
 Create Date: 2026-12-04 08:50:00
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 import bot.db.types
 
 revision = '0012'
-down_revision = '0007'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 
