@@ -80,12 +80,6 @@ def configure_logging(verbose: bool, chatty: bool = False) -> None:
         level = "INFO"
     ours = logging.DEBUG if verbose else (level if chatty else None)
     tt_logging.configure(fmt=fmt, level=logging.DEBUG if verbose else logging.WARNING, ours=ours)
-    try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
-    except ImportError:
-        pass
 
 
 if __name__ == "__main__":
