@@ -119,3 +119,42 @@ def test_a_process_that_only_encodes_never_imports_torch() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+class Counting:
+    """A tiny deterministic encoder that counts what it encodes."""
+
+    dimension = 4
+    name = "counting"
+
+    def __init__(self) -> None:
+        self.encoded: list[str] = []
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        self.encoded += texts
+        return np.array([[len(t), t.count("a"), t.count("e"), 1.0] for t in texts], dtype=np.float32)
+
+
+def test_the_embedding_cache_is_one_memory_mapped_file_that_grows(tmp_path: Path) -> None:
+    encoder = Counting()
+    first = EmbeddingCache(tmp_path, "counting").encode(["alpha", "beta", "alpha"], encoder)
+    assert encoder.encoded == ["alpha", "beta"] and first.tolist()[0] == first.tolist()[2]
+    cache = EmbeddingCache(tmp_path, "counting")  # a restart: read from the file, nothing encoded
+    again = cache.encode(["beta", "alpha"], encoder)
+    assert encoder.encoded == ["alpha", "beta"] and again.tolist() == first[[1, 0]].tolist()
+    assert isinstance(cache._stored, np.memmap) and again.dtype == np.float32 and again.flags.c_contiguous
+    grown = cache.encode(["gamma", "alpha"], encoder)  # one new text is encoded and stored with the rest
+    assert encoder.encoded == ["alpha", "beta", "gamma"] and grown[1].tolist() == first[0].tolist()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["embeddings-counting.npy"]
+    restarted = EmbeddingCache(tmp_path, "counting").encode(["gamma", "beta", "alpha"], encoder)
+    assert encoder.encoded == ["alpha", "beta", "gamma"] and restarted.tolist()[0] == grown.tolist()[0]
+
+
+def test_an_unreadable_embedding_cache_is_ignored_and_rewritten(tmp_path: Path,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / "embeddings-counting.npy").write_bytes(b"not numpy at all")
+    encoder = Counting()
+    assert EmbeddingCache(tmp_path, "counting").encode(["alpha"], encoder).shape == (1, 4)
+    assert encoder.encoded == ["alpha"] and "ignoring unreadable embedding cache" in caplog.text
+    EmbeddingCache(tmp_path, "counting").encode(["alpha"], encoder)
+    assert encoder.encoded == ["alpha"]  # the rewritten file is read back
