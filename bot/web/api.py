@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-
+import orjson
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, Field
 
@@ -41,5 +40,5 @@ async def ask(body: AskBody, request: Request) -> Response:
                                command="ask", text=body.question)
     answer, _ = await runtime.qa.answer_and_record(chat_request, wait=False)
     how = "cache hit" if answer.cached else "computed"
-    return Response(json.dumps(answer.to_json(), ensure_ascii=False), media_type="application/json",
+    return Response(orjson.dumps(answer.to_json()), media_type="application/json",
                     headers={"Server-Timing": f'answer;dur={answer.latency_ms:.3f};desc="{how}"'})
