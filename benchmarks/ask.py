@@ -240,9 +240,10 @@ async def cached(port: int, text: str, repeats: int) -> dict[str, float]:
 class Server:
     """`torchtutor serve` in a child process, on its own database and cache directory."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], log: Path) -> None:
         self.env = env
-        self.process: subprocess.Popen[str] | None = None
+        self.log = log  # a file, not a pipe: a pipe nobody reads fills up and blocks the server's logging
+        self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
 
     def start(self) -> float:
@@ -253,13 +254,14 @@ class Server:
 
         self.port = free_port()
         started = time.perf_counter()
-        self.process = subprocess.Popen([sys.executable, "-m", "bot.cli.main", "serve", "--port", str(self.port)],
-                                        env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen([sys.executable, "-m", "bot.cli.main", "serve", "--port", str(self.port)],
+                                            env=self.env, stdout=subprocess.DEVNULL, stderr=log)
 
         def healthy() -> bool:
             assert self.process is not None
             if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {self.process.stderr.read() if self.process.stderr else ''}")
+                raise RuntimeError(f"server exited: {self.log.read_text(errors='replace')[-2000:]}")
             try:
                 return httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=2).status_code == 200
             except httpx.HTTPError:
@@ -369,7 +371,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
         env = environment(tmp, args.backend)
-        server = Server(env)
+        server = Server(env, tmp / "serve.log")
         try:
             first = server.start()  # empty embedding cache: the knowledge base is encoded
             server.stop()
