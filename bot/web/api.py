@@ -13,8 +13,8 @@ from bot.web.auth import require_api_access
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_api_access)])
 
 
-def accepting_work(request: Request) -> None:
-    """FastAPI dependency of routes that start work: 503 once the process is shutting down."""
+async def accepting_work(request: Request) -> None:
+    """FastAPI dependency of routes that start work: 503 once the process is shutting down (async: no thread hop)."""
     if request.app.state.runtime.draining:
         raise HTTPException(503, "shutting down: try again in a moment", headers={"Retry-After": "5"})
 
