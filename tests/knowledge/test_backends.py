@@ -158,3 +158,12 @@ def test_an_unreadable_embedding_cache_is_ignored_and_rewritten(tmp_path: Path,
     assert encoder.encoded == ["alpha"] and "ignoring unreadable embedding cache" in caplog.text
     EmbeddingCache(tmp_path, "counting").encode(["alpha"], encoder)
     assert encoder.encoded == ["alpha"]  # the rewritten file is read back
+
+
+def test_nowhere_to_export_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("folders cannot be made under a file")
+    monkeypatch.setattr(sys, "prefix", str(blocked))
+    with pytest.raises(onnx_model.ExportError, match=r"could not export .*a-file/share/torchtutor.*not writable; "
+                                                     r".*a-file/cache/models.*not writable"):
+        onnx_model.ensure(blocked / "cache")
