@@ -50,7 +50,9 @@ COPY knowledge ./knowledge
 COPY workers ./workers
 COPY bot ./bot
 # Editable, because migrations/ and knowledge/docs/ are found next to the code, not in site-packages.
+# The encoder's ONNX export is made here, offline, into the image (/opt/venv/share/torchtutor).
 RUN pip install --no-deps --no-build-isolation -e . \
+    && python -m knowledge.onnx_model \
     && mkdir -p /app/var && chown torchtutor:torchtutor /app/var
 USER torchtutor
 ENV TORCHTUTOR_HOST=0.0.0.0 TORCHTUTOR_PORT=8000

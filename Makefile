@@ -8,7 +8,9 @@ export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: setup run test test-postgres lint bench clean
 
+# The ONNX export of the packaged model (knowledge/onnx_model.py) is made once, offline; a no-op once it exists.
 setup: $(STAMP)
+	@$(BIN)/python -m knowledge.onnx_model >/dev/null
 
 # torch==2.13.0 goes first so that nothing later pulls a multi-GB CUDA build.
 $(STAMP): pyproject.toml

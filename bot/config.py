@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     answer_threshold: float = Field(default=0.44, ge=0.0, le=1.0)
     related_threshold: float = Field(default=0.40, ge=0.0, le=1.0)
     knowledge_poll_seconds: float = Field(default=2.0, ge=0.0)
+    # The sentence encoder: `onnx` (ONNX Runtime, exported from the packaged weights; no torch in the process) or
+    # `torch` (sentence-transformers); both give the same answers. Threads: ONNX Runtime's per encode, 0 = per core.
+    encoder_backend: Literal["onnx", "torch"] = "onnx"
+    encoder_threads: int = Field(default=0, ge=0, le=64)
     encode_batch_size: int = Field(default=64, ge=1, le=1024)
     encode_batch_wait_ms: float = Field(default=0.5, ge=0.0, le=1000.0)
     max_question_chars: int = Field(default=2000, ge=10)

@@ -295,7 +295,7 @@ def build_runtime(settings: Settings, *, paths: Sequence[Path] | None = None, en
     database = database or Database.from_url(
         settings.database_url, pool_size=settings.database_pool_size, max_overflow=settings.database_max_overflow,
         pool_timeout=settings.database_pool_timeout, pool_recycle=settings.database_pool_recycle)
-    encoder = encoder or get_embedder()
+    encoder = encoder or get_embedder(settings.encoder_backend, settings.cache_dir, settings.encoder_threads)
     cache = EmbeddingCache(settings.cache_dir, getattr(encoder, "name", "encoder"))
     knowledge = KnowledgeService(knowledge_paths(settings, paths), encoder, cache,
                                  database if use_database_entries else None)

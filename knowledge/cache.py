@@ -1,4 +1,8 @@
-"""An on-disk cache of text embeddings keyed by model and content hash, so restarts re-encode nothing."""
+"""An on-disk cache of text embeddings keyed by model and content hash, so restarts re-encode nothing.
+
+One `.npy` file per model holds a record per text (its key and its vector); it is memory-mapped, so a start
+reads only the keys and the pages of the vectors it uses, instead of decoding an archive of arrays.
+"""
 
 from __future__ import annotations
 
@@ -13,60 +17,86 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
+KEY_BYTES = 32
+
 
 def text_key(text: str) -> str:
     """The cache key of a text."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:KEY_BYTES]
 
 
 class EmbeddingCache:
-    """Vectors by text hash, stored as one .npz per model; writes are atomic renames."""
+    """Vectors by text hash, stored as one memory-mapped .npy per model; writes are atomic renames."""
 
     def __init__(self, directory: Path | None, model_name: str) -> None:
-        self._path = directory / f"embeddings-{model_name}.npz" if directory else None
-        self._vectors: dict[str, np.ndarray] = {}
+        self._path = directory / f"embeddings-{model_name}.npy" if directory else None
+        self._rows: dict[str, int] = {}
+        self._stored: np.ndarray | None = None  # the file's vectors, memory-mapped
+        self._fresh: dict[str, np.ndarray] = {}  # encoded since, not yet in the file
         self._lock = threading.Lock()
         self._loaded = False
+        self.misses = 0
 
     def _load(self) -> None:
         if self._loaded:
             return
         self._loaded = True
-        if self._path is None or not self._path.exists():
-            return
+        if self._path is not None and self._path.exists():
+            self._map()
+
+    def _map(self) -> bool:
+        """Map the file's records; whether it could."""
+        assert self._path is not None
         try:
-            with np.load(self._path) as data:
-                self._vectors = {key: data[key] for key in data.files}
-        except (OSError, ValueError) as exc:
+            records = np.load(self._path, mmap_mode="r")
+            rows = {key.decode("ascii"): row for row, key in enumerate(records["key"].tolist())}
+            self._rows, self._stored = rows, records["vector"]
+        except (OSError, ValueError, KeyError, UnicodeDecodeError) as exc:
             log.warning("ignoring unreadable embedding cache %s: %s", self._path, exc)
+            return False
+        return True
 
     def encode(self, texts: list[str], encoder) -> np.ndarray:  # type: ignore[no-untyped-def]
         """Vectors for texts, encoding (and saving) only those not cached yet."""
         with self._lock:
             self._load()
             keys = [text_key(t) for t in texts]
-            missing = sorted({(k, t) for k, t in zip(keys, texts, strict=True) if k not in self._vectors})
+            missing = sorted({(k, t) for k, t in zip(keys, texts, strict=True)
+                              if k not in self._rows and k not in self._fresh})
             if missing:
                 fresh = encoder.encode([t for _, t in missing])
-                self._vectors.update({k: v for (k, _), v in zip(missing, fresh, strict=True)})
+                self._fresh.update({k: np.asarray(v, dtype=np.float32) for (k, _), v in zip(missing, fresh,
+                                                                                          strict=True)})
                 self._save()
             self.misses = len(missing)
             if not keys:
                 return np.zeros((0, encoder.dimension), dtype=np.float32)
-            return np.stack([self._vectors[k] for k in keys]).astype(np.float32)
+            return np.stack([self._vector(k) for k in keys]).astype(np.float32, copy=False)
+
+    def _vector(self, key: str) -> np.ndarray:
+        row = self._rows.get(key)
+        return self._fresh[key] if row is None or self._stored is None else self._stored[row]
 
     def _save(self) -> None:
         if self._path is None:
             return
+        keys = list(self._rows) + [k for k in self._fresh if k not in self._rows]
+        vectors = np.stack([self._vector(k) for k in keys])
+        records = np.empty(len(keys), dtype=[("key", f"S{KEY_BYTES}"), ("vector", "<f4", vectors.shape[1:])])
+        records["key"] = [k.encode("ascii") for k in keys]
+        records["vector"] = vectors
         self._path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self._path.parent, suffix=".npz")
+        fd, tmp = tempfile.mkstemp(dir=self._path.parent, suffix=".npy")
         try:
             with os.fdopen(fd, "wb") as handle:
-                np.savez(handle, **self._vectors)
+                np.save(handle, records)
             os.replace(tmp, self._path)
         except OSError as exc:
             log.warning("could not write embedding cache %s: %s", self._path, exc)
             Path(tmp).unlink(missing_ok=True)
+            return
+        if self._map():  # what was fresh is in the mapped file now
+            self._fresh = {}
 
 
 class CachingEncoder:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Any
+
+# Device files that a GPU driver creates (NVIDIA, AMD ROCm, WSL2). Where none exists there is no GPU to count.
+GPU_DRIVER_FILES = ("/dev/nvidiactl", "/proc/driver/nvidia/gpus", "/dev/kfd", "/dev/dxg")
 
 
 def best_device() -> str:
@@ -41,6 +46,8 @@ def visible_gpus() -> list[str]:
     """
     import os
 
+    if not gpu_driver_present():
+        return []  # without importing torch: a serving process that starts the local pool stays small
     import torch
 
     if not torch.backends.cuda.is_built():
@@ -50,6 +57,13 @@ def visible_gpus() -> list[str]:
         return []
     given = [part.strip() for part in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if part.strip()]
     return given[:count] if given else [str(index) for index in range(count)]
+
+
+def gpu_driver_present() -> bool:
+    """Whether a GPU driver's device files exist (elsewhere than Linux: assumed, and torch is asked)."""
+    if not sys.platform.startswith("linux"):
+        return True
+    return any(Path(path).exists() for path in GPU_DRIVER_FILES)
 
 
 def _count_without_cuda_init(torch: Any) -> int:

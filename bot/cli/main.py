@@ -25,6 +25,7 @@ from bot.cli.output import fail
 from bot.cli.parser import CommandFailed, Parser, UsageError
 from bot.config import ConfigError, get_settings
 from bot.runtime import SchemaNotReady
+from knowledge.onnx_model import ExportError
 
 COMMAND_MODULES = [serve_cmd, migrate_cmd, chat_cmd, ask_cmd, knowledge_cmd, eval_cmd, gaps_cmd, demo_cmd,
                    worker_cmd, study_cmd, admin_cmd, health_cmd]
@@ -56,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, ConfigError) as exc:
         fail(str(exc))
         return 2
-    except (CommandFailed, SchemaNotReady) as exc:
+    except (CommandFailed, SchemaNotReady, ExportError) as exc:
         fail(str(exc))
         return 1
     except KeyboardInterrupt:
@@ -80,12 +81,6 @@ def configure_logging(verbose: bool, chatty: bool = False) -> None:
         level = "INFO"
     ours = logging.DEBUG if verbose else (level if chatty else None)
     tt_logging.configure(fmt=fmt, level=logging.DEBUG if verbose else logging.WARNING, ours=ours)
-    try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
-    except ImportError:
-        pass
 
 
 if __name__ == "__main__":

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-
+import orjson
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, Field
 
@@ -14,8 +13,8 @@ from bot.web.auth import require_api_access
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_api_access)])
 
 
-def accepting_work(request: Request) -> None:
-    """FastAPI dependency of routes that start work: 503 once the process is shutting down."""
+async def accepting_work(request: Request) -> None:
+    """FastAPI dependency of routes that start work: 503 once the process is shutting down (async: no thread hop)."""
     if request.app.state.runtime.draining:
         raise HTTPException(503, "shutting down: try again in a moment", headers={"Retry-After": "5"})
 
@@ -41,5 +40,5 @@ async def ask(body: AskBody, request: Request) -> Response:
                                command="ask", text=body.question)
     answer, _ = await runtime.qa.answer_and_record(chat_request, wait=False)
     how = "cache hit" if answer.cached else "computed"
-    return Response(json.dumps(answer.to_json(), ensure_ascii=False), media_type="application/json",
+    return Response(orjson.dumps(answer.to_json()), media_type="application/json",
                     headers={"Server-Timing": f'answer;dur={answer.latency_ms:.3f};desc="{how}"'})

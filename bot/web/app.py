@@ -172,15 +172,17 @@ class ServerTiming:
 
 
 async def _start(runtime: Runtime) -> None:
-    try:
-        await asyncio.to_thread(runtime.start_workers)  # the embedded pool warms up while the model loads
-    except Exception:
-        log.exception("the demo workers could not start; demos will wait in the queue")
+    # The model and the index first: on a small machine the pool's processes (each importing torch) would
+    # otherwise take the cores that answering needs, and /healthz would wait for them.
     try:
         await asyncio.to_thread(runtime.start)
     except Exception as exc:
         runtime.start_error = f"{type(exc).__name__}: {exc}"
         log.exception("start-up failed; /healthz stays 503")
+    try:
+        await asyncio.to_thread(runtime.start_workers)  # they warm up in the background
+    except Exception:
+        log.exception("the demo workers could not start; demos will wait in the queue")
 
 
 async def healthz(request: Request) -> JSONResponse:

@@ -29,8 +29,11 @@ def _require_bearer(request: Request, token: SecretStr) -> None:
         raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
 
 
-def require_api_access(request: Request) -> None:
-    """FastAPI dependency: 401 without the right bearer token; 403 for remote clients when no token is set."""
+async def require_api_access(request: Request) -> None:
+    """FastAPI dependency: 401 without the right bearer token; 403 for remote clients when no token is set.
+
+    Async although it never awaits: FastAPI runs a plain `def` dependency in its thread pool, two thread hops
+    per API request for a few microseconds of work."""
     token = request.app.state.runtime.settings.api_token
     if token is None:
         if not _client_is_loopback(request):
@@ -39,7 +42,7 @@ def require_api_access(request: Request) -> None:
     _require_bearer(request, token)
 
 
-def require_metrics_access(request: Request) -> None:
+async def require_metrics_access(request: Request) -> None:
     """Loopback clients may scrape; others need TORCHTUTOR_METRICS_TOKEN as a bearer token, or METRICS_PUBLIC."""
     settings = request.app.state.runtime.settings
     if settings.metrics_public or _client_is_loopback(request):

@@ -86,7 +86,7 @@ def test_embeddings_are_cached_on_disk_across_restarts(embedder, tmp_path) -> No
         KnowledgeService([SEED], Counting(), cache).reload()
         assert Counting.calls == expected_calls
     files = list((tmp_path / "cache").iterdir())
-    assert len(files) == 1 and files[0].name == f"embeddings-{embedder.name}.npz"
+    assert len(files) == 1 and files[0].name == f"embeddings-{embedder.name}.npy"
 
 
 def test_semantic_search_ranks_by_cosine() -> None:

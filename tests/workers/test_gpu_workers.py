@@ -31,6 +31,17 @@ def test_counting_gpus_leaves_cuda_uninitialised_so_the_process_may_fork() -> No
     assert int(result.stdout) == torch.cuda.device_count()
 
 
+def test_without_a_gpu_driver_counting_gpus_imports_no_torch() -> None:
+    from workers.device import gpu_driver_present
+
+    if gpu_driver_present():
+        pytest.skip("this machine has a GPU driver")
+    script = "import sys; from workers.device import visible_gpus; print(visible_gpus(), 'torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["[]", "False"]
+
+
 @needs_cuda
 def test_the_local_pool_runs_one_process_per_gpu_each_on_its_own_gpu(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from workers.local import LocalBackend
