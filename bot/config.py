@@ -109,7 +109,7 @@ class Settings(BaseSettings):
     @classmethod
     def _hosts_are_names(cls, value: str | None) -> str | None:
         for name in _names(value or ""):
-            if not re.fullmatch(r"(\*|(\*\.)?[a-z0-9_.:\[\]-]+)", name):
+            if re.search(r"[\s/@]", name) or "*" in name.removeprefix("*.").removeprefix("*"):
                 raise ValueError(f"{name!r} is not a host name (e.g. bot.example.com, *.example.com)")
         return value
 

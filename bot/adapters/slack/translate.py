@@ -25,7 +25,7 @@ _LEADING_MENTIONS = re.compile(r"^(\s*<@[UW][A-Z0-9]+(?:\|[^>]*)?>[\s,:]*)+")
 _SHAPES: dict[str, tuple[type, ...]] = {
     **dict.fromkeys(("team", "user", "channel", "enterprise"), (dict, str, type(None))),
     **dict.fromkeys(("container", "message", "previous_message", "view", "event", "item", "assistant_thread"),
-                    (dict, type(None))),
+                    (dict,)),
     **dict.fromkeys(("actions", "authorizations", "blocks", "elements"), (list,)),
     **dict.fromkeys(("type", "action_id", "block_id", "value", "ts", "thread_ts", "message_ts", "user_id", "team_id",
                      "channel_id", "enterprise_id", "id", "private_metadata", "response_url", "tab", "subtype",
