@@ -119,7 +119,12 @@ def authenticate(*, database: Database, username: str, password: str, client: st
         account = account_repo.account_named(session=session, username=name)
     if retry_after:
         raise LoginThrottled(retry_after)
-    ok = _verify(account.password_hash if account else _dummy_hash(), password) and account is not None
+    try:
+        ok = _verify(account.password_hash if account else _dummy_hash(), password) and account is not None
+    except LoginBusy:  # not checked: it must not count as a failure
+        with database.transaction() as session:
+            account_repo.finish_attempt(session=session, attempt_id=attempt, checked=False)
+        raise
     rehash = _hash(password) if ok and account and _hasher.check_needs_rehash(account.password_hash) else None
     with database.transaction() as session:
         account_repo.finish_attempt(session=session, attempt_id=attempt, checked=True,
@@ -224,8 +229,3 @@ def change_password(*, session: Session, username: str, password: str) -> Accoun
     account.password_hash = _hash(password)
     account_repo.delete_sessions(session=session, account_id=account.id)
     return account
-
-
-def get_account(*, session: Session, account_id: int) -> Account | None:
-    """The account with this id, if it still exists."""
-    return session.get(Account, account_id)

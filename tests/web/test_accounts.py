@@ -195,3 +195,22 @@ def test_run_says_where_the_playground_and_the_dashboard_are() -> None:
     banner = "\n".join(startup_banner(Settings(port=8123)))
     assert "http://127.0.0.1:8123/playground" in banner
     assert "http://127.0.0.1:8123/dashboard" in banner and "admin create-user" in banner
+
+
+def test_a_login_finding_every_argon2_slot_busy_is_refused_uncounted(database, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from bot.core import accounts
+
+    with database.transaction() as session:
+        create_account(session=session, username="ada", password="long enough")
+    monkeypatch.setattr(accounts, "ARGON2_WAIT_S", 0.01)
+    held = [accounts._ARGON2_SLOTS.acquire(blocking=False) for _ in range(accounts.ARGON2_CONCURRENCY)]
+    assert all(held)
+    try:
+        with pytest.raises(accounts.LoginBusy):
+            authenticate(database=database, username="ada", password="long enough", client="1.2.3.4")
+    finally:
+        for _ in held:
+            accounts._ARGON2_SLOTS.release()
+    with database.session() as session:
+        assert session.scalars(select(LoginAttempt.checked)).all() == [False]
+    assert authenticate(database=database, username="ada", password="long enough", client="1.2.3.4") is not None
