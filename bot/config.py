@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import ipaddress
 import re
 import secrets
 from pathlib import Path
@@ -12,6 +13,8 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _PLACEHOLDERS = {"changeme", "change-me", "secret", "replace-me", "xxx", "todo"}
+LOCAL_HOST_NAMES = ("localhost", "127.0.0.1", "::1")
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class ConfigError(Exception):
@@ -86,6 +89,9 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
     metrics_public: bool = False
     shutdown_timeout: float = Field(default=20.0, gt=0, le=3600)
+    # Trust boundaries of the web app: peers whose forwarded headers are believed, and the Host names it answers.
+    trusted_proxies: str | None = None
+    allowed_hosts: str | None = None
 
     @field_validator("slack_command_prefix")
     @classmethod
@@ -118,6 +124,20 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http(s) URL such as https://slack.com/api/")
         return value if value.endswith("/") else value + "/"
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_networks(cls, value: str | None) -> str | None:
+        _networks(value or "")
+        return value
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts_are_names(cls, value: str | None) -> str | None:
+        for name in _names(value or ""):
+            if re.search(r"[\s/@]", name) or "*" in name.removeprefix("*.").removeprefix("*"):
+                raise ValueError(f"{name!r} is not a host name (e.g. bot.example.com, *.example.com)")
+        return value
 
     @field_validator("database_url")
     @classmethod
@@ -153,6 +173,23 @@ class Settings(BaseSettings):
         """Extra demo modules (TORCHTUTOR_DEMO_MODULES, `,`- or `:`-separated), each defining `DEMO` or `DEMOS`."""
         return [name.strip() for name in (self.demo_modules or "").replace(":", ",").split(",") if name.strip()]
 
+    def proxy_networks(self) -> list[Network]:
+        """TORCHTUTOR_TRUSTED_PROXIES as networks (a bare address is a network of one)."""
+        return _networks(self.trusted_proxies or "")
+
+    def web_hosts(self) -> list[str]:
+        """The Host names the web app answers: TORCHTUTOR_ALLOWED_HOSTS, else localhost names outside production
+        (and `testserver`, the name test clients send, in tests)."""
+        if self.allowed_hosts:
+            return _names(self.allowed_hosts)
+        return [*LOCAL_HOST_NAMES, "testserver"] if self.environment == "test" else list(LOCAL_HOST_NAMES)
+
+    def require_web(self) -> None:
+        """ConfigError unless the web app may start: production must name its hosts."""
+        if self.environment == "production" and not self.allowed_hosts:
+            raise ConfigError("TORCHTUTOR_ALLOWED_HOSTS: required in production: the name(s) the web app is "
+                              "reached by, comma-separated (e.g. bot.example.com)")
+
     def session_secret(self) -> str:
         """The key that signs dashboard sessions; a per-run random one in development."""
         if self.secret_key is not None:
@@ -182,6 +219,20 @@ class Settings(BaseSettings):
     @property
     def has_slack(self) -> bool:
         return self.has_slack_http or self.has_slack_socket_mode
+
+
+def _networks(text: str) -> list[Network]:
+    networks = []
+    for item in _names(text):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ValueError(f"{item!r} is not an IP address or network (e.g. 10.0.0.0/8)") from None
+    return networks
+
+
+def _names(text: str) -> list[str]:
+    return [item.strip().lower() for item in text.split(",") if item.strip()]
 
 
 @functools.cache

@@ -22,6 +22,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     create.add_argument("--password-stdin", action="store_true",
                         help="read the password from the first line of stdin (else ask on the terminal)")
     create.set_defaults(func=create_user)
+    change = actions.add_parser("set-password", help="set an account's password and end its sessions")
+    change.add_argument("--username", required=True, help="the account's login name")
+    change.add_argument("--password-stdin", action="store_true",
+                        help="read the password from the first line of stdin (else ask on the terminal)")
+    change.set_defaults(func=set_password)
 
 
 def read_password(from_stdin: bool) -> str:
@@ -59,4 +64,25 @@ def create_user(args: argparse.Namespace) -> int:
     finally:
         database.dispose()
     emit(f"created {role} account {name!r}")
+    return 0
+
+
+def set_password(args: argparse.Namespace) -> int:
+    """Set the password; every session of the account ends (a copied cookie too). Unknown name: exit 2."""
+    from bot.core.accounts import change_password
+    from bot.core.errors import BadInput
+    from bot.db.engine import Database
+    from bot.runtime import require_schema
+
+    password = read_password(args.password_stdin)
+    database = Database.from_url(get_settings().database_url)
+    try:
+        require_schema(database)
+        with database.transaction() as session:
+            name = change_password(session=session, username=args.username, password=password).username
+    except BadInput as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        database.dispose()
+    emit(f"set the password of {name!r}; its sessions have ended")
     return 0

@@ -27,6 +27,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 def serve(args: argparse.Namespace) -> int:
     """Serve the web app in the foreground."""
     settings = get_settings()
+    settings.require_web()
     _serve(settings, args.host or settings.host, args.port or settings.port, chat=False)
     return 0
 
@@ -34,6 +35,7 @@ def serve(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     """Start every configured face; without chat credentials, explain how to chat locally."""
     settings = get_settings()
+    settings.require_web()
     for line in startup_banner(settings):
         emit(line)
     _serve(settings, settings.host, settings.port, chat=True)
@@ -82,9 +84,10 @@ async def serve_all(runtime: Runtime, settings: Settings, host: str, port: int, 
     from bot.web.server import GracefulServer
 
     # log_config=None: uvicorn's lines go through torchtutor's handler (JSON in production); the access log is
-    # the request-id middleware's.
+    # the request-id middleware's. proxy_headers=False: the app believes forwarded headers only from
+    # TORCHTUTOR_TRUSTED_PROXIES (bot.web.trust), where uvicorn would believe any loopback peer.
     config = uvicorn.Config(create_app(runtime, connect_chat=chat), host=host, port=port, lifespan="on",
-                            log_config=None, log_level="info", access_log=False,
+                            log_config=None, log_level="info", access_log=False, proxy_headers=False,
                             timeout_graceful_shutdown=max(1, int(settings.shutdown_timeout)))
     server = GracefulServer(config, runtime)
     web = asyncio.create_task(server.serve(), name="web")

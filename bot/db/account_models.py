@@ -1,10 +1,11 @@
-"""Tables of the dashboard's accounts: who may log in, with which role, and every login attempt."""
+"""Tables of the dashboard's accounts: who may log in, with which role, their open sessions, and every login
+attempt."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.db.base import Base, utcnow
@@ -26,8 +27,20 @@ class Account(Base):
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+class DashboardSession(Base):
+    """A logged-in browser: the cookie carries a random token, this row its hash. Logging out, changing the
+    password or deleting the account removes the row, and with it every copy of the cookie."""
+
+    __tablename__ = "dashboard_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the cookie's token, hex
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+
 class LoginAttempt(Base):
-    """One login attempt; recent failures per name and per client drive the rate limit across processes."""
+    """One login attempt, recorded before its password is checked, so concurrent guesses all count; recent
+    failures per name, per name and client, and per client drive the throttle across processes."""
 
     __tablename__ = "login_attempts"
     __table_args__ = (
@@ -39,5 +52,7 @@ class LoginAttempt(Base):
     username: Mapped[str] = mapped_column(String(64))
     client: Mapped[str] = mapped_column(String(64))
     succeeded: Mapped[bool] = mapped_column(Boolean, default=False)
+    # False: refused by the throttle without checking the password (it does not slow the name down further).
+    checked: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)

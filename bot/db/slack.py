@@ -1,7 +1,9 @@
-"""Slack's tables: Bolt's installation and OAuth-state stores, and the events already seen (retry dedupe)."""
+"""Slack's tables: Bolt's installation and OAuth-state stores, and the events and requests already seen (retries
+and replays are dropped)."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 
 from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
@@ -25,7 +27,8 @@ oauth_states = SQLAlchemyOAuthStateStore.build_oauth_states_table(Base.metadata,
 
 
 class SlackEvent(Base):
-    """An Events API delivery already taken on: Slack's retries of it (same `event_id`) are dropped."""
+    """An Events API delivery already taken on (Slack's retries of it, same `event_id`, are dropped), or a signed
+    HTTP request taken on (keyed by `request_key`: a replay of it within the signature window is dropped)."""
 
     __tablename__ = "slack_events"
 
@@ -42,6 +45,11 @@ def claim_event(*, session: Session, event_id: str, now: datetime | None = None)
                  .returning(SlackEvent.event_id))
     # RETURNING, not rowcount: an ORM-enabled insert on PostgreSQL reports rowcount -1 (truthy) when nothing went in.
     return session.execute(statement).first() is not None
+
+
+def request_key(timestamp: str, signature: str) -> str:
+    """The id under which a signed request is claimed: a hash of its timestamp and signature (64 hex digits)."""
+    return hashlib.sha256(f"{timestamp}:{signature}".encode()).hexdigest()
 
 
 def forget_events(*, session: Session, older_than: timedelta, now: datetime | None = None) -> int:

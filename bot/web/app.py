@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -20,13 +22,14 @@ from bot.core.accounts import LoginPolicy
 from bot.health import run_checks
 from bot.metrics import CONTENT_TYPE
 from bot.runtime import Runtime
-from bot.web import api, jobs_api, playground, security, stats_api
+from bot.web import api, jobs_api, limits, playground, security, stats_api
 from bot.web.auth import require_metrics_access
 from bot.web.dashboard import catalogue, knowledge, login, pages, quiz_panels  # noqa: F401  (registers tables)
 from bot.web.dashboard import jobs as dashboard_jobs
 from bot.web.middleware import RequestContext
 from bot.web.reindex import Reindexer
 from bot.web.templating import STATIC_DIR, render
+from bot.web.trust import TrustBoundary
 
 if TYPE_CHECKING:
     from bot.adapters.slack import SlackAdapter
@@ -72,7 +75,9 @@ def create_app(runtime: Runtime, *, connect_chat: bool = False) -> FastAPI:
             runtime.close()
             log.info("stopped")
 
-    app = FastAPI(title="torchtutor", lifespan=lifespan, docs_url="/api/docs", redoc_url=None)
+    public_docs = runtime.settings.environment != "production"
+    app = FastAPI(title="torchtutor", lifespan=lifespan, redoc_url=None, docs_url="/api/docs" if public_docs else None,
+                  openapi_url="/openapi.json" if public_docs else None)
     app.state.runtime = runtime
     app.state.health = {}
     app.state.slack = slack
@@ -82,10 +87,13 @@ def create_app(runtime: Runtime, *, connect_chat: bool = False) -> FastAPI:
     app.state.playground_limiters = (security.SlidingWindowLimiter(*playground.PER_VISITOR),
                                      security.SlidingWindowLimiter(*playground.PER_ADDRESS))
     app.add_middleware(ServerTiming)
+    app.add_middleware(limits.BodyLimits)
     app.add_middleware(RequestContext)
     security.install(app, runtime.settings)
+    app.add_middleware(TrustBoundary, proxies=runtime.settings.proxy_networks(), hosts=runtime.settings.web_hosts())
     app.add_exception_handler(security.LoginRequired, _login_required)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, limits.validation_error)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     routers = (api.router, jobs_api.router, stats_api.router, login.router, pages.router, dashboard_jobs.router,
                knowledge.router, playground.router)
@@ -97,6 +105,11 @@ def create_app(runtime: Runtime, *, connect_chat: bool = False) -> FastAPI:
     if slack is not None and slack.oauth_paths is not None:
         for path in slack.oauth_paths:
             app.add_api_route(path, slack_oauth, methods=["GET"], include_in_schema=False)
+    if not public_docs:  # in production the schema and its page are for operators: API token or dashboard session
+        app.add_api_route("/openapi.json", _openapi, methods=["GET"], include_in_schema=False,
+                          dependencies=[Depends(security.require_stats_reader)])
+        app.add_api_route("/api/docs", _docs, methods=["GET"], include_in_schema=False,
+                          dependencies=[Depends(security.require_stats_reader)])
     app.add_api_route("/metrics", metrics, methods=["GET"], dependencies=[Depends(require_metrics_access)],
                       include_in_schema=False)
     return app
@@ -111,19 +124,29 @@ def _slack_adapter(runtime: Runtime) -> SlackAdapter | None:
 
 
 async def slack_events(request: Request) -> Response:
-    """Slack's HTTP endpoint (slash commands, interactivity, Events API); Bolt verifies the signature."""
+    """Slack's HTTP endpoint (slash commands, interactivity, Events API): checked, claimed once, then Bolt's."""
     slack = request.app.state.slack
     if slack is None or not request.app.state.runtime.settings.has_slack_http:
         return JSONResponse({"detail": "Slack is not configured here: set TORCHTUTOR_SLACK_SIGNING_SECRET and "
                                        "TORCHTUTOR_SLACK_BOT_TOKEN (or TORCHTUTOR_SLACK_CLIENT_ID and "
                                        "TORCHTUTOR_SLACK_CLIENT_SECRET); see README.md, Connect Slack"},
                             status_code=404)
-    return await slack.handler.handle(request)
+    from bot.adapters.slack.http import handle_events
+
+    return await handle_events(slack, request)
 
 
 async def slack_oauth(request: Request) -> Response:
     """Bolt's OAuth flow: the install page and the redirect that stores a workspace's installation."""
     return await request.app.state.slack.handler.handle(request)
+
+
+async def _openapi(request: Request) -> Response:
+    return JSONResponse(request.app.openapi())
+
+
+async def _docs(request: Request) -> Response:
+    return get_swagger_ui_html(openapi_url="/openapi.json", title="torchtutor API")
 
 
 async def _home(request: Request) -> Response:

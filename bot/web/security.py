@@ -8,6 +8,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -20,6 +21,7 @@ from bot.config import Settings
 
 SESSION_COOKIE = "tt_session"
 SESSION_MAX_AGE_S = 8 * 3600
+SESSION_MAX_AGE = timedelta(seconds=SESSION_MAX_AGE_S)
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 
@@ -86,22 +88,30 @@ async def require_csrf(request: Request) -> None:
 # -- Who is logged in ----------------------------------------------------------------------------------------------
 
 def log_in(request: Request, account: Any) -> None:
-    """Start a fresh authenticated session (new CSRF token, so a token seen before login is useless)."""
-    from bot.core.accounts import password_fingerprint
+    """Start a fresh session, stored on the server (new CSRF token, so a token seen before login is useless)."""
+    from bot.core.accounts import password_fingerprint, start_session
 
+    with request.app.state.runtime.database.transaction() as session:
+        token = start_session(session=session, account_id=account.id, max_age=SESSION_MAX_AGE)
     visitor = request.session.get("visitor")
     request.session.clear()
-    request.session.update({"aid": account.id, "fp": password_fingerprint(account), "at": int(time.time()),
+    request.session.update({"sid": token, "fp": password_fingerprint(account), "at": int(time.time()),
                             "csrf": secrets.token_urlsafe(32), "visitor": visitor or secrets.token_urlsafe(12)})
 
 
 def log_out(request: Request) -> None:
-    """Forget the account; the browser keeps only an anonymous session."""
+    """End the session on the server, so a copy of the cookie is refused too; the browser keeps an anonymous one."""
+    from bot.core.accounts import end_session
+
+    token = request.session.get("sid")
+    if isinstance(token, str):
+        with request.app.state.runtime.database.transaction() as session:
+            end_session(session=session, token=token)
     request.session.clear()
 
 
 def current_viewer(request: Request) -> Viewer | None:
-    """The account behind this request's session, or None (expired, deleted, or its password changed)."""
+    """The account behind this request's session, or None (logged out, expired, deleted, or password changed)."""
     cached = getattr(request.state, "viewer", False)
     if cached is not False:
         return cached  # type: ignore[no-any-return]
@@ -111,13 +121,14 @@ def current_viewer(request: Request) -> Viewer | None:
 
 
 def _load_viewer(request: Request) -> Viewer | None:
-    from bot.core.accounts import get_account, password_fingerprint
+    from bot.core.accounts import password_fingerprint, session_account
 
-    account_id, logged_in_at = request.session.get("aid"), request.session.get("at", 0)
-    if not isinstance(account_id, int) or time.time() - float(logged_in_at) > SESSION_MAX_AGE_S:
+    token, logged_in_at = request.session.get("sid"), request.session.get("at", 0)
+    if not isinstance(token, str) or not isinstance(logged_in_at, int) \
+            or time.time() - logged_in_at > SESSION_MAX_AGE_S:
         return None
     with request.app.state.runtime.database.session() as session:
-        account = get_account(session=session, account_id=account_id)
+        account = session_account(session=session, token=token, max_age=SESSION_MAX_AGE)
         if account is None or not hmac.compare_digest(password_fingerprint(account), str(request.session.get("fp"))):
             return None
         return Viewer(account.id, account.username, account.role)

@@ -56,7 +56,7 @@ def test_served_api_needs_the_bearer_token(migrated) -> None:  # type: ignore[no
         assert httpx.post(f"{url}/api/v1/ask", json={"q": 1}, headers=auth).status_code == 422
 
 
-@pytest.mark.parametrize("body", [{"question": ""}, {"question": "\x00\x01"}, {"question": "é" * 100_000}])
+@pytest.mark.parametrize("body", [{"question": ""}, {"question": "\x00\x01"}, {"question": "é" * 10_000}])
 def test_odd_questions_get_an_answer_object(runtime, body) -> None:  # type: ignore[no-untyped-def]
     app = create_app(runtime)
     with TestClient(app, client=("127.0.0.1", 50000)) as client:

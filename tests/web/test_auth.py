@@ -153,7 +153,7 @@ def test_session_cookie_is_httponly_samesite_secure_and_expiring(app, client_for
 
 def test_development_cookies_are_not_secure_so_plain_http_works(runtime) -> None:  # type: ignore[no-untyped-def]
     settings = Settings(environment="development", database_url=runtime.settings.database_url)
-    client = TestClient(create_app(replace(runtime, settings=settings)))
+    client = TestClient(create_app(replace(runtime, settings=settings)), base_url="http://localhost")
     assert "secure" not in client.get("/login").headers["set-cookie"].lower()
 
 

@@ -199,13 +199,13 @@ class TorchtutorDiscord(discord.AutoShardedClient):
 
     async def _show_more(self, interaction: discord.Interaction, custom_id: str) -> None:
         """The next page of a long reply, for the presser alone; answered at once (pages are in memory)."""
-        key, _, number = custom_id[len(SHOW_MORE_PREFIX) + 1:].rpartition(":")
-        kept = self.delivery.pages(key)
-        if kept is None or not number.isdigit():
+        page = translate.show_more_page(custom_id, SHOW_MORE_PREFIX)
+        kept = self.delivery.pages(page[0]) if page is not None else None
+        if page is None or kept is None:
             await interaction.response.send_message(EXPIRED_PAGES, ephemeral=True, allowed_mentions=ALLOWED_MENTIONS)
             return
         title, pages = kept
-        rendered = render_page(title, pages, int(number), f"{SHOW_MORE_PREFIX}:{key}")
+        rendered = render_page(title, pages, page[1], f"{SHOW_MORE_PREFIX}:{page[0]}")
         await interaction.response.send_message(ephemeral=True, **rendered.send_kwargs())
 
     def _first_time(self, kind: str, ident: int) -> bool:

@@ -99,6 +99,8 @@ class SlackAdapter:
         self.people = PeopleCache(channel_admins=settings.slack_channel_admin_ids)
         self.app = self._build_app()
         self.handler = AsyncSlackRequestHandler(self.app)
+        self.signing_secret = (settings.slack_signing_secret.get_secret_value().encode()
+                               if settings.slack_signing_secret else b"")
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_purge = float("-inf")
         self._socket_mode: Any = None
@@ -170,6 +172,10 @@ class SlackAdapter:
                 self._last_purge = time.monotonic()
                 slack_db.forget_events(session=session, older_than=EVENT_RETRY_WINDOW)
             return slack_db.claim_event(session=session, event_id=event_id)
+
+    def claim_request(self, timestamp: str, signature: str) -> bool:
+        """Take a signed HTTP request once: False for a replay of one already taken (same timestamp, signature)."""
+        return self._claim(slack_db.request_key(timestamp, signature))
 
     async def _on_command(self, ack: Callable[..., Awaitable[None]], body: dict[str, Any],
                           client: AsyncWebClient) -> None:

@@ -21,6 +21,50 @@ _USER_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 _LEADING_MENTIONS = re.compile(r"^(\s*<@[UW][A-Z0-9]+(?:\|[^>]*)?>[\s,:]*)+")
 
 
+# The shape of the fields that Bolt and this module read, wherever they appear in a payload (Slack's own payloads
+# always have it); a signed payload without it is answered 400 instead of failing inside a listener.
+_SHAPES: dict[str, tuple[type, ...]] = {
+    **dict.fromkeys(("team", "user", "channel", "enterprise"), (dict, str, type(None))),
+    **dict.fromkeys(("container", "message", "previous_message", "view", "event", "item", "assistant_thread"),
+                    (dict,)),
+    **dict.fromkeys(("actions", "authorizations", "blocks", "elements"), (list,)),
+    **dict.fromkeys(("type", "action_id", "block_id", "value", "ts", "thread_ts", "message_ts", "user_id", "team_id",
+                     "channel_id", "enterprise_id", "id", "private_metadata", "response_url", "tab", "subtype",
+                     "bot_id", "channel_type", "event_id", "command", "user_team", "channel_name", "user_name"),
+                    (str, type(None))),
+}
+_LISTS_OF_OBJECTS = ("actions", "authorizations", "blocks", "elements")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def payload_problem(payload: Any) -> str | None:
+    """Why a parsed Slack payload does not have Slack's shape (one line), or None when it does."""
+    if not isinstance(payload, dict):
+        return "the payload is not a JSON object"
+    stack: list[Any] = [payload]
+    while stack:
+        node = stack.pop()
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, value in items:
+            if any(isinstance(text, str) and _SURROGATE.search(text) for text in (key, value)):
+                return "a string has a lone surrogate (\\ud800-\\udfff)"
+            expected = _SHAPES.get(key) if isinstance(key, str) else None
+            if expected is not None and not isinstance(value, expected):
+                return f"{key!r} has the wrong type ({type(value).__name__})"
+            if key in _LISTS_OF_OBJECTS and not all(isinstance(item, dict) for item in value):
+                return f"{key!r} must hold objects"
+            if isinstance(value, dict | list):
+                stack.append(value)
+    if payload.get("type") == "block_actions" and not payload.get("actions"):
+        return "a block_actions payload without actions"
+    return None
+
+
+def _obj(value: Any) -> Mapping[str, Any]:
+    """A nested object of a payload, or an empty one where the payload has something else."""
+    return value if isinstance(value, Mapping) else {}
+
+
 @dataclass(frozen=True)
 class SlackHandle:
     """Where and how to answer one Slack request; travels in `Request.handle`."""
@@ -108,14 +152,15 @@ def unescape(text: str) -> str:
 def from_action(body: Mapping[str, Any]) -> Request:
     """A button press or a select's choice (`block_actions`): its value is the core's action id, or one of our
     command buttons."""
-    action = (body.get("actions") or [{}])[0]
-    value = str(action.get("value") or (action.get("selected_option") or {}).get("value") or "")
-    user = body.get("user") or {}
-    team_id = str((body.get("team") or {}).get("id") or user.get("team_id") or "")
-    container = body.get("container") or {}
-    message = body.get("message") or {}
-    view = body.get("view") or {}
-    channel_id = str((body.get("channel") or {}).get("id") or container.get("channel_id") or "")
+    actions = body.get("actions")
+    action = _obj(actions[0] if isinstance(actions, list) and actions else None)
+    value = str(action.get("value") or _obj(action.get("selected_option")).get("value") or "")
+    user = _obj(body.get("user"))
+    team_id = str(_obj(body.get("team")).get("id") or user.get("team_id") or "")
+    container = _obj(body.get("container"))
+    message = _obj(body.get("message"))
+    view = _obj(body.get("view"))
+    channel_id = str(_obj(body.get("channel")).get("id") or container.get("channel_id") or "")
     source = "action"
     if not channel_id and view:
         channel_id, source = _view_channel(view), "home"
@@ -124,13 +169,13 @@ def from_action(body: Mapping[str, Any]) -> Request:
     handle = SlackHandle(
         team_id=team_id, channel_id=channel_id, user_id=str(user.get("id", "")), source=source,
         thread_ts=message.get("thread_ts") or container.get("thread_ts") or message_ts,
-        response_url=body.get("response_url"), enterprise_id=(body.get("enterprise") or {}).get("id"),
+        response_url=body.get("response_url"), enterprise_id=_obj(body.get("enterprise")).get("id"),
         message_ts=message_ts, message_reply_id=reply_id,
         message_is_ephemeral=bool(container.get("is_ephemeral")),
         message_preface=_preface_of(message, reply_id),
     )
     name = str(user.get("username") or user.get("name") or "")
-    channel_name = str((body.get("channel") or {}).get("name", ""))
+    channel_name = str(_obj(body.get("channel")).get("name", ""))
     if value.startswith(COMMAND_ACTION):
         command = value[len(COMMAND_ACTION):]
         return _base(team_id=team_id, user_id=handle.user_id, name=name, channel_id=channel_id,
@@ -142,7 +187,7 @@ def from_action(body: Mapping[str, Any]) -> Request:
 def _view_channel(view: Mapping[str, Any]) -> str:
     try:
         return str(json.loads(view.get("private_metadata") or "{}").get("channel", ""))
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         return ""
 
 
@@ -151,16 +196,19 @@ def _preface_of(message: Mapping[str, Any], reply_id: str | None) -> str | None:
     if not reply_id:
         return None
     wanted = message_block_id(reply_id, "p")
-    for block in message.get("blocks") or []:
+    blocks = message.get("blocks")
+    for block in blocks if isinstance(blocks, list) else []:
+        block = _obj(block)
         if block.get("block_id") == wanted:
-            elements = block.get("elements") or [{}]
-            return elements[0].get("text")
+            elements = block.get("elements")
+            text = _obj(elements[0] if isinstance(elements, list) and elements else None).get("text")
+            return text if isinstance(text, str) else None
     return None
 
 
 def from_message(body: Mapping[str, Any], *, accepts_free_text: bool) -> Request | None:
     """An `app_mention` (a question, answered in its thread) or a direct message; None for what to ignore."""
-    event = body.get("event") or {}
+    event = _obj(body.get("event"))
     kind = event.get("type")
     if kind == "message" and (event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id")):
         return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from bot.core.accounts import LoginThrottled, authenticate
+from bot.core.accounts import LoginBusy, LoginThrottled, authenticate
 from bot.web.security import current_viewer, log_in, log_out, login_redirect_target, require_csrf
 from bot.web.templating import render
 
@@ -27,19 +27,19 @@ def login(request: Request, username: str = Form("", max_length=200), password: 
     """Check the password (Argon2, off the event loop); 401 when wrong, 429 after too many failures."""
     target = login_redirect_target(next)
     client = request.client.host if request.client else "unknown"
-    database = request.app.state.runtime.database
     try:
-        with database.transaction() as session:
-            account = authenticate(session=session, username=username, password=password, client=client,
-                                   policy=request.app.state.login_policy)
-            if account is not None:
-                log_in(request, account)
+        account = authenticate(database=request.app.state.runtime.database, username=username, password=password,
+                               client=client, policy=request.app.state.login_policy)
     except LoginThrottled as exc:
         return render(request, "login.html", status_code=429, headers={"Retry-After": str(exc.retry_after)},
+                      next=target, username=username, error=exc.user_message())
+    except LoginBusy as exc:
+        return render(request, "login.html", status_code=503, headers={"Retry-After": "5"},
                       next=target, username=username, error=exc.user_message())
     if account is None:
         return render(request, "login.html", status_code=401, next=target, username=username,
                       error="Wrong username or password.")
+    log_in(request, account)
     return RedirectResponse(target, 303)
 
 

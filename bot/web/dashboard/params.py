@@ -12,6 +12,8 @@ from fastapi import Depends, HTTPException, Query
 from bot.core.usage import MAX_DAYS, Period
 
 DEFAULT_DAYS = 30
+# Dates a period may use: within them every day boundary is a valid datetime on both databases.
+EARLIEST, LATEST = date(1970, 1, 1), date(9998, 12, 31)
 RANGE_CHOICES = (7, 30, 90, 365)
 
 
@@ -44,6 +46,8 @@ def filters(days: int | None = Query(None, ge=1, le=MAX_DAYS), start: date | Non
         return Filters(Period.last_days(days, platform), days, q.strip())
     if start is None or end is None:
         raise HTTPException(400, "give both start and end (YYYY-MM-DD), or days")
+    if not (EARLIEST <= start <= LATEST and EARLIEST <= end <= LATEST):
+        raise HTTPException(400, f"dates must lie between {EARLIEST} and {LATEST}")
     if end < start or end - start >= timedelta(days=MAX_DAYS):
         raise HTTPException(400, f"end must be on or after start, at most {MAX_DAYS} days later")
     return Filters(Period(start, end, platform), None, q.strip())
