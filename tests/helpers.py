@@ -52,8 +52,13 @@ class Served:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
 
+# A served process encodes the whole knowledge pack when the session's embedding cache is still cold (150 entries:
+# over a minute on a busy two-core machine); readiness gets room for that.
+READY_TIMEOUT_S = 180.0
+
+
 @contextmanager
-def serving(*args: str, env: dict[str, str] | None = None, ready_timeout: float = 90.0) -> Iterator[Served]:
+def serving(*args: str, env: dict[str, str] | None = None, ready_timeout: float = READY_TIMEOUT_S) -> Iterator[Served]:
     """`torchtutor serve` in a subprocess, logging to a file (a pipe nobody reads could fill and block it)."""
     port = free_port()
     full_env = {**os.environ, **(env or {}), "PYTHONPATH": str(REPO)}
@@ -77,7 +82,7 @@ def serving(*args: str, env: dict[str, str] | None = None, ready_timeout: float 
 
 
 @contextmanager
-def served(*args: str, env: dict[str, str] | None = None, ready_timeout: float = 90.0) -> Iterator[str]:
+def served(*args: str, env: dict[str, str] | None = None, ready_timeout: float = READY_TIMEOUT_S) -> Iterator[str]:
     """`torchtutor serve` in a subprocess; yields its base URL once /healthz answers 200."""
     with serving(*args, env=env, ready_timeout=ready_timeout) as server:
         yield server.url

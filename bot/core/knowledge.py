@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -144,13 +144,17 @@ class KnowledgeService:
 
 
 def merge_entries(documents: list[Entry], overrides: list[tuple[Entry, bool]]) -> list[Entry]:
-    """Document entries with admin entries replacing, adding or (when deleted) removing by id."""
+    """Document entries with admin entries replacing, adding or (when deleted) removing by id.
+
+    An admin edit of a document entry keeps the document's `Docs:` citations, which the database does not store.
+    """
     merged = {entry.id: entry for entry in documents}
     for entry, deleted in overrides:
         if deleted:
             merged.pop(entry.id, None)
         else:
-            merged[entry.id] = entry
+            kept = merged.get(entry.id)
+            merged[entry.id] = replace(entry, docs=kept.docs) if kept and not entry.docs else entry
     return list(merged.values())
 
 

@@ -53,6 +53,8 @@ def test_document_entries_are_edited_and_deleted_through_overrides(seed_runtime)
     info = admin.get(SEED_ENTRY)
     assert info.source == "document+database" and info.version == 1 and info.entry.aliases == ("what is torch for",)
     assert info.entry.answer.startswith("PyTorch is an open-source")  # fields not given are kept
+    served = seed_runtime.knowledge.index.by_id[SEED_ENTRY]
+    assert served.source == "database" and served.docs == ("torch", "torch.autograd")  # the document's Docs: kept
     admin.delete(SEED_ENTRY, by="bob")
     assert SEED_ENTRY not in seed_runtime.knowledge.index.by_id
     with pytest.raises(NotFound):

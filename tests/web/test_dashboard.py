@@ -210,23 +210,23 @@ def test_gaps_group_declined_questions_and_lead_to_a_new_entry(app, asked, clien
 
 def test_an_added_entry_answers_ask_after_the_live_reindex(app, runtime, client_for) -> None:  # type: ignore[no-untyped-def]
     admin = client_for("ada")
-    question = "How do I compute a spectrogram with torch.fft?"  # the pack has no entry on this
+    question = "How do I build a custom CUDA extension with load_inline?"  # the pack has no entry on this
     assert ask(runtime, question, platform="web", user="u", channel="c")[0].kind == "no_match"
     before = runtime.knowledge.version
     response = admin.post("/dashboard/knowledge/new", follow_redirects=False, data={
         "question": question,
-        "answer": "Use a short-time Fourier transform: `torch.stft(x, n_fft=256, return_complex=True).abs()`.",
-        "aliases": "how to get a spectrogram in pytorch\nshort-time fourier transform in torch",
-        "tags": "signal, fft", "demo": "", "csrf_token": csrf(admin, "/dashboard")})
-    entry = "how-do-i-compute-a-spectrogram-with-torch-fft"
+        "answer": "Compile it at run time: `torch.utils.cpp_extension.load_inline(name, cpp_sources=src)`.",
+        "aliases": "how to write a cuda extension for pytorch\ncompile c++ code for pytorch at run time",
+        "tags": "extensions, cuda", "demo": "", "csrf_token": csrf(admin, "/dashboard")})
+    entry = "how-do-i-build-a-custom-cuda-extension-with-load-inline"
     assert response.headers["location"] == f"/dashboard/knowledge/{entry}?saved=1"
     _reindexed(app, before)
-    reply = ask(runtime, "how do I compute a spectrogram with torch fft", platform="web", user="u", channel="c")[0]
+    reply = ask(runtime, "how do I build a cuda extension with load_inline", platform="web", user="u", channel="c")[0]
     assert reply.kind == "answer" and reply.citation.startswith(entry)
     page = admin.get(f"/dashboard/knowledge/{entry}").text
-    assert "<code>torch.stft(x, n_fft=256, return_complex=True).abs()</code>" in page
+    assert "<code>torch.utils.cpp_extension.load_inline(name, cpp_sources=src)</code>" in page
     assert "v1</strong> saved by ada" in page and "yes, the bot answers from this version" in page
-    listed = admin.get("/dashboard/knowledge?q=spectrogram").text
+    listed = admin.get("/dashboard/knowledge?q=load_inline").text
     assert entry in listed and "what-is-pytorch" not in listed
 
 
