@@ -151,11 +151,12 @@ class DemoJobs:
                 raise QueueFull(self.limits.per_person, scope="person")
             if self.store.count_waiting(session=session) >= self.limits.queue:
                 raise QueueFull(self.limits.queue, scope="queue")
-            job_id = self.store.insert(session=session, demo=demo.name, params=params, queue=demo.queue,
+            job_id = self.store.insert(session=session, demo=demo.name, params=params, queue=demo.queue_for(params),
                                        backend=self.backend.name, time_limit_s=demo.time_limit_s,
                                        platform=request.platform, user_id=user.id, channel_id=channel.id,
                                        message_ref=message_ref)
-        spec = JobSpec(job_id=job_id, demo=demo.name, params=params, time_limit_s=demo.time_limit_s, queue=demo.queue)
+        spec = JobSpec(job_id=job_id, demo=demo.name, params=params, time_limit_s=demo.time_limit_s,
+                       queue=demo.queue_for(params))
         try:
             self.backend.submit(spec)
         except Exception as exc:
