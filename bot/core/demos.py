@@ -207,7 +207,7 @@ class DemoJobs:
                     yield render_result(first, started.demo, started.params, event.result)
                     await asyncio.to_thread(self.followers.delivered, started.job_id)
                     return
-                body = render_status(started.params, event.status, event.progress, event.stage)
+                body = render_status(started.params, event.status, event.progress, event.stage, event.position)
                 if body != shown:
                     shown = body
                     yield first.edit(text=body)
@@ -376,11 +376,22 @@ def render_params(params: dict[str, Any]) -> str:
     return "Parameters: " + " ".join(f"`{key}={_value(value)}`" for key, value in params.items())
 
 
-def render_status(params: dict[str, Any], status: str, progress: float, stage: str) -> str:
-    """The body of a job's message while it is queued or running."""
+def render_status(params: dict[str, Any], status: str, progress: float, stage: str,
+                  position: int | None = None) -> str:
+    """The body of a job's message while it is queued (with its place in line, when known) or running."""
     if status == QUEUED:
-        return f"{render_params(params)}\n⏳ Queued: waiting for a free worker."
+        return f"{render_params(params)}\n⏳ Queued: {in_line(position)}."
     return f"{render_params(params)}\n`{progress_bar(progress)}` {stage or 'running'}".rstrip()
+
+
+def in_line(position: int | None) -> str:
+    """ "next in line", "3rd in line" (1 is next), or the plain wait when the place is unknown."""
+    if position is None:
+        return "waiting for a free worker"
+    if position <= 1:
+        return "next in line"
+    suffix = "th" if 11 <= position % 100 <= 13 else {1: "st", 2: "nd", 3: "rd"}.get(position % 10, "th")
+    return f"{position}{suffix} in line"
 
 
 def render_result(first: Reply, demo: Demo, params: dict[str, Any], result: JobResult) -> Reply:
@@ -438,9 +449,12 @@ def _value(value: Any) -> str:
 
 
 def progress_json(event: JobEvent) -> dict[str, Any]:
-    """`{"event": "progress", "job_id", "progress", "stage"}`."""
-    return {"event": "progress", "job_id": event.job_id, "progress": round(event.progress, 4),
-            "stage": event.stage or event.status}
+    """`{"event": "progress", "job_id", "progress", "stage"}`, plus `"position"` (1 = next) while queued."""
+    data: dict[str, Any] = {"event": "progress", "job_id": event.job_id, "progress": round(event.progress, 4),
+                            "stage": event.stage or event.status}
+    if event.status == QUEUED and event.position is not None:
+        data["position"] = event.position
+    return data
 
 
 def result_json(result: JobResult, images: list[str]) -> dict[str, Any]:
