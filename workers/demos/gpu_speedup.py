@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from workers.demos._common import (
@@ -76,7 +76,7 @@ def time_matmul(n: int, device: str, precision: str = "float32", repeats: int = 
     a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
     if precision == "bfloat16":
         a, b = a.bfloat16(), b.bfloat16()  # what torch.autocast does before a matmul, done once outside the timer
-    with tf32_matmuls(precision == "tf32") if device == "cuda" else _nothing():
+    with tf32_matmuls(precision == "tf32") if device == "cuda" else nullcontext():
         a @ b  # warm-up: the first product picks kernels and initialises libraries
         wait()
         best = float("inf")
@@ -86,11 +86,6 @@ def time_matmul(n: int, device: str, precision: str = "float32", repeats: int = 
             wait()
             best = min(best, time.perf_counter() - start)
     return best * 1e3
-
-
-@contextmanager
-def _nothing() -> Iterator[None]:
-    yield
 
 
 def _repeats(n: int, device: str) -> int:
