@@ -125,6 +125,22 @@ def test_an_unknown_gpu_gets_an_honest_unknown_peak() -> None:
     assert "Peak of this GPU: unknown" in output.text and "data-sheet peak:" not in output.text
 
 
+def test_a_fraction_above_the_peak_is_called_impossible_not_printed_proudly() -> None:
+    def too_fast(n: int, device: str, precision: str = "float32", repeats: int = 1) -> float:
+        return 1e-3  # 1 µs for 2·1024³ operations: far beyond any GPU
+    output = gpu_speedup.run_on("cuda", {"sizes": "1024"}, quiet, timer=too_fast, device_name="NVIDIA A100-SXM4-80GB")
+    assert output.metrics["peak"]["float32"]["fraction"] > 1
+    assert "Over 100% cannot be" in output.text
+
+
+def test_a_fraction_below_the_peak_needs_no_warning() -> None:
+    def plausible(n: int, device: str, precision: str = "float32", repeats: int = 1) -> float:
+        return 2 * n**3 / 10e12 * 1e3  # 10 TFLOP/s in every precision: under the A100's peaks
+    output = gpu_speedup.run_on("cuda", {"sizes": "1024"}, quiet, timer=plausible, device_name="NVIDIA A100-SXM4-80GB")
+    assert output.metrics["peak"]["tf32"]["fraction"] == pytest.approx(10 / 156, rel=0.01)
+    assert "float32 10 of 19.5 TFLOP/s (51%)" in output.text and "Over 100%" not in output.text
+
+
 def test_8192_needs_a_gpu_worker() -> None:
     with pytest.raises(DemoParamError) as caught:
         gpu_speedup.run_on("cpu", {"sizes": "64,8192"}, quiet)

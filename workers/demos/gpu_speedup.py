@@ -216,7 +216,10 @@ def _peak_line(peak: dict[str, Any], sizes: list[int]) -> str:
         f"{label} {peak[p]['tflops']:g} of {peak[p]['peak_tflops']:g} TFLOP/s ({ratio_text(peak[p]['fraction'])})"
         for label, p in (("float32", "float32"), ("TF32", "tf32"), ("bf16", "bfloat16"))
     ]
-    return f"At {max(sizes)}, of the {peak['model']}'s dense data-sheet peak: " + "; ".join(parts) + "."
+    line = f"At {max(sizes)}, of the {peak['model']}'s dense data-sheet peak: " + "; ".join(parts) + "."
+    if any(peak[p]["fraction"] > 1 for p in GPU_PRECISIONS):
+        line += " Over 100% cannot be: this GPU is not the one my table names, or the timer missed work."
+    return line
 
 
 def _plot(m: dict[str, Any]) -> bytes:
