@@ -67,8 +67,9 @@ def make_app(*, broker_url: str, database_url: str, demo_modules: Sequence[str] 
         worker_prefetch_multiplier=1,
         worker_max_tasks_per_child=max_tasks_per_child,
         worker_hijack_root_logger=False,
-        worker_send_task_events=False,
-        task_send_sent_event=False,
+        # Task events feed Flower (compose's `flower` profile): sent, received, started, succeeded, failed.
+        worker_send_task_events=True,
+        task_send_sent_event=True,
         torchtutor_database_url=database_url,
         torchtutor_demo_modules=list(demo_modules),
         torchtutor_max_attempts=max_attempts,
@@ -105,7 +106,16 @@ def submit(app: Celery, spec: JobSpec, *, queue_timeout_s: float | None = None) 
     """Send the job id to its queue with the demo's time limit (soft) and a hard limit a little later."""
     app.send_task(TASK_NAME, args=[spec.job_id], task_id=spec.job_id, queue=spec.queue,
                   soft_time_limit=spec.time_limit_s, time_limit=spec.time_limit_s + HARD_MARGIN_S,
-                  expires=queue_timeout_s)
+                  expires=queue_timeout_s, argsrepr=shown_args(spec))
+
+
+def shown_args(spec: JobSpec) -> str:
+    """The task's arguments as logs, events and Flower show them: the job id and which demo it runs.
+
+    Not a `shadow` name: the publisher's task-sent event always carries the real name, and when it reaches
+    Flower after the worker's task-received (it may), Flower would show that one.
+    """
+    return f"[{spec.job_id!r}] demo={spec.demo}"
 
 
 @dataclass

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 POLL_S = 1.0
+FOREIGN_POLL_S = 0.2  # the runner writes progress to the row at most this often (runner.PROGRESS_INTERVAL_S)
 
 
 class Publisher(Protocol):
@@ -69,7 +70,13 @@ class _QueueInbox:
 
 
 class InProcessBus:
-    """Fans events out to subscribers in this process; publish from any thread."""
+    """Fans events out to subscribers in this process; publish from any thread.
+
+    Jobs that another process runs (a server's local pool, while `torchtutor demo run` follows) send nothing
+    here: `watch()` then follows the job row instead, as often as the runner writes it.
+    """
+
+    process_local = True
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -175,8 +182,12 @@ async def watch(job_id: str, store: JobStore, bus: EventBus, *, poll_s: float = 
         if snapshot.terminal:
             return
         last = snapshot.event()
+        # A process-local bus hears only jobs this process runs: until one of its events arrives, the job may
+        # run elsewhere, so the row is read as often as the runner writes progress to it.
+        live = not getattr(bus, "process_local", False)
         while True:
-            event = await inbox.next(poll_s)
+            event = await inbox.next(poll_s if live else min(poll_s, FOREIGN_POLL_S))
+            live = live or event is not None
             if event is None or event.kind == RESULT:
                 # Quiet, or finished: the row decides (the first terminal state written is the result).
                 snapshot = await _read(store, job_id)
@@ -185,9 +196,15 @@ async def watch(job_id: str, store: JobStore, bus: EventBus, *, poll_s: float = 
                     return
                 event = snapshot.event()
             event = replace(event, progress=max(event.progress, last.progress))
-            if (event.status, event.progress, event.stage) != (last.status, last.progress, last.stage):
+            if _news(event, last):
                 last = event
                 yield event
+
+
+def _news(event: JobEvent, last: JobEvent) -> bool:
+    """Whether `event` changes what a follower shows: status, progress, stage, or place in line."""
+    return (event.status, event.progress, event.stage, event.position) != (
+        last.status, last.progress, last.stage, last.position)
 
 
 async def _read(store: JobStore, job_id: str) -> JobSnapshot:

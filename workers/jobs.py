@@ -81,6 +81,7 @@ class JobEvent:
     progress: float = 0.0
     stage: str = ""
     result: JobResult | None = None
+    position: int | None = None  # while queued: 1 for next in line, 2 behind one job, ...
 
     @property
     def final(self) -> bool:
@@ -91,14 +92,18 @@ class JobEvent:
                                 "progress": self.progress, "stage": self.stage}
         if self.result is not None:
             data["result"] = self.result.to_dict()
+        if self.position is not None:
+            data["position"] = self.position
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> JobEvent:
         result = data.get("result")
+        position = data.get("position")
         return cls(job_id=str(data["job_id"]), kind=str(data["kind"]), status=str(data["status"]),
                    progress=float(data.get("progress", 0.0)), stage=str(data.get("stage", "")),
-                   result=JobResult.from_dict(result) if result else None)
+                   result=JobResult.from_dict(result) if result else None,
+                   position=int(position) if isinstance(position, int) else None)
 
 
 @dataclass(frozen=True)
@@ -126,6 +131,7 @@ class JobSnapshot:
     started_at: datetime | None
     finished_at: datetime | None
     result: JobResult | None = None
+    position: int | None = None  # while queued: its place in line on its backend's queue, 1 = next
 
     @property
     def terminal(self) -> bool:
@@ -134,4 +140,4 @@ class JobSnapshot:
     def event(self) -> JobEvent:
         """The row as an event: where a late subscriber starts."""
         kind = RESULT if self.terminal else STATE
-        return JobEvent(self.job_id, kind, self.status, self.progress, self.stage, self.result)
+        return JobEvent(self.job_id, kind, self.status, self.progress, self.stage, self.result, self.position)

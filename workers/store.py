@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -104,7 +105,17 @@ class JobStore:
                 return None
             job, requester, requester_platform = row
             images = self._images(session, job_id) if job.status == SUCCEEDED else ()
-            return _snapshot(job, requester, requester_platform, images)
+            snapshot = _snapshot(job, requester, requester_platform, images)
+            if job.status == QUEUED:
+                snapshot = replace(snapshot, position=self._position(session, job))
+            return snapshot
+
+    @staticmethod
+    def _position(session: Session, job: Job) -> int:
+        """1 + the queued jobs a worker of its backend and queue takes first (claim_next's order)."""
+        ahead = (Job.created_at < job.created_at) | ((Job.created_at == job.created_at) & (Job.id < job.id))
+        return 1 + int(session.scalar(select(func.count()).select_from(Job).where(
+            Job.status == QUEUED, Job.backend == job.backend, Job.queue == job.queue, ahead)) or 0)
 
     def images(self, job_id: str) -> list[bytes]:
         """The PNGs a finished job produced, in order."""

@@ -90,9 +90,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _follow(runtime: Any, job_id: str, *, as_json: bool, image_dir: Path) -> str:
-    from bot.core.demos import progress_bar, progress_json, result_json
+    from bot.core.demos import in_line, progress_bar, progress_json, result_json
 
-    last = -1.0
+    last, place = -1.0, None
     async for event in runtime.demos.events(job_id):
         if event.result is not None:
             images = _save_images(image_dir, job_id, event.result.images)
@@ -104,9 +104,12 @@ async def _follow(runtime: Any, job_id: str, *, as_json: bool, image_dir: Path) 
             return str(event.result.status)
         if as_json:
             emit_json(progress_json(event))
+        elif event.status == "queued" and event.position is not None:
+            if event.position != place:
+                emit(f"[{progress_bar(0.0)}] queued: {in_line(event.position)}")
         elif event.progress > last or event.progress == 0.0:
             emit(f"[{progress_bar(event.progress)}] {event.stage or event.status}")
-        last = event.progress
+        last, place = event.progress, event.position
     raise CommandFailed(f"lost track of job {job_id}")
 
 

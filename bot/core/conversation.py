@@ -6,6 +6,8 @@ import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from bot.core.text import plain_text
+
 
 @dataclass(frozen=True)
 class Person:
@@ -39,11 +41,15 @@ class Request:
 
 @dataclass(frozen=True)
 class Button:
-    """A button: its action id is what comes back when it is pressed."""
+    """A button: its action id is what comes back when it is pressed. Its label is plain text (buttons
+    render no markdown on any platform), so markdown given to it is unwrapped here, once for all."""
 
     id: str
     label: str
     style: str = "secondary"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "label", plain_text(self.label))
 
 
 @dataclass(frozen=True)

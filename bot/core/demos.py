@@ -141,7 +141,7 @@ class DemoJobs:
             params = validate_params(demo, raw)
         except DemoParamError as exc:
             raise BadInput(f"{demo.name}: {exc}") from None
-        return self.start_job(request, demo, params, queue=demo.queue, time_limit_s=demo.time_limit_s,
+        return self.start_job(request, demo, params, queue=demo.queue_for(params), time_limit_s=demo.time_limit_s,
                               message_ref=message_ref)
 
     def start_job(self, request: Request, demo: Demo, params: dict[str, Any], *, queue: str, time_limit_s: float,
@@ -217,7 +217,7 @@ class DemoJobs:
                            else render_result(first, started.demo, started.params, event.result))
                     await asyncio.to_thread(self.followers.delivered, started.job_id)
                     return
-                body = render_status(shown_params, event.status, event.progress, event.stage)
+                body = render_status(shown_params, event.status, event.progress, event.stage, event.position)
                 if body != shown:
                     shown = body
                     yield first.edit(text=body)
@@ -387,12 +387,24 @@ def render_params(params: dict[str, Any]) -> str:
     return "Parameters: " + " ".join(f"`{key}={_value(value)}`" for key, value in params.items())
 
 
-def render_status(params: dict[str, Any] | None, status: str, progress: float, stage: str) -> str:
-    """The body of a job's message while it is queued or running (`params` None: no parameters line)."""
+def render_status(params: dict[str, Any] | None, status: str, progress: float, stage: str,
+                  position: int | None = None) -> str:
+    """The body of a job's message while it is queued (with its place in line, when known) or running
+    (`params` None: no parameters line)."""
     head = "" if params is None else f"{render_params(params)}\n"
     if status == QUEUED:
-        return f"{head}⏳ Queued: waiting for a free worker."
+        return f"{head}⏳ Queued: {in_line(position)}."
     return f"{head}`{progress_bar(progress)}` {stage or 'running'}".rstrip()
+
+
+def in_line(position: int | None) -> str:
+    """ "next in line", "3rd in line" (1 is next), or the plain wait when the place is unknown."""
+    if position is None:
+        return "waiting for a free worker"
+    if position <= 1:
+        return "next in line"
+    suffix = "th" if 11 <= position % 100 <= 13 else {1: "st", 2: "nd", 3: "rd"}.get(position % 10, "th")
+    return f"{position}{suffix} in line"
 
 
 def render_result(first: Reply, demo: Demo, params: dict[str, Any], result: JobResult) -> Reply:
@@ -450,9 +462,12 @@ def _value(value: Any) -> str:
 
 
 def progress_json(event: JobEvent) -> dict[str, Any]:
-    """`{"event": "progress", "job_id", "progress", "stage"}`."""
-    return {"event": "progress", "job_id": event.job_id, "progress": round(event.progress, 4),
-            "stage": event.stage or event.status}
+    """`{"event": "progress", "job_id", "progress", "stage"}`, plus `"position"` (1 = next) while queued."""
+    data: dict[str, Any] = {"event": "progress", "job_id": event.job_id, "progress": round(event.progress, 4),
+                            "stage": event.stage or event.status}
+    if event.status == QUEUED and event.position is not None:
+        data["position"] = event.position
+    return data
 
 
 def result_json(result: JobResult, images: list[str]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from bot.core.ask import Answer, AskService
 from bot.core.conversation import Button, Reply, Request
 from bot.core.errors import BadInput, NotFound
 from bot.core.telemetry import NoTelemetry, Telemetry
-from bot.core.text import chat_escape
+from bot.core.text import chat_escape, plain_text
 from bot.db import repo
 from bot.db.base import utcnow
 from bot.db.engine import Database
@@ -164,6 +164,7 @@ def _related_buttons(entries: list[Entry]) -> list[Button]:
 
 
 def _label(text: str) -> str:
+    text = plain_text(text)  # before cutting, so marks do not use up the room
     return text if len(text) <= LABEL_LIMIT else text[: LABEL_LIMIT - 1].rstrip() + "…"
 
 

@@ -24,7 +24,7 @@ from bot.core.identity import find_channel, find_user, identify
 from bot.core.outbox import Post
 from bot.core.review import MISTAKES_ACTION, Reviewer, rating_for
 from bot.core.telemetry import NoTelemetry, Telemetry
-from bot.core.text import chat_escape
+from bot.core.text import chat_escape, plain_text
 from bot.db import quiz_repo as repo
 from bot.db.base import utcnow
 from bot.db.engine import Database
@@ -529,7 +529,8 @@ def right_answer(item: QuizItem) -> str:
 
 
 def label(text: str, limit: int = LABEL_LIMIT) -> str:
-    """Text shortened to fit a button."""
+    """Text as plain text, shortened to fit a button."""
+    text = plain_text(text)  # before cutting, so marks do not use up the room
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 

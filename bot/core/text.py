@@ -29,3 +29,38 @@ def chat_escape(text: str) -> str:
     """Neutralise mass mentions in text the bot echoes (@everyone, @here, <!channel>)."""
     text = re.sub(r"@(everyone|here|channel)", "@\u200b\\1", text, flags=re.IGNORECASE)
     return text.replace("<!", "<\u200b!")
+
+
+_CODE_SPAN = re.compile(r"(`+)(.+?)\1", re.DOTALL)
+_LINK = re.compile(r"\[([^\]\n]+)\]\([^)\s]+\)")
+_EMPHASIS = (
+    re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*"),
+    re.compile(r"~~(?=\S)(.+?)(?<=\S)~~"),
+    re.compile(r"(?<![\w*])\*(?=[^\s*])(.+?)(?<=[^\s*])\*(?![\w*])"),
+    re.compile(r"(?<!\w)_(?=[^\s_])(.+?)(?<=[^\s_])_(?!\w)"),
+)
+_BLOCK_MARK = re.compile(r"^\s*(?:#{1,6}\s+|>\s*|[-*+]\s+)")
+
+
+def plain_text(text: str) -> str:
+    """Markdown as the plain text a reader sees, for places it does not render (button labels).
+
+    `code`, **bold**, _italic_, ~~strike~~, [links](url) and heading, quote and bullet marks are unwrapped and
+    whitespace collapsed. Code spans keep their content verbatim; snake_case, __init__ and `a * b` stay."""
+    parts: list[str] = []
+    last = 0
+    for match in _CODE_SPAN.finditer(text):
+        parts.append(_unmark(text[last:match.start()]))
+        parts.append(match.group(2).strip())
+        last = match.end()
+    parts.append(_unmark(text[last:]))
+    return _SPACE.sub(" ", "".join(parts)).strip()
+
+
+def _unmark(text: str) -> str:
+    """Markdown marks out of text that holds no code span."""
+    text = "\n".join(_BLOCK_MARK.sub("", line) for line in text.split("\n"))
+    text = _LINK.sub(r"\1", text)
+    for pattern in _EMPHASIS:
+        text = pattern.sub(r"\1", text)
+    return text.replace("`", "")

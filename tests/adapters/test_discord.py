@@ -472,7 +472,7 @@ async def test_demo_params_autocomplete_offers_the_demos_defaults(fake: FakeDisc
     async with running(fake, StubTutor()):
         typed = await fake.send_autocomplete("demo", {"name": "train-tiny", "params": ""}, focused="params")
         choices = (await fake.wait_for_ack(typed.id)).body["data"]["choices"]
-        assert [c["value"] for c in choices] == ["steps=200 lr=0.05 seed=0"]
+        assert [c["value"] for c in choices] == ["steps=200 lr=0.05 seed=0 device=cpu"]
 
 
 async def test_a_reply_discord_refuses_becomes_an_apology_not_a_silent_spinner(fake: FakeDiscord) -> None:

@@ -35,7 +35,9 @@ def test_demo_run_json_prints_progress_then_exactly_one_result(migrated) -> None
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["event"] for line in lines].count("result") == 1 and lines[-1]["event"] == "result"
     progress = lines[:-1]
-    assert all(set(p) == {"event", "job_id", "progress", "stage"} and p["event"] == "progress" for p in progress)
+    assert all(set(p) - {"position"} == {"event", "job_id", "progress", "stage"} and p["event"] == "progress"
+               for p in progress)
+    assert all(p["stage"] == "queued" and p["position"] >= 1 for p in progress if "position" in p)
     assert [p["progress"] for p in progress] == sorted(p["progress"] for p in progress)
     final = lines[-1]
     assert set(final) == RESULT_KEYS and final["status"] == "succeeded" and final["error"] is None

@@ -11,7 +11,16 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.core.conversation import Person, Reply, Request
-from bot.core.demos import DemoJobs, JobLimits, parse_demo_args, progress_bar, render_params, shorten_code, throttle
+from bot.core.demos import (
+    DemoJobs,
+    JobLimits,
+    in_line,
+    parse_demo_args,
+    progress_bar,
+    render_params,
+    shorten_code,
+    throttle,
+)
 from bot.core.errors import BadInput
 from bot.db.engine import Database
 from bot.db.job_models import Job
@@ -89,8 +98,10 @@ def test_a_demo_is_one_message_edited_as_it_runs_and_ending_with_its_result(runn
     assert cancel.id.startswith("job:cancel:") and cancel.label == "Cancel"
     assert edits and all(edit.edits == first.id and edit.id != first.id for edit in edits)
     assert len({edit.id for edit in edits}) == len(edits)
-    progress = edits[:-1]
-    assert all(edit.buttons == first.buttons and "%" in edit.text for edit in progress)
+    waiting = [edit for edit in edits[:-1] if "⏳" in edit.text]
+    assert all("in line" in edit.text for edit in waiting)  # its place in the queue, once it is known
+    progress = edits[len(waiting):-1]
+    assert progress and all(edit.buttons == first.buttons and "%" in edit.text for edit in progress)
     final = edits[-1]
     assert final.kind == "job_result" and final.buttons == () and final.title == first.title
     assert "**Train a tiny MLP**" in final.text and "```python\ndef train_mlp(" in final.text
@@ -202,6 +213,35 @@ def test_cancelling_while_it_runs_ends_the_message_cancelled(running: Runtime) -
     final = replies[-1]
     assert final.edits == replies[0].id and final.kind == "job_result" and final.buttons == ()
     assert "**Cancelled**: cancelled by Alice" in final.text
+
+
+def test_a_waiting_demo_shows_its_place_in_line_as_the_queue_moves(holding: Runtime) -> None:
+    ahead = [holding.demos.start_demo(request(user=user), "backward-pass", {}) for user in ("bob", "carol")]
+    admin = Person("ada", "Ada", is_admin=True)
+
+    async def scenario() -> list[Reply]:
+        replies: list[Reply] = []
+        async for reply in holding.tutor.handle(request("backward-pass x=3")):
+            replies.append(reply)
+            if "in line" in reply.text and ahead:  # the queue moves: the job in front leaves it
+                await asyncio.to_thread(holding.demos.cancel_job, ahead.pop(0).job_id, admin, "console")
+            elif "next in line" in reply.text:
+                job_id = replies[0].buttons[0].id.split(":")[-1]
+                await asyncio.to_thread(holding.demos.cancel_job, job_id, admin, "console")
+        return replies
+
+    replies = asyncio.run(asyncio.wait_for(scenario(), 60))
+    waits = [reply.text.split("⏳ ", 1)[1] for reply in replies if "⏳" in reply.text]
+    assert waits == ["Queued: waiting for a free worker.", "Queued: 3rd in line.", "Queued: 2nd in line.",
+                     "Queued: next in line."]
+    assert replies[-1].kind == "job_result" and "**Cancelled**" in replies[-1].text
+
+
+def test_places_in_line_read_as_ordinals() -> None:
+    assert [in_line(n) for n in (None, 1, 2, 3, 4, 11, 12, 13, 21, 22, 23, 101, 111)] == [
+        "waiting for a free worker", "next in line", "2nd in line", "3rd in line", "4th in line", "11th in line",
+        "12th in line", "13th in line", "21st in line", "22nd in line", "23rd in line", "101st in line",
+        "111th in line"]
 
 
 def test_a_subscriber_that_joins_after_a_restart_gets_the_final_state(running: Runtime, database: Database) -> None:

@@ -65,7 +65,8 @@ def test_a_job_is_started_followed_and_read_back(client: TestClient) -> None:
     assert client.get(result["images"][0]).content.startswith(PNG)
     job = client.get(f"/api/v1/jobs/{job_id}").json()
     assert job["status"] == "succeeded" and job["progress"] == 1.0 and job["demo"] == "train-tiny"
-    assert job["params"] == {"steps": 30, "lr": 0.05, "seed": 0} and job["result"]["images"] == result["images"]
+    assert job["params"] == {"steps": 30, "lr": 0.05, "seed": 0, "device": "cpu"}
+    assert job["result"]["images"] == result["images"]
     assert "def train_mlp" in job["result"]["code"]
     with client.stream("GET", f"/api/v1/jobs/{job_id}/events") as late:  # joins after the end
         assert [name for name, _ in sse(late.iter_lines())] == ["result"]

@@ -19,7 +19,7 @@ from bot.config import Settings
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "compose.yaml"
 DOCKERFILE = REPO / "Dockerfile"
-SERVICES = {"postgres", "redis", "migrate", "bot", "web", "worker-cpu", "worker-gpu"}
+SERVICES = {"postgres", "redis", "migrate", "bot", "web", "worker-cpu", "worker-gpu", "flower"}
 TORCHTUTOR_SERVICES = {"migrate", "bot", "web", "worker-cpu", "worker-gpu"}
 LONG_RUNNING = SERVICES - {"migrate"}
 REQUIRED_SECRETS = {"POSTGRES_PASSWORD", "TORCHTUTOR_SECRET_KEY"}
@@ -127,10 +127,23 @@ def test_secrets_come_from_the_operator_never_from_the_file(compose: dict[str, A
                      if "SecretStr" in str(info.annotation)}
     for name in TORCHTUTOR_SERVICES:
         for key, value in environment(compose["services"][name]).items():
-            if key in secret_fields:
+            if key in secret_fields and value != "":  # "" blanks a secret .env holds, for the workers
                 assert INTERPOLATION.fullmatch(value), f"{name}: {key} must come from the environment"
             if key == "TORCHTUTOR_DATABASE_URL":
                 assert "${POSTGRES_PASSWORD:?" in value
+
+
+def test_flower_is_optional_behind_basic_auth_on_loopback_and_watches_the_broker(compose: dict[str, Any]) -> None:
+    flower = compose["services"]["flower"]
+    assert flower["profiles"] == ["flower"]  # `docker compose up` alone does not start it
+    assert flower["environment"]["FLOWER_BASIC_AUTH"] == "${FLOWER_BASIC_AUTH:-}"
+    script = flower["command"][-1]
+    assert flower["command"][:2] == ["sh", "-c"]
+    assert script.startswith('test -n "$$FLOWER_BASIC_AUTH" || {') and "exit 1" in script  # no auth, no start
+    broker = environment(compose["services"]["worker-cpu"])["TORCHTUTOR_QUEUE_URL"]
+    assert f"celery --broker={broker} flower" in script
+    assert all(port.startswith("127.0.0.1:") for port in flower["ports"])
+    assert flower["depends_on"] == {"redis": {"condition": "service_healthy"}}
 
 
 def test_dependencies_exist_and_wait_for_health_and_migrations(compose: dict[str, Any]) -> None:

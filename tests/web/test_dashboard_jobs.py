@@ -131,3 +131,8 @@ def test_a_viewer_follows_a_running_job_to_its_result(app, client_for) -> None: 
     details = viewer.get(f"/dashboard/jobs/{job_id}").text
     assert "succeeded" in details and "def train_mlp" in details and "data:image/png;base64," in details
     assert 'data-active="false"' in details
+    # The result reads as the chat shows it, and the loss curve is a chart, not a run of raw numbers.
+    assert "<strong>Train a tiny MLP</strong>" in details and "**Train" not in details
+    curve = details.split('<li data-metric="loss_curve">', 1)[1].split("</li>", 1)[0]
+    assert '<svg class="metric-chart"' in curve and curve.count("<polyline") == 1
+    assert "31 values: " in curve and ", 2." not in curve.split("</svg>", 1)[1]

@@ -11,10 +11,13 @@ import base64
 import json
 import os
 import signal
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
+from celery.events.state import State
 
 from bot.db.engine import Database
 from tests.conftest import cli, fresh_postgres_database
@@ -100,7 +103,8 @@ def test_the_gpu_and_cpu_queues_are_separate() -> None:
         client = redis.Redis.from_url(url)
         assert (client.llen("gpu"), client.llen("cpu")) == (1, 2)
         message = json.loads(client.lindex("gpu", 0))
-        assert message["headers"]["id"] == "g1"
+        assert message["headers"]["id"] == "g1" and message["headers"]["task"] == TASK_NAME
+        assert message["headers"]["argsrepr"] == "['g1'] demo=gpu-speedup"  # what Flower shows as its args
         assert json.loads(base64.b64decode(message["body"]))[0] == ["g1"]  # only the job id travels
         assert message["headers"]["timelimit"] == [65.0, 60.0]  # hard, soft
         client.close()
@@ -111,6 +115,7 @@ def test_the_app_acks_late_takes_one_job_at_a_time_and_recycles_processes() -> N
     conf = app.conf
     assert conf.task_acks_late and conf.task_reject_on_worker_lost and conf.worker_prefetch_multiplier == 1
     assert conf.worker_max_tasks_per_child == 7 and conf.task_ignore_result
+    assert conf.worker_send_task_events and conf.task_send_sent_event  # what Flower needs
     assert {queue.name: queue.routing_key for queue in conf.task_queues} == {"gpu": "gpu", "cpu": "cpu"}
     task = app.tasks[TASK_NAME]
     assert task.acks_late and task.reject_on_worker_lost
@@ -127,6 +132,32 @@ def test_a_demo_runs_on_a_real_celery_worker(setup: Setup) -> None:
     job = setup.store.get(spec.job_id)
     assert job is not None and job.attempts == 1 and job.worker is not None and job.worker.startswith("torchtutor-")
     assert int(job.worker.rsplit(":", 1)[1]) != setup.worker.process.pid  # type: ignore[union-attr]  # a pool child
+
+
+def test_flower_sees_each_job_and_its_demo(setup: Setup) -> None:
+    app = setup.backend.app
+    seen: list[dict[str, Any]] = []
+    with app.connection_for_read() as connection:
+        receiver = app.events.Receiver(connection, handlers={"*": seen.append})
+        listening = threading.Thread(target=receiver.capture, kwargs={"limit": None, "timeout": None}, daemon=True)
+        listening.start()
+        try:
+            wait_until(lambda: any(e["type"] == "worker-heartbeat" for e in seen), timeout=30,
+                       what="the worker's event heartbeat")
+            spec = run(setup, "backward-pass", {"x": [1.0]})
+            wait_until(lambda: any(e["type"] == "task-succeeded" and e["uuid"] == spec.job_id for e in seen),
+                       timeout=60, what="task-succeeded for the job")
+        finally:
+            receiver.should_stop = True
+            listening.join(timeout=10)
+    mine = [e for e in seen if e.get("uuid") == spec.job_id]
+    assert {e["type"] for e in mine} == {"task-sent", "task-received", "task-started", "task-succeeded"}
+    state = State()  # what Flower keeps
+    for event in seen:
+        state.event(event)
+    task = state.tasks[spec.job_id]
+    assert (task.name, task.args, task.state) == (TASK_NAME, f"[{spec.job_id!r}] demo=backward-pass", "SUCCESS")
+    assert task.worker is not None and task.worker.hostname.startswith("torchtutor-")
 
 
 def test_demo_run_json_through_celery(setup: Setup) -> None:

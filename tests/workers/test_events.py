@@ -9,10 +9,11 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from tests.jobs_support import claimed_redis_url, collect, insert_job, migrated_database
+from tests.jobs_support import claimed_redis_url, collect, insert_job, migrated_database, sample_demos_registered
 from workers.errors import UnknownJob
 from workers.events import Inbox, InProcessBus, RedisBus, watch
 from workers.jobs import PROGRESS, RESULT, RUNNING, STATE, SUCCEEDED, JobEvent, JobResult
+from workers.runner import run_job
 from workers.store import JobStore
 
 
@@ -95,6 +96,32 @@ async def test_watch_reads_the_row_when_events_are_lost(store: JobStore) -> None
     threading.Timer(0.3, worker_elsewhere).start()
     events = await collect(watch(spec.job_id, store, SilentBus(), poll_s=0.1), timeout=10)
     assert events[0].status == "queued" and events[-1].kind == RESULT and events[-1].status == SUCCEEDED
+
+
+async def test_a_job_another_process_runs_shows_its_progress_through_the_row(store: JobStore) -> None:
+    """The local backend's bus is per process: a follower elsewhere (`torchtutor demo run` while a server's pool
+    runs the job) hears nothing on its own bus, so it must follow the row as often as the runner writes it."""
+    with sample_demos_registered():
+        spec = insert_job(store, "test-sleep", {"seconds": 2.0})
+        elsewhere = InProcessBus()  # the runner's process: its bus reaches none of this follower's inboxes
+        runner = threading.Thread(target=run_job, args=(spec.job_id, store, elsewhere),
+                                  kwargs={"worker": "pool-of-another-process", "device": "cpu"})
+        runner.start()
+        events = await collect(watch(spec.job_id, store, InProcessBus(), poll_s=1.0), timeout=30)
+        runner.join()
+    progress = {e.progress for e in events if e.status == RUNNING and 0 < e.progress < 1}
+    assert len(progress) >= 4, f"a 2 s demo reporting every 0.1 s showed only {sorted(progress)}"
+    assert events[-1].kind == RESULT and events[-1].status == SUCCEEDED
+
+
+async def test_a_queued_job_knows_its_place_in_line(store: JobStore) -> None:
+    first, second, third = (insert_job(store, "backward-pass") for _ in range(3))
+    other_queue = insert_job(store, "gpu-speedup")
+    assert [store.get(s.job_id).position for s in (first, second, third, other_queue)] == [1, 2, 3, 1]
+    store.claim(first.job_id, worker="w", device="cpu")
+    assert [store.get(s.job_id).position for s in (first, second, third)] == [None, 1, 2]
+    event = store.get(third.job_id).event()
+    assert event.position == 2 and JobEvent.from_dict(event.to_dict()) == event
 
 
 async def test_watching_an_unknown_job_says_so(store: JobStore) -> None:

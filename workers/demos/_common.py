@@ -25,6 +25,14 @@ def device_note(device: str) -> str:
     return "Ran on the CPU on purpose: tensors this small gain nothing from a GPU."
 
 
+def ratio_text(ratio: float) -> str:
+    """A ratio as a person reads it, small ones included: "48%", "3.1%", "0.27%", "1/52,000"."""
+    if ratio >= 0.001 or ratio <= 0:
+        percent = ratio * 100
+        return f"{percent:.0f}%" if percent >= 10 or percent == 0 else f"{percent:.2g}%"
+    return f"1/{float(f'{1 / ratio:.2g}'):,.0f}"
+
+
 def source_of(*functions: Callable[..., Any]) -> str:
     """The source of the functions that ran, as shown to the learner."""
     return "\n\n\n".join(inspect.getsource(fn).rstrip() for fn in functions) + "\n"

@@ -33,6 +33,12 @@ class Demo:
     time_limit_s: float = 60.0
     queue: str = "cpu"
     tags: tuple[str, ...] = field(default=())
+    route: Callable[[dict[str, Any]], str] | None = None
+    """Picks the queue from the checked parameters, for demos that run on the CPU or the GPU as asked."""
+
+    def queue_for(self, params: dict[str, Any]) -> str:
+        """The queue a job with these checked `params` goes to."""
+        return self.route(params) if self.route is not None else self.queue
 
     def describe(self) -> dict[str, Any]:
         """The `demo list --json` object of this demo."""

@@ -17,6 +17,7 @@ from bot.core.conversation import Person
 from bot.core.demos import progress_json, result_json
 from bot.core.errors import BadInput, Forbidden, NotFound
 from bot.web.dashboard import sources
+from bot.web.dashboard.metrics_view import metric_rows
 from bot.web.jobs_api import _sse
 from bot.web.security import AdminDep, ViewerDep, require_csrf
 from bot.web.templating import render
@@ -40,8 +41,9 @@ async def job_page(request: Request, job_id: str, viewer: ViewerDep) -> Response
     if job is None:
         raise HTTPException(404, "no such job")
     images = [base64.b64encode(png).decode() for png in (job.result.images if job.result else ())]
+    metrics = metric_rows(job.result.metrics) if job.result and job.result.metrics else []
     return render(request, "dashboard/job.html", section="jobs", viewer=viewer, job=job, images=images,
-                  cancelled=request.query_params.get("cancelled") == "1")
+                  metrics=metrics, cancelled=request.query_params.get("cancelled") == "1")
 
 
 @router.get("/{job_id}/events")

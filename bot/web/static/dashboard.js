@@ -41,14 +41,8 @@
       show(data);
       el.dataset.active = "false";
       el.querySelectorAll("form[data-cancel]").forEach(function (form) { form.remove(); });
-      var box = el.querySelector(".job-result");
-      if (box) {
-        if (data.text) { var p = document.createElement("p"); p.className = "result-text"; p.textContent = data.text; box.appendChild(p); }
-        if (data.code) {
-          var pre = document.createElement("pre"), code = document.createElement("code");
-          code.className = "result-code"; code.textContent = data.code; pre.appendChild(code); box.appendChild(pre);
-        }
-      }
+      // The finished page renders the result's markdown, plots and metric charts on the server: fetch it.
+      if (el.querySelector(".job-result")) window.location.reload();
     });
     source.addEventListener("error", function () { if (source.readyState === EventSource.CLOSED) return; });
   });
