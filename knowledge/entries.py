@@ -32,6 +32,7 @@ class Entry:
     tags: tuple[str, ...] = ()
     demo: str | None = None
     source: str = ""
+    docs: tuple[str, ...] = ()  # PyTorch documentation it relies on: API names or `notes/<page>` (knowledge.docs_links)
     position: int = 0
     extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from knowledge.docs_links import is_well_formed
 from knowledge.entries import Entry, slugify
 
 logger = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ _ANSWER_LABEL = re.compile(
 )
 _ANSWER_BOLD = re.compile(r"^\s*[*_]{1,2}(?:answer|solution)[*_]{1,2}\s*$", re.IGNORECASE)
 _METADATA = re.compile(
-    r"^\s*[*_]{0,2}(also asked|tags|demo|id)[*_]{0,2}\s*:[*_]{0,2}\s*(.*?)\s*$", re.IGNORECASE
+    r"^\s*[*_]{0,2}(also asked|tags|demo|docs|id)[*_]{0,2}\s*:[*_]{0,2}\s*(.*?)\s*$", re.IGNORECASE
 )
 _LIST_ITEM = re.compile(r"^( {0,3})\d+[.)][ \t]+(.*?)\s*$")
 _BOLD_QUESTION_INLINE = re.compile(r"^\*\*(.+?\?)\*\*[ \t]*[:–—-]?[ \t]*(\S.*)$")
@@ -451,8 +452,23 @@ def _build_entry(doc: _Doc, candidate: _Candidate, report: FileReport) -> Entry 
         tags=tuple(t.strip() for t in metadata.get("tags", "").split(",") if t.strip()),
         demo=metadata.get("demo") or None,
         source=report.path,
+        docs=_docs_names(metadata.get("docs", ""), where, report.warnings),
         position=candidate.line + 1,
     )
+
+
+def _docs_names(value: str, where: str, warnings: list[str]) -> tuple[str, ...]:
+    """The names of a `Docs:` line (backticks allowed), each once; a malformed one is dropped with a warning."""
+    names: list[str] = []
+    for raw in value.split(","):
+        name = raw.strip().strip("`").removesuffix("()").strip()
+        if not name or name in names:
+            continue
+        if is_well_formed(name):
+            names.append(name)
+        else:
+            warnings.append(f"{where}: Docs name {_short(name)!r} is not a torch API name or notes page; left out")
+    return tuple(names)
 
 
 def _split_answer(doc: _Doc, candidate: _Candidate) -> tuple[dict[str, str], str]:
@@ -465,7 +481,7 @@ def _split_answer(doc: _Doc, candidate: _Candidate) -> tuple[dict[str, str], str
     at = _skip_blank(lines, 0)
     while at < len(lines) and (match := _METADATA.match(lines[at])):
         key, value = match.group(1).lower(), match.group(2)
-        separator = {"also asked": " | ", "tags": ", "}.get(key)
+        separator = {"also asked": " | ", "tags": ", ", "docs": ", "}.get(key)
         metadata[key] = f"{metadata[key]}{separator}{value}" if separator and key in metadata else value
         at = _skip_blank(lines, at + 1)
     lines = lines[at:]

@@ -40,6 +40,8 @@ def render_text(reply: Reply) -> str:
     parts += [f"**{name}:** {value}" for name, value in reply.fields]
     if reply.citation:
         parts.append(f"_Source: {reply.citation}_")
+    if reply.docs:
+        parts.append("Docs: " + ", ".join(f"[{label}]({url})" for label, url in reply.docs))
     return "\n\n".join(p for p in parts if p)
 
 

@@ -76,6 +76,7 @@ class WebChat:
             "fields": fields,
             "progress": _progress(reply),
             "citation": reply.citation,
+            "docs": [{"label": label, "url": url} for label, url in reply.docs],
             "buttons": [{"token": self._buttons.dumps([b.id, visitor.id]), "label": b.label, "style": b.style}
                         for b in reply.buttons],
             "images": [f"data:image/png;base64,{base64.b64encode(i.data).decode('ascii')}" for i in reply.images],

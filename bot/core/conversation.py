@@ -84,6 +84,7 @@ class Reply:
     text: str
     title: str | None = None
     citation: str | None = None
+    docs: tuple[tuple[str, str], ...] = ()  # (label, url) of the official documentation pages cited
     buttons: tuple[Button, ...] = ()
     images: tuple[Image, ...] = ()
     ephemeral: bool = False

@@ -17,6 +17,7 @@ from bot.db import repo
 from bot.db.base import utcnow
 from bot.db.engine import Database
 from bot.logging import bind
+from knowledge import docs_links
 from knowledge.batching import MicroBatcher
 from knowledge.entries import Entry
 
@@ -155,7 +156,7 @@ def render_entry(entry: Entry, question_id: int | None, related: list[Entry] | N
         buttons.append(Button(f"feedback:up:{question_id}", "👍 Helpful"))
         buttons.append(Button(f"feedback:down:{question_id}", "👎 Not helpful"))
     return Reply(chat_escape(entry.answer), title=entry.question, citation=_citation(entry), buttons=tuple(buttons),
-                 kind="answer")
+                 docs=docs_links.links(entry.docs), kind="answer")
 
 
 def _related_buttons(entries: list[Entry]) -> list[Button]:

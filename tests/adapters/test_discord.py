@@ -385,6 +385,8 @@ async def test_real_answer_cites_its_entry_and_records_feedback(fake: FakeDiscor
         [embed] = fake.messages[ack.message_id]["embeds"]
         assert embed["footer"]["text"] == f"Source: {TENSOR_ENTRY} (what-is-pytorch.md)"
         assert "GPU" in embed["description"]
+        docs = next(f["value"] for f in embed["fields"] if f["name"] == "Docs")
+        assert docs.startswith("[torch.Tensor](https://docs.pytorch.org/docs/stable/tensors.html), [torch.from_numpy](")
         ids = [c["custom_id"] for row in fake.messages[ack.message_id]["components"] for c in row["components"]]
         up = next(i for i in ids if i.startswith("feedback:up:"))
         assert f"feedback:down:{up.rsplit(':', 1)[1]}" in ids

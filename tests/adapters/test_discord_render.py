@@ -30,6 +30,16 @@ def test_an_answer_is_an_embed_with_its_citation_and_fields() -> None:
     assert [(f.name, f.value, f.inline) for f in embed.fields] == [("loss", "0.1", True), ("device", "cuda:0", True)]
 
 
+def test_an_answer_links_the_docs_it_cites_in_a_field() -> None:
+    docs = (("torch.cat", "https://docs.pytorch.org/docs/stable/generated/torch.cat.html"),
+            ("notes/cuda", "https://docs.pytorch.org/docs/stable/notes/cuda.html"))
+    [embed] = render(Reply("Use cat.", title="Join?", fields=(("loss", "0.1"),), docs=docs, kind="answer")).embeds
+    assert [(f.name, f.value) for f in embed.fields] == [("loss", "0.1"), (
+        "Docs", "[torch.cat](https://docs.pytorch.org/docs/stable/generated/torch.cat.html), "
+                "[notes/cuda](https://docs.pytorch.org/docs/stable/notes/cuda.html)")]
+    assert render(Reply("no title, only links", docs=docs)).embeds, "links need an embed"
+
+
 def test_content_longer_than_2000_characters_moves_into_an_embed() -> None:
     rendered = render(Reply("word " * 700))
     assert rendered.content is None and rendered.embeds[0].description == "word " * 700

@@ -177,6 +177,8 @@ def test_slash_ask_is_acknowledged_at_once_and_answered_with_blocks(slack_url: s
     assert "tensor" in blocks[1]["text"]["text"].lower()
     assert all(b["text"]["verbatim"] for b in blocks if b["type"] == "section")
     assert any("Source:" in e["text"] for b in blocks if b["type"] == "context" for e in b["elements"])
+    assert any("Docs: <https://docs.pytorch.org/docs/stable/tensors.html|torch.Tensor>, " in e["text"]
+               for b in blocks if b["type"] == "context" for e in b["elements"])
     values = block_values(blocks)
     assert any(v.startswith("feedback:up:") for v in values) and any(v.startswith("ask:entry:") for v in values)
     assert message["text"] and message["unfurl_links"] is False
@@ -537,6 +539,18 @@ def test_mrkdwn_escapes_what_slack_would_parse() -> None:
     assert "@\u200bhere" in shown and "*bold*" in shown and "_it_" in shown and "`&lt;code&gt;`" in shown
     assert "docs (<https://pytorch.org/?a=1&amp;b=2>)" in shown and "<javascript" not in shown
     assert "*Heading*" in shown and "• item" in shown and "```\nx = a &lt; b\n```" in shown
+
+
+def test_an_answer_links_the_docs_it_cites_beside_its_source() -> None:
+    docs = (("torch.cat", "https://docs.pytorch.org/docs/stable/generated/torch.cat.html"),
+            ("torch.Tensor.to", "https://docs.pytorch.org/docs/stable/generated/torch.Tensor.to.html"))
+    blocks = render_blocks(Reply("Use `cat`.", title="Join?", citation="join (tensors.md)", docs=docs))
+    [context] = [b for b in blocks if b["type"] == "context"]
+    assert context["elements"][0]["text"] == (
+        "Source: join (tensors.md)  ·  "
+        "Docs: <https://docs.pytorch.org/docs/stable/generated/torch.cat.html|torch.cat>, "
+        "<https://docs.pytorch.org/docs/stable/generated/torch.Tensor.to.html|torch.Tensor.to>")
+    assert check_blocks(blocks, limit=50) == []
 
 
 def test_long_replies_fit_slacks_limits() -> None:

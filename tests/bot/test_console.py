@@ -32,6 +32,10 @@ def test_chat_json_session(migrated) -> None:  # type: ignore[no-untyped-def]
     assert "/ask" in texts[0] and messages[0]["ephemeral"]
     answer = next(m for m in messages if "Source:" in m["text"])
     assert "how-does-pytorch-s-tensor-object-differ-from-a-numpy-ndarray" in answer["text"]
+    stable = "https://docs.pytorch.org/docs/stable"
+    assert answer["text"].endswith(f"Docs: [torch.Tensor]({stable}/tensors.html), "
+                                   f"[torch.from_numpy]({stable}/generated/torch.from_numpy.html), "
+                                   f"[torch.Tensor.numpy]({stable}/generated/torch.Tensor.numpy.html)")
     assert "GPU" in answer["text"] and not answer["edit"]
     assert any(b["id"].startswith("feedback:up:") for b in answer["buttons"])
     assert any("Ask me a PyTorch question" in t for t in texts)

@@ -208,7 +208,7 @@ def test_entry_format(entry: Entry) -> None:
     assert "**Answer:**" in entry.lines, "no `**Answer:**` line"
     head = entry.lines[: entry.lines.index("**Answer:**")]
     keys = [line.split(":", 1)[0] for line in head if line.strip()]
-    assert keys in (["Also asked", "Tags"], ["Also asked", "Tags", "Demo"]), f"metadata lines: {keys}"
+    assert keys in (["Also asked", "Tags", "Docs"], ["Also asked", "Tags", "Demo", "Docs"]), f"metadata lines: {keys}"
     assert head[-1] == "", "a blank line before `**Answer:**`"
 
     aliases = entry.aliases()
@@ -226,6 +226,18 @@ def test_entry_format(entry: Entry) -> None:
     assert len(blocks) == 1 and blocks[0].lang == "python", "exactly one ```python example"
     assert blocks[0].code.count("\n") <= MAX_CODE_LINES, "example under ~20 lines"
     assert answer.rstrip().endswith("```"), "the example closes the answer"
+
+
+@pytest.mark.parametrize("entry", ALL_ENTRIES, ids=lambda e: f"{e.file}:{e.line}")
+def test_every_entry_cites_docs_that_exist_in_the_installed_torch(entry: Entry) -> None:
+    from knowledge.docs_links import resolve, url_for
+
+    names = [n.strip() for n in (entry.meta("Docs") or "").split(",")]
+    assert names and all(names), "a `Docs:` line naming at least one API or notes page"
+    assert len(names) == len(set(names)), f"a name repeated: {names}"
+    for name in names:
+        resolve(name)  # raises UnknownDocsName for a name torch does not define
+        assert url_for(name).startswith("https://docs.pytorch.org/docs/stable/")
 
 
 def test_aliases_are_not_shared_between_entries() -> None:
@@ -261,6 +273,10 @@ def test_loader_reads_the_same_entries() -> None:
     assert sorted(_norm(e.question) for e in loaded) == sorted(_norm(e.question) for e in ALL_ENTRIES)
     ids = [e.id for e in loaded]
     assert len(ids) == len(set(ids)), "entry ids are unique"
+    by_question = {_norm(e.question): e for e in ALL_ENTRIES}
+    for entry in loaded:
+        written = by_question[_norm(entry.question)].meta("Docs") or ""
+        assert entry.docs == tuple(n.strip() for n in written.split(",")), entry.id
 
     seed_questions = {_norm(e.question) for e in ALL_ENTRIES if e.file == SEED}
     for entry in loaded:

@@ -121,6 +121,9 @@ def test_questions_asked_in_the_playground_show_in_the_dashboard_charts(page, se
     page.goto(f"{server}/playground")
     answer = _chat(page, f"/ask {TENSOR}")
     assert "Source: how-does-pytorch-s-tensor-object-differ-from-a-numpy-ndarray" in answer.inner_text()
+    link = answer.locator(".docs a", has_text="torch.from_numpy")
+    assert link.get_attribute("href") == "https://docs.pytorch.org/docs/stable/generated/torch.from_numpy.html"
+    assert link.get_attribute("rel") == "noopener noreferrer" and "Docs: torch.Tensor, " in answer.inner_text()
     assert answer.locator(".body strong", has_text="GPU Acceleration").count() == 1
     answer.locator("button", has_text="Helpful").first.click()
     thanks = page.locator("li.msg.bot.ephemeral").last

@@ -36,6 +36,8 @@ def test_ask_answers_with_citation_buttons_and_safe_html(client_for) -> None:  #
     [message] = send(client, {"text": f"/ask {TENSOR}"})
     assert message["kind"] == "answer" and not message["edit"]
     assert message["citation"].startswith("how-does-pytorch-s-tensor-object-differ-from-a-numpy-ndarray")
+    assert message["docs"][0] == {"label": "torch.Tensor", "url": "https://docs.pytorch.org/docs/stable/tensors.html"}
+    assert [d["label"] for d in message["docs"]] == ["torch.Tensor", "torch.from_numpy", "torch.Tensor.numpy"]
     assert "<code>Tensor</code>" in message["title_html"]
     assert "<strong>GPU Acceleration:</strong>" in message["html"]
     labels = [b["label"] for b in message["buttons"]]

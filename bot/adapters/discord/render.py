@@ -103,7 +103,8 @@ def render(reply: Reply, *, more_id: str | None = None) -> Rendered:
     """A reply as a Discord message; `more_id` (``tt:more:<key>``) names the Show more button if text overflows."""
     images = _images(reply.images)
     buttons = _buttons(reply.buttons, reserve=1 if more_id else 0)
-    use_embed = bool(reply.title or reply.citation or reply.fields or images) or len(reply.text) > CONTENT_LIMIT
+    use_embed = bool(reply.title or reply.citation or reply.fields or reply.docs or images) or (
+        len(reply.text) > CONTENT_LIMIT)
     if not use_embed:
         text = reply.text or "\u200b"
         return Rendered(text, (), tuple(buttons), images, reply.ephemeral, title=reply.title, kind=reply.kind)
@@ -116,7 +117,7 @@ def render(reply: Reply, *, more_id: str | None = None) -> Rendered:
         embed.set_footer(text=_clip(footer, FOOTER_LIMIT))
     used = len(embed.title or "") + len(footer)
     overflow_fields: list[str] = []
-    for name, value in reply.fields:
+    for name, value in _fields(reply):
         name, value = _clip(name or "\u200b", FIELD_NAME_LIMIT), _clip(value or "\u200b", FIELD_VALUE_LIMIT)
         fits = len(embed.fields) < FIELD_COUNT_LIMIT and used + len(name) + len(value) <= (
             EMBED_TOTAL_LIMIT - MIN_DESCRIPTION)
@@ -138,6 +139,13 @@ def render(reply: Reply, *, more_id: str | None = None) -> Rendered:
         embed.set_image(url=f"attachment://{images[0].filename}")
     return Rendered(None, (embed,), tuple(buttons), images, reply.ephemeral, more=tuple(pages[1:]),
                     title=reply.title, kind=reply.kind)
+
+
+def _fields(reply: Reply) -> tuple[tuple[str, str], ...]:
+    """The reply's fields, then its documentation links as one `Docs` field of masked links."""
+    if not reply.docs:
+        return reply.fields
+    return (*reply.fields, ("Docs", ", ".join(f"[{label}]({url})" for label, url in reply.docs)))
 
 
 def render_page(title: str | None, pages: tuple[str, ...], number: int, more_id: str) -> Rendered:

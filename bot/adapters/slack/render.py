@@ -207,6 +207,9 @@ def render_blocks(reply: Reply, *, message_id: str | None = None, preface: str |
     notes = []
     if reply.citation:
         notes.append(f"Source: {escape(reply.citation)}")
+    if reply.docs:
+        links = (f"<{url.replace('&', '&amp;')}|{escape(label)}>" for label, url in reply.docs)
+        notes.append("Docs: " + ", ".join(links))
     if image_note:
         notes.append(image_note)
     if notes:

@@ -55,6 +55,15 @@
     });
     q(".citation").textContent = message.citation ? "Source: " + message.citation : "";
     q(".citation").hidden = !message.citation;
+    var docs = q(".docs");
+    docs.textContent = "";
+    (message.docs || []).forEach(function (d, n) {
+      if (!/^https:\/\//.test(d.url)) return;
+      docs.appendChild(document.createTextNode(n ? ", " : "Docs: "));
+      var a = document.createElement("a");
+      a.href = d.url; a.textContent = d.label; a.target = "_blank"; a.rel = "noopener noreferrer";
+      docs.appendChild(a);
+    });
     var buttons = q(".buttons");
     buttons.textContent = "";
     message.buttons.forEach(function (b) {
