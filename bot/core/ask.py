@@ -64,6 +64,11 @@ class Answer:
         return self.status == "answered"
 
     @property
+    def compared(self) -> str | None:
+        """The framework a declined comparison weighed PyTorch against, when no entry compares the two."""
+        return self.note.split(":", 1)[1] if self.note and self.note.startswith("no_comparison:") else None
+
+    @property
     def off_topic(self) -> str | None:
         """The other framework or technology the question was about, when it was declined for that."""
         return self.note.split(":", 1)[1] if self.note and self.note.startswith("off_topic:") else None
