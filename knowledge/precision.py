@@ -20,6 +20,10 @@ from knowledge.index import Hit
 RERANK_MARGIN = 0.10
 # Taken off the score of an entry that names none of the question's APIs anywhere.
 UNNAMED_PENALTY = 0.05
+# An entry that writes less than this share of the question's words (IDF-weighted) loses up to
+# UNCOVERED_PENALTY x (COVERAGE_FLOOR - share) / COVERAGE_FLOOR: "YOLO loss" is not answered by the NaN-loss entry.
+COVERAGE_FLOOR = 0.5
+UNCOVERED_PENALTY = 0.15
 
 _DOTTED = re.compile(r"(?<![\w.])[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+(?:\(\))?")
 _CALL = re.compile(r"(?<![\w.])[A-Za-z_]\w*\(\)")
@@ -82,10 +86,11 @@ def mentions(entry: Entry, names: Sequence[str]) -> bool:
     return bool(names) and (about(entry, names) > 0 or _names_in(entry.answer, names) > 0)
 
 
-def prefer_named(hits: Sequence[Hit], names: Sequence[str], margin: float = RERANK_MARGIN) -> list[Hit]:
+def prefer_named(hits: Sequence[Hit], names: Sequence[str], margin: float | None = None) -> list[Hit]:
     """The hits with the entry most about the named APIs first, among those within `margin` of the best."""
     if not hits or not names:
         return list(hits)
+    margin = RERANK_MARGIN if margin is None else margin
     best = hits[0]
     close = [(about(hit.entry, names), -i) for i, hit in enumerate(hits) if hit.score >= best.score - margin]
     count, position = max(close)
@@ -95,9 +100,16 @@ def prefer_named(hits: Sequence[Hit], names: Sequence[str], margin: float = RERA
     return [winner, *[hit for hit in hits if hit is not winner]]
 
 
-def discounted(hit: Hit, names: Sequence[str], question: str, penalty: float = UNNAMED_PENALTY) -> Hit:
+def discounted(hit: Hit, names: Sequence[str], question: str, penalty: float | None = None) -> Hit:
     """The hit with its score lowered when the question names APIs that its entry never writes (pasted error
     messages excepted: they name internals, such as `LogSoftmaxBackward0`, that no entry needs to)."""
     if not names or is_pasted_error(question) or mentions(hit.entry, names):
         return hit
-    return replace(hit, score=hit.score - penalty)
+    return replace(hit, score=hit.score - (UNNAMED_PENALTY if penalty is None else penalty))
+
+
+def uncovered(hit: Hit, share: float) -> Hit:
+    """The hit with its score lowered when its entry writes too little of the question (`share`, 0..1)."""
+    if share >= COVERAGE_FLOOR:
+        return hit
+    return replace(hit, score=hit.score - UNCOVERED_PENALTY * (COVERAGE_FLOOR - share) / COVERAGE_FLOOR)

@@ -27,7 +27,7 @@ from bot.core.text import has_words, normalise_question
 from knowledge.batching import MicroBatcher
 from knowledge.calibration import Calibration, fixed
 from knowledge.index import Encoder, Hit
-from knowledge.precision import discounted, named_apis, prefer_named
+from knowledge.precision import discounted, named_apis, prefer_named, uncovered
 from knowledge.topic import compared_framework, foreign_topic, names_framework
 
 RELATED_LIMIT = 3
@@ -214,7 +214,9 @@ class AskService:
             hits = [hit for hit in hits if _is_about_framework(hit, compared)]
         names = named_apis(text)
         hits = prefer_named(hits, names)
-        best = discounted(hits[0], names, text) if hits else None
+        best = None
+        if hits:
+            best = uncovered(discounted(hits[0], names, text), snapshot.index.coverage(hits[0].entry.id, text))
         note = (f"off_topic:{foreign}" if foreign else f"no_comparison:{compared}" if compared and not hits
                 else "truncated" if truncated else None)
         if best is not None and best.score >= calibration.answer and not foreign:
