@@ -61,7 +61,8 @@ class Calibration:
     related: float
     fitted: bool
     reason: str
-    # Nearest entries offered with a decline must score at least this: what off-topic questions reach.
+    # A declined question whose nearest entry scores below this (what off-topic questions reach) is offered
+    # no entries; above it, the three nearest.
     suggest: float = 0.34
     negatives: float | None = None
     positives: float | None = None

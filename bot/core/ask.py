@@ -226,7 +226,9 @@ class AskService:
                 related = (alternative, *[h for h in related if h is not alternative])[:RELATED_LIMIT]
             answer = Answer(question, "answered", best, related, note, alternative)
         else:
-            nearest = () if foreign else self._related(hits, None, calibration.suggest)
+            # The three nearest entries, unless even the nearest scores like an off-topic question.
+            noise = foreign or not hits or hits[0].score < calibration.suggest
+            nearest = () if noise else self._related(hits, None, floor=-1.0)
             answer = Answer(question, "no_match", best, nearest, note)
         self._remember((snapshot.version, text), answer)
         return answer
