@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import re
+from pathlib import Path
 from typing import Any
 
 BASE_URL = "https://docs.pytorch.org/docs/stable"
@@ -87,9 +88,14 @@ def resolve(name: str) -> Any:
         return name
     parts = name.split(".")
     for split in range(len(parts), 0, -1):
+        module = ".".join(parts[:split])
         try:
-            obj: Any = importlib.import_module(".".join(parts[:split]))
-        except ImportError:
+            obj: Any = importlib.import_module(module)
+        except ImportError as exc:
+            # A torch module that needs an optional package (torch.utils.tensorboard needs tensorboard) exists all
+            # the same; only its own page can be cited, since its members cannot be looked at.
+            if split == len(parts) and not (exc.name or "torch").startswith("torch") and _has_source(parts):
+                return module
             continue
         for attribute in parts[split:]:
             if not hasattr(obj, attribute):
@@ -97,3 +103,11 @@ def resolve(name: str) -> Any:
             obj = getattr(obj, attribute)
         return obj
     raise UnknownDocsName(f"{name}: no such module")
+
+
+def _has_source(parts: list[str]) -> bool:
+    """Whether the installed torch ships a module file for the dotted name `parts` (which starts with torch)."""
+    import torch
+
+    path = Path(torch.__file__).parent.joinpath(*parts[1:])
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()

@@ -58,6 +58,18 @@ def test_resolve_walks_modules_and_attributes_of_the_installed_torch() -> None:
             resolve(missing)
 
 
+def test_a_module_that_needs_an_optional_package_resolves_but_its_unknown_members_do_not() -> None:
+    import importlib.util
+
+    found = resolve("torch.utils.tensorboard")  # needs the tensorboard package, which may be absent
+    assert found == "torch.utils.tensorboard" or found.__name__ == "torch.utils.tensorboard"
+    with pytest.raises(UnknownDocsName):
+        resolve("torch.utils.tensorboard.no_such_module")
+    if importlib.util.find_spec("tensorboard") is None:
+        with pytest.raises(UnknownDocsName):
+            resolve("torch.utils.tensorboard.SummaryWriter")  # members cannot be checked without it
+
+
 def test_links_keep_order_and_leave_out_malformed_names() -> None:
     assert links(("torch.stack", "bogus", "notes/faq")) == (
         ("torch.stack", f"{STABLE}/generated/torch.stack.html"),
