@@ -34,7 +34,7 @@ ANSWER_THRESHOLD = 0.44
 RELATED_GAP = 0.04
 # Share of the way from noise (negatives) to keyword paraphrases (positives); tuned on knowledge/eval/dev_wild.tsv
 # (the pack) and knowledge/eval/thirdparty_questions.tsv (a 210-entry third-party Q&A knowledge base) together.
-ALPHA = 0.25
+ALPHA = 0.35
 BOUNDS = (0.30, 0.60)
 NEGATIVE_QUANTILE = 0.90
 POSITIVE_QUANTILE = 0.10
