@@ -108,8 +108,9 @@ def discounted(hit: Hit, names: Sequence[str], question: str, penalty: float | N
     return replace(hit, score=hit.score - (UNNAMED_PENALTY if penalty is None else penalty))
 
 
-def uncovered(hit: Hit, share: float) -> Hit:
-    """The hit with its score lowered when its entry writes too little of the question (`share`, 0..1)."""
-    if share >= COVERAGE_FLOOR:
+def uncovered(hit: Hit, share: float, question: str = "") -> Hit:
+    """The hit with its score lowered when its entry writes too little of the question (`share`, 0..1); pasted
+    error messages are spared, since their paths, shapes and internals are words no entry needs to write."""
+    if share >= COVERAGE_FLOOR or is_pasted_error(question):
         return hit
     return replace(hit, score=hit.score - UNCOVERED_PENALTY * (COVERAGE_FLOOR - share) / COVERAGE_FLOOR)

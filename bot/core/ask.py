@@ -216,7 +216,8 @@ class AskService:
         hits = prefer_named(hits, names)
         best = None
         if hits:
-            best = uncovered(discounted(hits[0], names, text), snapshot.index.coverage(hits[0].entry.id, text))
+            best = uncovered(discounted(hits[0], names, text), snapshot.index.coverage(hits[0].entry.id, text),
+                             text)
         note = (f"off_topic:{foreign}" if foreign else f"no_comparison:{compared}" if compared and not hits
                 else "truncated" if truncated else None)
         if best is not None and best.score >= calibration.answer and not foreign:
@@ -280,3 +281,4 @@ def _close_alternative(hits: list[Hit], best: Hit, floor: float) -> Hit | None:
     """The best other entry (another question) scoring at least `floor`, if any."""
     return next((hit for hit in hits if hit.score >= floor and _fold(hit.entry.question) != _fold(best.entry.question)),
                 None)
+
