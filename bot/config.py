@@ -49,9 +49,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     cache_dir: Path = Path("./var/cache")
-    # Fused-score thresholds tuned with `torchtutor eval` on knowledge/eval/ (README, "Retrieval and abstention").
-    answer_threshold: float = Field(default=0.44, ge=0.0, le=1.0)
-    related_threshold: float = Field(default=0.40, ge=0.0, le=1.0)
+    # Fused-score thresholds; unset, they are fitted to the loaded knowledge (knowledge/calibration.py, README
+    # "Retrieval and abstention"). Set, they are used as they are (related: answer - 0.04 when only answer is set).
+    answer_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    related_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
     knowledge_poll_seconds: float = Field(default=2.0, ge=0.0)
     # The sentence encoder: `onnx` (ONNX Runtime, exported from the packaged weights; no torch in the process) or
     # `torch` (sentence-transformers); both give the same answers. Threads: ONNX Runtime's per encode, 0 = per core.

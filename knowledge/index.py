@@ -10,6 +10,7 @@ fused by `knowledge.retrieval.fuse`.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -117,6 +118,9 @@ class KnowledgeIndex:
             answer_terms = [tokenize(entry.answer) for entry in self.entries]
         self._questions = LexicalIndex(question_terms)
         self._answers = LexicalIndex(answer_terms)
+        self._rows = {entry.id: row for row, entry in enumerate(self.entries)}
+        self._vocabularies: dict[int, frozenset[str]] = {}
+        self._vocabulary_lock = threading.Lock()
 
     @classmethod
     def empty(cls, dimension: int) -> KnowledgeIndex:
@@ -152,6 +156,27 @@ class KnowledgeIndex:
         terms = tokenize(text) if text else []
         lexical = np.maximum(self._questions.scores(terms), self._answers.scores(terms))
         return fuse(dense, lexical, self.dense_weight), dense, lexical
+
+    def coverage(self, entry_id: str, text: str) -> float:
+        """The IDF-weighted share of the text's terms that an entry writes anywhere (question field or answer):
+        low when the question is about something the entry never mentions (1.0 for a text without terms)."""
+        terms = list(dict.fromkeys(tokenize(text)))
+        row = self._rows.get(entry_id)
+        if not terms or row is None:
+            return 1.0
+        vocabulary = self._vocabulary(row)
+        weights = [max(self._questions.idf(term), self._answers.idf(term)) for term in terms]
+        return sum(w for term, w in zip(terms, weights, strict=True) if term in vocabulary) / sum(weights)
+
+    def _vocabulary(self, row: int) -> frozenset[str]:
+        """An entry's terms, computed on first use (few entries are ever the best match of a question)."""
+        with self._vocabulary_lock:
+            vocabulary = self._vocabularies.get(row)
+            if vocabulary is None:
+                entry = self.entries[row]
+                vocabulary = frozenset(question_field_terms(entry)) | frozenset(tokenize(entry.answer))
+                self._vocabularies[row] = vocabulary
+            return vocabulary
 
     def search(self, query: np.ndarray, top_k: int = 5, *, text: str = "") -> list[Hit]:
         """Entries ranked by fused score for one query vector; pass the query's text for the lexical part."""

@@ -55,7 +55,10 @@ def _compile(names: dict[str, str]) -> list[tuple[re.Pattern[str], str]]:
             for pattern, name in names.items()]
 
 
-_FOREIGN = _compile(_FRAMEWORKS) + _compile(_TECHNOLOGIES)
+_FRAMEWORK_NAMES = _compile(_FRAMEWORKS)
+_FOREIGN = _FRAMEWORK_NAMES + _compile(_TECHNOLOGIES)
+# A framework whose comparisons with PyTorch are answered together with another's (Keras is TensorFlow's API).
+_FAMILY = {"Keras": "TensorFlow"}
 
 
 def mentions_pytorch(text: str) -> bool:
@@ -71,3 +74,16 @@ def foreign_topic(text: str) -> str | None:
         if pattern.search(text):
             return name
     return None
+
+
+def compared_framework(text: str) -> str | None:
+    """The other framework a question weighs PyTorch against (it names both), or None."""
+    if not mentions_pytorch(text):
+        return None
+    return next((name for pattern, name in _FRAMEWORK_NAMES if pattern.search(text)), None)
+
+
+def names_framework(text: str, framework: str) -> bool:
+    """Whether the text names the framework (or the one it belongs to: Keras counts for TensorFlow)."""
+    wanted = {framework, _FAMILY.get(framework, framework)}
+    return any(name in wanted and pattern.search(text) for pattern, name in _FRAMEWORK_NAMES)

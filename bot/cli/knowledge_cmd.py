@@ -23,6 +23,8 @@ def register(commands: argparse._SubParsersAction) -> None:
                                              "and warnings")
     check.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.add_argument("--no-calibration", action="store_true",
+                       help="only parse: skip fitting the answer thresholds (which loads the model)")
     check.set_defaults(func=check_paths)
 
     add = actions.add_parser("add", help="add an entry to the database (a running bot picks it up in seconds)")
@@ -100,6 +102,9 @@ def check_paths(args: argparse.Namespace) -> int:
     report = {"files": files + quiz_reports,
               "total_entries": sum(f["entries"] for f in files + quiz_reports),
               "total_items": sum(f["entries"] for f in quiz_reports)}
+    entries = [entry for r in reports for entry in r.entries]
+    if entries and not args.no_calibration:
+        report["calibration"] = _calibration(entries).to_json()
     if args.json:
         emit_json(report)
         return 0
@@ -110,7 +115,23 @@ def check_paths(args: argparse.Namespace) -> int:
         for warning in item["warnings"]:
             emit(f"  warning: {warning}")
     emit(f"total: {report['total_entries'] - report['total_items']} entries, {report['total_items']} quiz items")
+    if "calibration" in report:
+        c = report["calibration"]
+        emit(f"thresholds: answer {c['answer']:.3f}, related {c['related']:.3f} ({c['reason']})")
     return 0
+
+
+def _calibration(entries: list[Any]) -> Any:
+    """The thresholds these entries alone would get (the embedding cache of the settings spares re-encoding)."""
+    from bot.config import get_settings
+    from knowledge.cache import EmbeddingCache
+    from knowledge.calibration import calibrate
+    from knowledge.embedder import get_embedder
+    from knowledge.index import KnowledgeIndex
+
+    encoder = get_embedder()
+    cache = EmbeddingCache(get_settings().cache_dir, encoder.name)
+    return calibrate(KnowledgeIndex.build(entries, encoder, cache), encoder, cache)
 
 
 def _is_quiz_file(path: Path) -> bool:

@@ -15,6 +15,7 @@ from bot.db import knowledge_repo
 from bot.db.engine import Database
 from bot.db.models import KnowledgeEntry
 from knowledge.cache import EmbeddingCache
+from knowledge.calibration import FALLBACK, Calibration, calibrate
 from knowledge.entries import Entry
 from knowledge.index import Encoder, KnowledgeIndex
 from knowledge.loader import load_entries
@@ -26,10 +27,11 @@ DEFAULT_DOCS = Path(__file__).resolve().parents[2] / "knowledge" / "docs"
 
 @dataclass(frozen=True)
 class Snapshot:
-    """One published state of the knowledge base: the index and its version number, read together."""
+    """One published state of the knowledge base: the index, its version number and its calibration, read together."""
 
     index: KnowledgeIndex
     version: int
+    calibration: Calibration = FALLBACK
 
 
 class KnowledgeService:
@@ -58,6 +60,11 @@ class KnowledgeService:
     def index(self) -> KnowledgeIndex:
         """The current index; safe to use while a rebuild builds the next one."""
         return self._snapshot.index
+
+    @property
+    def calibration(self) -> Calibration:
+        """The thresholds fitted to the current index (the fallback constants when not fitted)."""
+        return self._snapshot.calibration
 
     @property
     def version(self) -> int:
@@ -119,9 +126,11 @@ class KnowledgeService:
         stamp = self._read_stamp()
         entries = merge_entries(self._load_documents(), self._database_entries())
         index = KnowledgeIndex.build(entries, self._encoder, self._cache)
+        calibration = calibrate(index, self._encoder, self._cache)
         self._stamp = stamp
-        self._snapshot = Snapshot(index, self._snapshot.version + 1)
-        log.info("knowledge index v%d: %d entries", self._snapshot.version, len(index))
+        self._snapshot = Snapshot(index, self._snapshot.version + 1, calibration)
+        log.info("knowledge index v%d: %d entries, answer threshold %.3f (%s)", self._snapshot.version, len(index),
+                 calibration.answer, calibration.reason)
         return index
 
     def _load_documents(self) -> list[Entry]:

@@ -7,6 +7,7 @@ import logging
 import time
 from concurrent.futures import Future
 from typing import Any
+from urllib.parse import quote_plus
 
 from bot.core.ask import Answer, AskService
 from bot.core.conversation import Button, Reply, Request
@@ -26,6 +27,10 @@ log = logging.getLogger(__name__)
 LABEL_LIMIT = 80
 DECLINE = ("I don't know that one yet, so I won't guess. I only answer from my PyTorch knowledge base; "
            "your question has been noted for the people who maintain it.")
+NO_COMPARISON = ("I have no entry that compares PyTorch with {framework}, so I won't guess. "
+                 "Your question has been noted for the people who maintain my knowledge base.")
+CLOSE_CALL = "_Two entries fit your question about equally well. This is one; the other is “{other}” (button below)._"
+DOCS_QUERY_LIMIT = 200
 OFF_TOPIC = ("That looks like a question about {topic}, and I only answer questions about PyTorch, so I won't guess. "
              "If it is about PyTorch, mention PyTorch in the question.")
 
@@ -139,23 +144,38 @@ def _log_failure(future: Future[int]) -> None:
 def render_answer(answer: Answer, question_id: int | None) -> Reply:
     """The reply for an answered or declined question."""
     if answer.answered and answer.hit is not None:
-        return render_entry(answer.hit.entry, question_id, related=[h.entry for h in answer.related])
+        alternative = answer.alternative.entry if answer.alternative else None
+        return render_entry(answer.hit.entry, question_id, related=[h.entry for h in answer.related],
+                            alternative=alternative)
     suggestions = _related_buttons([h.entry for h in answer.related])
-    text = DECLINE if answer.off_topic is None else OFF_TOPIC.format(topic=answer.off_topic)
+    if answer.off_topic is not None:
+        return Reply(OFF_TOPIC.format(topic=answer.off_topic), title="No answer yet", kind="no_match")
+    text = DECLINE if answer.compared is None else NO_COMPARISON.format(framework=answer.compared)
     if suggestions:
-        text += "\n\nThese entries might be close:"
-    return Reply(text, title="No answer yet", buttons=tuple(suggestions), kind="no_match")
+        text += "\n\nThe nearest entries I have, in case one of them helps:"
+    return Reply(text, title="No answer yet", buttons=tuple(suggestions), docs=(docs_search(answer.question),),
+                 kind="no_match")
 
 
-def render_entry(entry: Entry, question_id: int | None, related: list[Entry] | None = None) -> Reply:
-    """An entry as an answer: its text, its citation, and what to do next."""
+def docs_search(question: str) -> tuple[str, str]:
+    """(label, url) of a search of the official PyTorch documentation for the question's words."""
+    words = " ".join(question.split())[:DOCS_QUERY_LIMIT]
+    return "Search the PyTorch documentation", f"{docs_links.BASE_URL}/search.html?q={quote_plus(words)}"
+
+
+def render_entry(entry: Entry, question_id: int | None, related: list[Entry] | None = None,
+                 alternative: Entry | None = None) -> Reply:
+    """An entry as an answer: its text, its citation, and what to do next (a close alternative first)."""
     buttons = _related_buttons(related or [])
     if entry.demo:
         buttons.append(Button(f"demo:run:{entry.demo}", f"Run the demo: {entry.demo}", style="primary"))
     if question_id is not None:
         buttons.append(Button(f"feedback:up:{question_id}", "👍 Helpful"))
         buttons.append(Button(f"feedback:down:{question_id}", "👎 Not helpful"))
-    return Reply(chat_escape(entry.answer), title=entry.question, citation=_citation(entry), buttons=tuple(buttons),
+    text = chat_escape(entry.answer)
+    if alternative is not None:
+        text = CLOSE_CALL.format(other=chat_escape(alternative.question)) + "\n\n" + text
+    return Reply(text, title=entry.question, citation=_citation(entry), buttons=tuple(buttons),
                  docs=docs_links.links(entry.docs), kind="answer")
 
 

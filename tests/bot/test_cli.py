@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SEED, cli
+from tests.conftest import REPO, SEED, cli
 
 TENSOR_ENTRY = "how-does-pytorch-s-tensor-object-differ-from-a-numpy-ndarray"
 ASK_KEYS = {"question", "status", "entry_id", "entry_question", "score", "answer", "related"}
@@ -55,6 +55,19 @@ def test_knowledge_check_reports_the_seed() -> None:
     report = json.loads(result.stdout)
     assert report["total_entries"] == 3
     assert report["files"] == [{"path": str(SEED), "entries": 3, "warnings": []}]
+
+
+def test_knowledge_check_shows_the_thresholds_fitted_to_the_files() -> None:
+    terse = REPO / "tests" / "knowledge" / "data" / "terse_interview.md"
+    report = json.loads(cli("knowledge", "check", str(terse), "--json").stdout)
+    calibration = report["calibration"]
+    assert calibration["fitted"] and calibration["reason"] == "fitted" and calibration["probes"] == 12
+    assert 0.30 <= calibration["answer"] < 0.44 and calibration["related"] < calibration["answer"]
+    seed = json.loads(cli("knowledge", "check", str(SEED), "--json").stdout)["calibration"]
+    assert not seed["fitted"] and seed["answer"] == 0.44 and "too few entries" in seed["reason"]
+    plain = cli("knowledge", "check", str(terse), "--no-calibration", "--json")
+    assert "calibration" not in json.loads(plain.stdout)
+    assert "thresholds: answer 0." in cli("knowledge", "check", str(terse)).stdout
 
 
 def test_chat_refuses_an_unmigrated_database_in_one_line() -> None:

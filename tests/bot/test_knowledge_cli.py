@@ -62,10 +62,9 @@ def test_eval_refuses_a_malformed_file_with_status_2(tmp_path: Path) -> None:
 
 def test_admin_commands_and_a_served_bot_that_follows_them(migrated, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     env = {"TORCHTUTOR_DATABASE_URL": migrated.database_url, "TORCHTUTOR_KNOWLEDGE_POLL_SECONDS": "0.5"}
-    question = {"question": "how do I register a custom operator with torch.library"}  # in no knowledge pack
+    question = {"question": "how do I decode sequences with beam search"}  # in no knowledge pack
     answer_file = tmp_path / "answer.md"
-    answer_file.write_text("Decorate a function with `@torch.library.custom_op(\"mylib::op\", mutates_args=())` and "
-                           "register its shape function with `@op.register_fake`.\n")
+    answer_file.write_text("Keep the best `k` partial sequences at each step: `scores.topk(k, dim=-1)`.\n")
     with served(env=env) as url:
         first = httpx.post(f"{url}/api/v1/ask", json=question, timeout=30)
         assert first.json()["status"] == "no_match"
@@ -73,8 +72,8 @@ def test_admin_commands_and_a_served_bot_that_follows_them(migrated, tmp_path: P
         again = httpx.post(f"{url}/api/v1/ask", json=question, timeout=30)
         assert 'desc="cache hit"' in again.headers["server-timing"] and "app;dur=" in again.headers["server-timing"]
 
-        added = cli("knowledge", "add", "--question", "How do I register a custom operator with torch.library?",
-                    "--answer-file", str(answer_file), "--alias", "torch.library custom_op", "--tag", "operators",
+        added = cli("knowledge", "add", "--question", "How do I decode sequences with beam search?",
+                    "--answer-file", str(answer_file), "--alias", "beam search decoding", "--tag", "decoding",
                     "--by", "alice", "--json", env=env)
         assert added.returncode == 0, added.stderr
         entry = json.loads(added.stdout)
@@ -86,7 +85,7 @@ def test_admin_commands_and_a_served_bot_that_follows_them(migrated, tmp_path: P
 
         wait_until(answered, timeout=30, interval=0.5, what="the served bot to pick up the new entry")
 
-    edited = cli("knowledge", "edit", entry["entry_id"], "--answer", "Use custom_op.", "--by", "bob", env=env)
+    edited = cli("knowledge", "edit", entry["entry_id"], "--answer", "Use topk.", "--by", "bob", env=env)
     assert edited.returncode == 0 and "version 2, by bob" in edited.stdout
     assert cli("knowledge", "delete", entry["entry_id"], "--by", "carol", env=env).returncode == 0
     history = json.loads(cli("knowledge", "history", entry["entry_id"], "--json", env=env).stdout)
@@ -101,7 +100,7 @@ def test_admin_commands_and_a_served_bot_that_follows_them(migrated, tmp_path: P
     assert gaps.returncode == 0, gaps.stderr
     report = json.loads(gaps.stdout)
     assert report["since_days"] is None and isinstance(report["gaps"], list)
-    assert any("torch.library" in g["question"] for g in report["gaps"])  # declined before the entry, deleted since
+    assert any("beam search" in g["question"] for g in report["gaps"])  # declined before the entry, deleted since
 
 
 def test_admin_commands_need_a_migrated_database() -> None:

@@ -11,6 +11,7 @@ import threading
 from datetime import timedelta
 from pathlib import Path
 
+from knowledge.loader import load_entries
 from tests.bot.quiz_fixtures import QuizEnv, cache_fixture, env_fixture  # noqa: F401
 from tests.conftest import REPO, cli
 
@@ -153,7 +154,8 @@ def test_knowledge_check_validates_quiz_files(tmp_path: Path) -> None:
     assert report["total_entries"] == report["total_items"] == 39
 
     everything = json.loads(cli("knowledge", "check", str(REPO / "knowledge"), "--json").stdout)
-    assert everything["total_items"] == 172 and everything["total_entries"] == 172 + 62
+    pack = len(load_entries([REPO / "knowledge" / "docs"]))
+    assert everything["total_items"] == 172 and everything["total_entries"] == 172 + pack
     assert all(not f["warnings"] for f in everything["files"])
     missing = cli("knowledge", "check", str(tmp_path / "absent.yaml"))
     assert missing.returncode == 2 and "not found" in missing.stderr

@@ -91,7 +91,7 @@ def test_seed_document_gives_its_three_entries() -> None:
     assert first.question == "What is PyTorch, and what are its two main features?"
     assert second.question == 'What is a "dynamic computation graph," and why is it an advantage?'
     assert third.question == "How does PyTorch's `Tensor` object differ from a NumPy `ndarray`?"
-    assert [e.position for e in report.entries] == [5, 15, 26]
+    assert [e.position for e in report.entries] == [5, 16, 28]
     assert first.answer.startswith("PyTorch is an open-source machine learning library")
     assert first.answer.endswith("training neural networks via backpropagation.")
     assert "**Answer:**" not in first.answer + second.answer + third.answer

@@ -210,23 +210,24 @@ def test_gaps_group_declined_questions_and_lead_to_a_new_entry(app, asked, clien
 
 def test_an_added_entry_answers_ask_after_the_live_reindex(app, runtime, client_for) -> None:  # type: ignore[no-untyped-def]
     admin = client_for("ada")
-    question = "How do I build a custom CUDA extension with load_inline?"  # the pack has no entry on this
+    question = "How do I decode sequences with beam search?"  # the pack has no entry on this
     assert ask(runtime, question, platform="web", user="u", channel="c")[0].kind == "no_match"
     before = runtime.knowledge.version
     response = admin.post("/dashboard/knowledge/new", follow_redirects=False, data={
         "question": question,
-        "answer": "Compile it at run time: `torch.utils.cpp_extension.load_inline(name, cpp_sources=src)`.",
-        "aliases": "how to write a cuda extension for pytorch\ncompile c++ code for pytorch at run time",
-        "tags": "extensions, cuda", "demo": "", "csrf_token": csrf(admin, "/dashboard")})
-    entry = "how-do-i-build-a-custom-cuda-extension-with-load-inline"
+        "answer": "Keep the best `k` partial sequences each step: `scores.topk(k, dim=-1)` picks them.",
+        "aliases": "how to do beam search decoding in pytorch\nbeam search for a seq2seq model",
+        "tags": "decoding, nlp", "demo": "", "csrf_token": csrf(admin, "/dashboard")})
+    entry = "how-do-i-decode-sequences-with-beam-search"
     assert response.headers["location"] == f"/dashboard/knowledge/{entry}?saved=1"
     _reindexed(app, before)
-    reply = ask(runtime, "how do I build a cuda extension with load_inline", platform="web", user="u", channel="c")[0]
+    reply = ask(runtime, "how do I decode sequences with beam search in pytorch", platform="web", user="u",
+                channel="c")[0]
     assert reply.kind == "answer" and reply.citation.startswith(entry)
     page = admin.get(f"/dashboard/knowledge/{entry}").text
-    assert "<code>torch.utils.cpp_extension.load_inline(name, cpp_sources=src)</code>" in page
+    assert "<code>scores.topk(k, dim=-1)</code>" in page
     assert "v1</strong> saved by ada" in page and "yes, the bot answers from this version" in page
-    listed = admin.get("/dashboard/knowledge?q=load_inline").text
+    listed = admin.get("/dashboard/knowledge?q=beam").text
     assert entry in listed and "what-is-pytorch" not in listed
 
 
@@ -272,6 +273,16 @@ def test_removing_an_entry_takes_it_out_of_the_answers(app, runtime, client_for)
     assert "removed from the knowledge base" in page and "v2</strong> removed by ada" in page
     rows = admin.get("/api/v1/stats/knowledge-entries").json()["rows"]
     assert next(r for r in rows if r["entry_id"] == entry)["status"] == "removed"
+
+
+def test_the_knowledge_page_shows_the_thresholds_fitted_to_the_entries(app, runtime, client_for) -> None:  # type: ignore[no-untyped-def]
+    calibration = runtime.ask.calibration
+    assert calibration.fitted
+    page = client_for("vic").get("/dashboard/knowledge").text
+    shown = re.search(r'class="calibration"[^>]*>answer threshold ([0-9.]+),\s*related ([0-9.]+)\s*'
+                      r'\(fitted to these entries\)', page)
+    assert shown is not None
+    assert (float(shown[1]), float(shown[2])) == (round(calibration.answer, 3), round(calibration.related, 3))
 
 
 def test_entry_text_is_escaped_on_the_dashboard(app, client_for) -> None:  # type: ignore[no-untyped-def]

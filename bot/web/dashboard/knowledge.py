@@ -42,7 +42,8 @@ def _index_status(request: Request) -> dict[str, Any]:
     runtime = request.app.state.runtime
     reindexer = request.app.state.reindexer
     return {"version": runtime.knowledge.version, "entries": len(runtime.knowledge.index),
-            "busy": reindexer.busy or not runtime.ready, "error": reindexer.last_error}
+            "busy": reindexer.busy or not runtime.ready, "error": reindexer.last_error,
+            "calibration": runtime.ask.calibration.to_json()}
 
 
 @router.get("")
