@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import hashlib
 import inspect
 import logging
 import threading
@@ -34,6 +35,7 @@ from bot.core.quiz import QuizSettings
 from bot.core.quizzes import QuizFeatures
 from bot.core.tutor import Tutor
 from bot.db.engine import Database
+from bot.db.journal import Journal
 from bot.health import HealthCheck, Unhealthy, database_check, queue_check
 from bot.metrics import Metrics
 from knowledge.cache import CachingEncoder, EmbeddingCache
@@ -85,6 +87,7 @@ class Runtime:
     quizzes: QuizFeatures | None = None
     workers_started: bool = field(default=False)
     job_messages: JobMessagesLoop | None = None
+    journal: Journal | None = None
     _workers_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def start(self) -> None:
@@ -92,6 +95,8 @@ class Runtime:
         load = getattr(self.encoder, "load", None)
         if load is not None:
             load()
+        if self.journal is not None:
+            self.journal.start()  # records a stopped process kept for the database are written now
         self.knowledge.reload()
         self.knowledge.watch(self.settings.knowledge_poll_seconds)
         self.ready = True
@@ -191,6 +196,8 @@ class Runtime:
         self.knowledge.close()
         self.ask.close()
         self.qa.close()
+        if self.journal is not None:
+            self.journal.close()  # one last try; what is left stays on disk for the next process
         for check in self.health_checks:
             close = getattr(check.probe, "close", None)
             if callable(close):
@@ -293,7 +300,8 @@ def build_runtime(settings: Settings, *, paths: Sequence[Path] | None = None, en
     load_demo_modules(settings.demo_module_names())
     database = database or Database.from_url(
         settings.database_url, pool_size=settings.database_pool_size, max_overflow=settings.database_max_overflow,
-        pool_timeout=settings.database_pool_timeout, pool_recycle=settings.database_pool_recycle)
+        pool_timeout=settings.database_pool_timeout, pool_recycle=settings.database_pool_recycle,
+        lock_timeout_s=settings.database_lock_timeout_s)
     encoder = encoder or get_embedder()
     cache = EmbeddingCache(settings.cache_dir, getattr(encoder, "name", "encoder"))
     knowledge = KnowledgeService(knowledge_paths(settings, paths), encoder, cache,
@@ -307,7 +315,8 @@ def build_runtime(settings: Settings, *, paths: Sequence[Path] | None = None, en
     gaps = GapFinder(database, ask, CachingEncoder(encoder, question_cache))
     tutor = Tutor()
     metrics = Metrics()
-    qa = QuestionAnswering(ask, database, telemetry=metrics)
+    journal = make_journal(settings, database, metrics)
+    qa = QuestionAnswering(ask, database, telemetry=metrics, journal=journal)
     tutor.command("ask", qa.ask)
     tutor.action("ask", qa.show_entry)
     tutor.action("feedback", qa.feedback)
@@ -316,7 +325,8 @@ def build_runtime(settings: Settings, *, paths: Sequence[Path] | None = None, en
     tutor.command("demo", demos.command)
     tutor.action("demo", demos.run_action)
     tutor.action("job", demos.job_action)
-    runtime = Runtime(settings, database, encoder, knowledge, ask, tutor, qa, demos, admin, gaps, metrics=metrics)
+    runtime = Runtime(settings, database, encoder, knowledge, ask, tutor, qa, demos, admin, gaps, metrics=metrics,
+                      journal=journal)
     install_job_messages(runtime)
     install_job_metrics(metrics, demos.backend, database)
     runtime.add_health_check("model", runtime.model_probe)
@@ -325,6 +335,17 @@ def build_runtime(settings: Settings, *, paths: Sequence[Path] | None = None, en
         runtime.health_checks.append(queue_check(settings.queue_url))
     install_quizzes(runtime)
     return runtime
+
+
+def make_journal(settings: Settings, database: Database, metrics: Metrics | None = None) -> Journal:
+    """This process's buffer of records kept while the database is unavailable: a folder under the cache dir
+    per database (so a journal is only ever replayed into the database it was meant for)."""
+    key = hashlib.sha256(database.engine.url.render_as_string(hide_password=True).encode()).hexdigest()[:16]
+    journal = Journal(settings.cache_dir / "journal" / key, settings.journal_settings(),
+                      on_lost=metrics.record_lost if metrics is not None else None)
+    if metrics is not None:
+        metrics.watch_journal(lambda: journal.pending)
+    return journal
 
 
 def install_job_messages(runtime: Runtime) -> JobMessagesLoop:
