@@ -256,7 +256,7 @@ def knowledge_paths(settings: Settings, override: Sequence[Path] | None = None) 
     return [DEFAULT_DOCS, *settings.extra_knowledge_paths()]
 
 
-def make_backend(settings: Settings, database: Database) -> JobBackend:
+def make_backend(settings: Settings, database: Database, journal: Journal | None = None) -> JobBackend:
     """The configured job backend, not started: Celery on Redis, or the embedded local pool."""
     if settings.worker_backend == "celery":
         from workers.celery_app import CeleryBackend
@@ -269,7 +269,8 @@ def make_backend(settings: Settings, database: Database) -> JobBackend:
     workers = settings.local_workers if "local_workers" in settings.model_fields_set else None
     return LocalBackend(database, workers=workers, demo_modules=settings.demo_module_names(),
                         max_attempts=settings.job_max_attempts, reap_margin_s=settings.job_reap_margin_s,
-                        queue_timeout_s=settings.job_queue_timeout_s)
+                        queue_timeout_s=settings.job_queue_timeout_s,
+                        lock_timeout_s=settings.database_lock_timeout_s, journal=journal)
 
 
 RECENT_WORKER_WINDOW_S = 600.0
@@ -320,7 +321,7 @@ def build_runtime(settings: Settings, *, paths: Sequence[Path] | None = None, en
     tutor.command("ask", qa.ask)
     tutor.action("ask", qa.show_entry)
     tutor.action("feedback", qa.feedback)
-    demos = DemoJobs(database, backend or make_backend(settings, database),
+    demos = DemoJobs(database, backend or make_backend(settings, database, journal),
                      limits=JobLimits(per_person=settings.jobs_per_person, queue=settings.job_queue_limit))
     tutor.command("demo", demos.command)
     tutor.action("demo", demos.run_action)
