@@ -322,7 +322,8 @@ def build_runtime(settings: Settings, *, paths: Sequence[Path] | None = None, en
     tutor.action("ask", qa.show_entry)
     tutor.action("feedback", qa.feedback)
     demos = DemoJobs(database, backend or make_backend(settings, database, journal),
-                     limits=JobLimits(per_person=settings.jobs_per_person, queue=settings.job_queue_limit))
+                     limits=JobLimits(per_person=settings.jobs_per_person, queue=settings.job_queue_limit,
+                                      anonymous_share=settings.playground_queue_share))
     tutor.command("demo", demos.command)
     tutor.action("demo", demos.run_action)
     tutor.action("job", demos.job_action)

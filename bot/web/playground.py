@@ -17,12 +17,13 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from bot.adapters.web import Visitor, WebChat
-from bot.core.tutor import COMMANDS_HELP
+from bot.core.tutor import COMMANDS_HELP, UNAVAILABLE
 from bot.web.security import SlidingWindowLimiter, current_viewer, require_csrf, visitor_id
 from bot.web.templating import render
 
 router = APIRouter(prefix="/playground")
 KEEPALIVE_S = 10.0
+RETRY_AFTER_S = 5
 PER_VISITOR = (20, 60.0)  # messages per window (seconds)
 PER_ADDRESS = (60, 60.0)
 
@@ -52,20 +53,39 @@ def page(request: Request) -> Response:
 
 
 @router.post("/send", dependencies=[Depends(require_csrf)])
-def send(request: Request, body: SendBody) -> Response:
-    """Handle one line or button press; the replies stream back as Server-Sent Events."""
+async def send(request: Request, body: SendBody) -> Response:
+    """Handle one line or button press; the replies stream back as Server-Sent Events.
+
+    The first reply is awaited before the stream starts, so a request the database could not serve is answered
+    503 with its reason and Retry-After (like every other route), not a 200 stream holding an apology.
+    """
     runtime = request.app.state.runtime
-    visitor = _visitor(request)
+    visitor = await asyncio.to_thread(_visitor, request)  # may read the dashboard account
     _throttle(request, visitor)
     if not runtime.ready:
         raise HTTPException(503, "The bot is still starting (loading its model). Try again in a few seconds.")
     chat: WebChat = request.app.state.web_chat
-    chat_request = chat.request_for(visitor, text=body.text, button=body.button)
+    chat_request = chat.request_for(visitor, text=body.text, button=body.button,
+                                    origin=request.client.host if request.client else "")
     if chat_request is None:
-        raise HTTPException(400, "Type a command or a question." if body.button is None
-                            else "That button is not one the bot showed you.")
-    return StreamingResponse(_events(chat.replies(chat_request, visitor)), media_type="text/event-stream",
+        pressed = body.button is not None or (body.text or "").strip().startswith("!click")
+        raise HTTPException(400, "That button is not one the bot showed you." if pressed
+                            else "Type a command or a question.")
+    replies = chat.replies(chat_request, visitor)
+    first = await anext(replies, None)
+    if first is not None and first["kind"] == "unavailable":
+        await replies.aclose()
+        raise HTTPException(503, UNAVAILABLE, headers={"Retry-After": str(RETRY_AFTER_S)})
+    return StreamingResponse(_events(_starting_with(first, replies)), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+async def _starting_with(first: dict[str, Any] | None,
+                         rest: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+    if first is not None:
+        yield first
+        async for message in rest:
+            yield message
 
 
 def _throttle(request: Request, visitor: Visitor) -> None:
