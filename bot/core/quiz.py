@@ -21,7 +21,7 @@ from bot.core.bank import BankSnapshot, QuizBank
 from bot.core.conversation import Button, Reply, Request
 from bot.core.errors import BadInput, Forbidden, NotFound, TorchtutorError
 from bot.core.identity import find_channel, find_user, identify
-from bot.core.outbox import Post
+from bot.core.outbox import Post, Reach
 from bot.core.review import Reviewer, rating_for
 from bot.core.telemetry import NoTelemetry, Telemetry
 from bot.core.text import chat_escape
@@ -333,8 +333,9 @@ class QuizService:
 
     # --- closing rounds ------------------------------------------------------------------------------------
 
-    def close_due_rounds(self, now: datetime, platforms: frozenset[str]) -> list[Post]:
-        """Close every round question on these platforms whose window has passed; the posts to send."""
+    def close_due_rounds(self, now: datetime, platforms: Reach) -> list[Post]:
+        """Close every round question on these platforms (and channels, see bot.db.quiz_repo.reachable) whose
+        window has passed; the posts to send."""
         if not platforms:
             return []
         with self.database.session() as session:

@@ -56,8 +56,9 @@ def page(request: Request) -> Response:
 async def send(request: Request, body: SendBody) -> Response:
     """Handle one line or button press; the replies stream back as Server-Sent Events.
 
-    The first reply is awaited before the stream starts, so a request the database could not serve is answered
-    503 with its reason and Retry-After (like every other route), not a 200 stream holding an apology.
+    The first reply is awaited (up to KEEPALIVE_S) before the stream starts, so a request the database could not
+    serve is answered 503 with its reason and Retry-After like every other route; one that only fails later gets
+    the same reason as a one-line message in the stream.
     """
     runtime = request.app.state.runtime
     visitor = await asyncio.to_thread(_visitor, request)  # may read the dashboard account
@@ -72,18 +73,23 @@ async def send(request: Request, body: SendBody) -> Response:
         raise HTTPException(400, "That button is not one the bot showed you." if pressed
                             else "Type a command or a question.")
     replies = chat.replies(chat_request, visitor)
-    first = await anext(replies, None)
-    if first is not None and first["kind"] == "unavailable":
-        await replies.aclose()
+    first: asyncio.Future[dict[str, Any] | None] = asyncio.ensure_future(anext(replies, None))
+    await asyncio.wait({first}, timeout=KEEPALIVE_S)  # a slow first reply gets the stream and its keep-alives
+    if first.done() and first.exception() is None and (first.result() or {}).get("kind") == "unavailable":
         raise HTTPException(503, UNAVAILABLE, headers={"Retry-After": str(RETRY_AFTER_S)})
-    return StreamingResponse(_events(_starting_with(first, replies)), media_type="text/event-stream",
+    return StreamingResponse(_events(_continuing(first, replies)), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
-async def _starting_with(first: dict[str, Any] | None,
-                         rest: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
-    if first is not None:
-        yield first
+async def _continuing(first: asyncio.Future[dict[str, Any] | None],
+                      rest: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+    try:
+        message = await first
+    except asyncio.CancelledError:
+        first.cancel()
+        raise
+    if message is not None:
+        yield message
         async for message in rest:
             yield message
 
