@@ -367,6 +367,7 @@ def install_quizzes(runtime: Runtime, **overrides: Any) -> QuizFeatures:
                                  round_window_s=settings.quiz_round_window_s),
         "tick_s": settings.study_tick_s,
         "telemetry": runtime.metrics,
+        "journal": runtime.journal,
     }
     options.update(overrides)
     features = QuizFeatures.build(database=runtime.database, knowledge=runtime.knowledge, encoder=runtime.encoder,

@@ -269,6 +269,8 @@ class Journal:
                 except BlockingIOError:
                     continue  # its process is alive and flushes it itself
                 records = _read_records(path, handle.read())
+                if any(r.kind not in self._apply for r in records):
+                    continue  # written by another kind of process (a worker, a web server): left for one of those
                 if records:
                     with self._lock:
                         self._append(records)

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from bot.core.conversation import Person, Request
 from bot.db.models import Feedback, Question
 from bot.web.app import create_app
+from tests.bot.quiz_fixtures import cache_fixture, env_fixture  # noqa: F401
 from tests.db_locks import database_locked, released_after
 from tests.helpers import wait_until
 
@@ -120,3 +121,25 @@ def test_past_the_window_a_record_is_counted_lost(monkeypatch, fast_retries, run
     assert 'torchtutor_records_lost_total{kind="question",reason="expired"} 1.0' in metrics
     assert any("lost a question record (expired)" in r.getMessage() for r in caplog.records)
     assert _questions(runtime) == 0
+
+
+async def test_a_quiz_answer_during_a_lock_is_graded_now_and_recorded_once(fast_retries, env) -> None:  # type: ignore[no-untyped-def]
+    from bot.db.quiz_models import QuizAttempt
+    from tests.bot.quiz_fixtures import choice_button
+
+    env.force_items("dynamic-graph-when-built")
+    [question] = await env.command("/quiz")
+    journal = env.runtime.journal
+    # On PostgreSQL the lock is on the table the answer is written to but not checked against (with
+    # quiz_attempts locked too the answer cannot be checked, and is refused with one line instead).
+    with released_after(30, env.runtime.settings.database_url, ("review_states",)) as release:
+        [result] = await env.click(choice_button(question, 1))
+        assert result.kind == "quiz_result" and "saved and will count" in result.text
+        assert journal.pending == 1
+        release.set()
+    wait_until(lambda: journal.pending == 0, timeout=30, what="the kept answer to be recorded")
+    with env.database.session() as session:
+        attempts = session.scalars(select(QuizAttempt)).all()
+    assert [(a.slot, a.answer) for a in attempts] == [(0, "1")]
+    [again] = await env.click(choice_button(question, 2))  # the same question again: the first answer counts
+    assert "already answered" in again.text
