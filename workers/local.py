@@ -32,7 +32,7 @@ from bot.db.journal import Journal
 from workers.device import cpu_threads
 from workers.events import EventBus, InProcessBus
 from workers.jobs import FAILED, RESULT, TIMED_OUT, JobEvent, JobSpec
-from workers.runner import RESULT_MARGIN_S
+from workers.runner import PROGRESS_LOCK_TIMEOUT_S, RESULT_MARGIN_S
 from workers.store import JobStore
 
 log = logging.getLogger(__name__)
@@ -413,7 +413,8 @@ def _worker_main(conn: Connection, index: int, database_url: str, gpu: str | Non
     device = warm_up(threads)
     load_demo_modules(demo_modules)
     database = Database.from_url(database_url, lock_timeout_s=lock_timeout_s)
-    store, publisher = JobStore(database), _PipePublisher(conn)
+    progress = Database.from_url(database_url, lock_timeout_s=min(lock_timeout_s, PROGRESS_LOCK_TIMEOUT_S))
+    store, publisher = JobStore(database, progress_database=progress), _PipePublisher(conn)
     name = f"local-{index}@{socket.gethostname()}:{os.getpid()}"
     conn.send(("ready", name, device))
     woken = False
@@ -440,6 +441,7 @@ def _worker_main(conn: Connection, index: int, database_url: str, gpu: str | Non
         pass
     finally:
         database.dispose()
+        progress.dispose()
     # Skip the interpreter's teardown (torch's takes seconds): nothing is left to save, and stop() waits for us.
     sys.stdout.flush()
     sys.stderr.flush()

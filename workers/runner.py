@@ -31,6 +31,8 @@ MAX_ATTEMPTS = 3
 RESULT_MARGIN_S = 25.0
 RETRY_FIRST_S = 0.2
 RETRY_MAX_S = 2.0
+PROGRESS_PAUSE_S = 1.0  # after a progress write met a busy database
+PROGRESS_LOCK_TIMEOUT_S = 0.2  # how long a worker's progress write waits for a lock
 
 
 class JobAborted(Exception):
@@ -64,6 +66,7 @@ class ProgressReporter:
         self.high = spec.progress
         self._pending: tuple[float, str] | None = None
         self._last_sent: float | None = None
+        self._quiet_until = -math.inf  # after a failed write, progress waits a little before trying again
 
     def __call__(self, fraction: float, stage: str) -> None:
         if self.clock() - self.started > self.spec.time_limit_s:
@@ -76,7 +79,7 @@ class ProgressReporter:
 
     def flush(self) -> None:
         """Send the latest unsent progress, if any."""
-        if self._pending is None:
+        if self._pending is None or self.clock() < self._quiet_until:
             return
         fraction, stage = self._pending
         self._pending = None
@@ -86,8 +89,9 @@ class ProgressReporter:
         except Exception as exc:
             if not is_unavailable(exc):
                 raise
-            # Progress is advisory: the next report (or the result) says more. The demo goes on.
+            # Progress is advisory: a later report (or the result) says more. The demo goes on.
             log.warning("could not record progress of job %s (%s); going on", self.spec.job_id, type(exc).__name__)
+            self._quiet_until = self.clock() + PROGRESS_PAUSE_S
             return
         if not running:
             raise JobAborted()
