@@ -35,22 +35,36 @@ def database_locked(url: str, tables: tuple[str, ...] = ("questions",)) -> Itera
             connection.rollback()
 
 
+class HeldLock:
+    """A lock held in a background thread: `set()` releases it now; `released` is set once it is released."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.released = threading.Event()
+
+    def set(self) -> None:
+        self.release.set()
+
+
 @contextmanager
-def released_after(seconds: float, url: str, tables: tuple[str, ...] = ("questions",)) -> Iterator[threading.Event]:
-    """Hold the lock in a background thread for `seconds` (or until the yielded event is set)."""
-    release = threading.Event()
+def released_after(seconds: float, url: str, tables: tuple[str, ...] = ("questions",)) -> Iterator[HeldLock]:
+    """Hold the lock in a background thread for `seconds` (or until `set()`); released on exit at the latest."""
+    lock = HeldLock()
     held = threading.Event()
 
     def hold() -> None:
-        with database_locked(url, tables):
-            held.set()
-            release.wait(seconds)
+        try:
+            with database_locked(url, tables):
+                held.set()
+                lock.release.wait(seconds)
+        finally:
+            lock.released.set()
 
     thread = threading.Thread(target=hold, daemon=True)
     thread.start()
     assert held.wait(10), "could not take the database lock"
     try:
-        yield release
+        yield lock
     finally:
-        release.set()
+        lock.set()
         thread.join(10)
