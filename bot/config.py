@@ -7,10 +7,13 @@ import ipaddress
 import re
 import secrets
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from bot.db.journal import JournalSettings
 
 _PLACEHOLDERS = {"changeme", "change-me", "secret", "replace-me", "xxx", "todo"}
 LOCAL_HOST_NAMES = ("localhost", "127.0.0.1", "::1")
@@ -87,6 +90,17 @@ class Settings(BaseSettings):
     database_max_overflow: int = Field(default=10, ge=0, le=200)
     database_pool_timeout: float = Field(default=30.0, gt=0)
     database_pool_recycle: int = Field(default=1800, ge=-1)
+    # A statement waits this long for a lock another connection holds (SQLite busy timeout, PostgreSQL
+    # lock_timeout) before the request is refused with 503 or its record is kept for a retry.
+    database_lock_timeout_s: float = Field(default=5.0, gt=0, le=600)
+    # Records the database could not take (questions, feedback, quiz answers, job results): first retry, longest
+    # pause between retries, how long one is retried before it is counted lost, and how many may wait at once.
+    db_retry_first_s: float = Field(default=0.5, gt=0, le=600)
+    db_retry_max_s: float = Field(default=5.0, gt=0, le=600)
+    db_retry_window_s: float = Field(default=300.0, gt=0)
+    db_retry_max_records: int = Field(default=10_000, ge=1)
+    # Share of the demo queue (TORCHTUTOR_JOB_QUEUE_LIMIT) anonymous playground visitors may fill together.
+    playground_queue_share: float = Field(default=0.25, ge=0.0, le=1.0)
     metrics_token: SecretStr | None = None
     metrics_public: bool = False
     shutdown_timeout: float = Field(default=20.0, gt=0, le=3600)
@@ -190,6 +204,13 @@ class Settings(BaseSettings):
         if self.environment == "production" and not self.allowed_hosts:
             raise ConfigError("TORCHTUTOR_ALLOWED_HOSTS: required in production: the name(s) the web app is "
                               "reached by, comma-separated (e.g. bot.example.com)")
+
+    def journal_settings(self) -> JournalSettings:
+        """Pacing and bounds of the buffer of records kept while the database is unavailable."""
+        from bot.db.journal import JournalSettings
+
+        return JournalSettings(first_retry_s=self.db_retry_first_s, max_retry_s=self.db_retry_max_s,
+                               window_s=self.db_retry_window_s, max_records=self.db_retry_max_records)
 
     def session_secret(self) -> str:
         """The key that signs dashboard sessions; a per-run random one in development."""

@@ -24,6 +24,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     disable_created_metrics,
     generate_latest,
@@ -59,6 +60,13 @@ class Metrics:
         self.platform_api_errors = Counter("torchtutor_platform_api_errors",
                                            "Failed calls to a chat platform's API, by platform and kind.",
                                            ["platform", "kind"], registry=self.registry)
+        self.records_lost = Counter("torchtutor_records_lost",
+                                    "Records (questions, feedback, quiz answers, job results) given up because the "
+                                    "database stayed unavailable past the retry bounds, by kind and reason.",
+                                    ["kind", "reason"], registry=self.registry)
+        self.records_waiting = Gauge("torchtutor_records_waiting",
+                                     "Records kept in this process's journal until the database takes them.",
+                                     registry=self.registry)
         self._source_errors: collections.Counter[str] = collections.Counter()
         self._lock = threading.Lock()
         self._jobs: JobsSource | None = None
@@ -80,6 +88,14 @@ class Metrics:
     def platform_api_error(self, *, platform: str, kind: str) -> None:
         """Count one failed call to Discord's or Slack's API."""
         self.platform_api_errors.labels(platform=platform, kind=kind).inc()
+
+    def record_lost(self, kind: str, reason: str) -> None:
+        """Count one record the journal gave up on (bot.db.journal's `on_lost`)."""
+        self.records_lost.labels(kind=kind, reason=reason).inc()
+
+    def watch_journal(self, pending: Callable[[], int]) -> None:
+        """Report `pending()` (records waiting for the database) as `torchtutor_records_waiting`."""
+        self.records_waiting.set_function(lambda: float(pending()))
 
     # -- shared state, read at scrape time --
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import hashlib
 import inspect
 import logging
 import threading
@@ -35,6 +36,7 @@ from bot.core.quizzes import QuizFeatures
 from bot.core.runs import RunSettings, SandboxGate, SnippetRuns
 from bot.core.tutor import Tutor
 from bot.db.engine import Database
+from bot.db.journal import Journal
 from bot.health import HealthCheck, Unhealthy, database_check, queue_check
 from bot.metrics import Metrics
 from knowledge.cache import CachingEncoder, EmbeddingCache
@@ -86,6 +88,7 @@ class Runtime:
     quizzes: QuizFeatures | None = None
     workers_started: bool = field(default=False)
     job_messages: JobMessagesLoop | None = None
+    journal: Journal | None = None
     _workers_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def start(self) -> None:
@@ -93,6 +96,8 @@ class Runtime:
         load = getattr(self.encoder, "load", None)
         if load is not None:
             load()
+        if self.journal is not None:
+            self.journal.start()  # records a stopped process kept for the database are written now
         self.knowledge.reload()
         self.knowledge.watch(self.settings.knowledge_poll_seconds)
         self.ready = True
@@ -192,6 +197,8 @@ class Runtime:
         self.knowledge.close()
         self.ask.close()
         self.qa.close()
+        if self.journal is not None:
+            self.journal.close()  # one last try; what is left stays on disk for the next process
         for check in self.health_checks:
             close = getattr(check.probe, "close", None)
             if callable(close):
@@ -250,7 +257,7 @@ def knowledge_paths(settings: Settings, override: Sequence[Path] | None = None) 
     return [DEFAULT_DOCS, *settings.extra_knowledge_paths()]
 
 
-def make_backend(settings: Settings, database: Database) -> JobBackend:
+def make_backend(settings: Settings, database: Database, journal: Journal | None = None) -> JobBackend:
     """The configured job backend, not started: Celery on Redis, or the embedded local pool."""
     if settings.worker_backend == "celery":
         from workers.celery_app import CeleryBackend
@@ -263,7 +270,8 @@ def make_backend(settings: Settings, database: Database) -> JobBackend:
     workers = settings.local_workers if "local_workers" in settings.model_fields_set else None
     return LocalBackend(database, workers=workers, demo_modules=settings.demo_module_names(),
                         max_attempts=settings.job_max_attempts, reap_margin_s=settings.job_reap_margin_s,
-                        queue_timeout_s=settings.job_queue_timeout_s)
+                        queue_timeout_s=settings.job_queue_timeout_s,
+                        lock_timeout_s=settings.database_lock_timeout_s, journal=journal)
 
 
 RECENT_WORKER_WINDOW_S = 600.0
@@ -294,7 +302,8 @@ def build_runtime(settings: Settings, *, paths: Sequence[Path] | None = None, en
     load_demo_modules(settings.demo_module_names())
     database = database or Database.from_url(
         settings.database_url, pool_size=settings.database_pool_size, max_overflow=settings.database_max_overflow,
-        pool_timeout=settings.database_pool_timeout, pool_recycle=settings.database_pool_recycle)
+        pool_timeout=settings.database_pool_timeout, pool_recycle=settings.database_pool_recycle,
+        lock_timeout_s=settings.database_lock_timeout_s)
     encoder = encoder or get_embedder(settings.encoder_backend, settings.cache_dir, settings.encoder_threads)
     cache = EmbeddingCache(settings.cache_dir, getattr(encoder, "name", "encoder"))
     knowledge = KnowledgeService(knowledge_paths(settings, paths), encoder, cache,
@@ -308,16 +317,19 @@ def build_runtime(settings: Settings, *, paths: Sequence[Path] | None = None, en
     gaps = GapFinder(database, ask, CachingEncoder(encoder, question_cache))
     tutor = Tutor()
     metrics = Metrics()
-    qa = QuestionAnswering(ask, database, telemetry=metrics)
+    journal = make_journal(settings, database, metrics)
+    qa = QuestionAnswering(ask, database, telemetry=metrics, journal=journal)
     tutor.command("ask", qa.ask)
     tutor.action("ask", qa.show_entry)
     tutor.action("feedback", qa.feedback)
-    demos = DemoJobs(database, backend or make_backend(settings, database),
-                     limits=JobLimits(per_person=settings.jobs_per_person, queue=settings.job_queue_limit))
+    demos = DemoJobs(database, backend or make_backend(settings, database, journal),
+                     limits=JobLimits(per_person=settings.jobs_per_person, queue=settings.job_queue_limit,
+                                      anonymous_share=settings.playground_queue_share))
     tutor.command("demo", demos.command)
     tutor.action("demo", demos.run_action)
     tutor.action("job", demos.job_action)
-    runtime = Runtime(settings, database, encoder, knowledge, ask, tutor, qa, demos, admin, gaps, metrics=metrics)
+    runtime = Runtime(settings, database, encoder, knowledge, ask, tutor, qa, demos, admin, gaps, metrics=metrics,
+                      journal=journal)
     install_job_messages(runtime)
     install_job_metrics(metrics, demos.backend, database)
     runtime.add_health_check("model", runtime.model_probe)
@@ -345,6 +357,17 @@ def install_runs(runtime: Runtime) -> SnippetRuns:
     return runs
 
 
+def make_journal(settings: Settings, database: Database, metrics: Metrics | None = None) -> Journal:
+    """This process's buffer of records kept while the database is unavailable: a folder under the cache dir
+    per database (so a journal is only ever replayed into the database it was meant for)."""
+    key = hashlib.sha256(database.engine.url.render_as_string(hide_password=True).encode()).hexdigest()[:16]
+    journal = Journal(settings.cache_dir / "journal" / key, settings.journal_settings(),
+                      on_lost=metrics.record_lost if metrics is not None else None)
+    if metrics is not None:
+        metrics.watch_journal(lambda: journal.pending)
+    return journal
+
+
 def install_job_messages(runtime: Runtime) -> JobMessagesLoop:
     """Remember where jobs' messages are posted, and pick up those another process stopped following."""
     messages = JobMessages(runtime.demos, runtime.outbox)
@@ -362,6 +385,7 @@ def install_quizzes(runtime: Runtime, **overrides: Any) -> QuizFeatures:
                                  round_window_s=settings.quiz_round_window_s),
         "tick_s": settings.study_tick_s,
         "telemetry": runtime.metrics,
+        "journal": runtime.journal,
     }
     options.update(overrides)
     features = QuizFeatures.build(database=runtime.database, knowledge=runtime.knowledge, encoder=runtime.encoder,

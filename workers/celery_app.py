@@ -34,7 +34,7 @@ from kombu import Exchange, Queue
 from bot.db.engine import Database
 from workers.events import EventBus, RedisBus
 from workers.jobs import FAILED, QUEUES, RESULT, TIMED_OUT, JobEvent, JobSpec
-from workers.runner import MAX_ATTEMPTS, run_job
+from workers.runner import MAX_ATTEMPTS, PROGRESS_LOCK_TIMEOUT_S, run_job
 from workers.store import JobStore
 
 log = logging.getLogger(__name__)
@@ -133,8 +133,11 @@ def _context(app: Celery) -> _Context:
     if context is None or context.pid != os.getpid():
         if context is not None:  # inherited from the parent: drop its pool without touching the parent's sockets
             context.database.engine.dispose(close=False)
+            context.store.progress_database.engine.dispose(close=False)
         database = Database.from_url(app.conf.torchtutor_database_url)
-        context = _Context(os.getpid(), database, JobStore(database), RedisBus(app.conf.broker_url))
+        progress = Database.from_url(app.conf.torchtutor_database_url, lock_timeout_s=PROGRESS_LOCK_TIMEOUT_S)
+        context = _Context(os.getpid(), database, JobStore(database, progress_database=progress),
+                           RedisBus(app.conf.broker_url))
         app._torchtutor_context = context  # type: ignore[attr-defined]
     return context
 

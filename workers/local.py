@@ -10,6 +10,7 @@ hard time limits, replaces processes that die (failing their job with the reason
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import multiprocessing
@@ -25,10 +26,13 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from bot.db.engine import Database
+from bot.db.availability import is_unavailable
+from bot.db.engine import LOCK_TIMEOUT_S, Database
+from bot.db.journal import Journal
 from workers.device import cpu_threads
 from workers.events import EventBus, InProcessBus
 from workers.jobs import FAILED, RESULT, TIMED_OUT, JobEvent, JobSpec
+from workers.runner import PROGRESS_LOCK_TIMEOUT_S, RESULT_MARGIN_S
 from workers.store import JobStore
 
 log = logging.getLogger(__name__)
@@ -39,6 +43,7 @@ CANCEL_GRACE_S = 2.0  # a cancelled job that does not stop by itself within this
 IDLE_POLL_S = 1.0  # idle workers also look for jobs queued by other processes this often
 REAP_EVERY_S = 5.0
 STOP_TIMEOUT_S = 5.0
+JOB_FINISH_RECORD = "job_finish"
 
 
 @dataclass
@@ -68,9 +73,15 @@ class LocalBackend:
     def __init__(self, database: Database, *, workers: int | None = None, gpus: Sequence[str] | None = None,
                  queues: Sequence[str] = (), demo_modules: Sequence[str] = (), bus: EventBus | None = None,
                  max_attempts: int = 3, hard_margin_s: float = HARD_MARGIN_S, reap_margin_s: float = 30.0,
-                 queue_timeout_s: float = 600.0, idle_poll_s: float = IDLE_POLL_S) -> None:
+                 queue_timeout_s: float = 600.0, idle_poll_s: float = IDLE_POLL_S,
+                 lock_timeout_s: float = LOCK_TIMEOUT_S, journal: Journal | None = None) -> None:
         self.database = database
         self.store = JobStore(database)
+        self.lock_timeout_s = lock_timeout_s
+        # Final states this supervisor writes (timed out, worker died) outlive a busy database through it.
+        self.journal = journal
+        if journal is not None:
+            journal.register(JOB_FINISH_RECORD, self._store_finish)
         self.bus: EventBus = bus or InProcessBus()
         self._workers, self._gpus = workers, gpus
         self.queues, self.demo_modules = tuple(queues), tuple(demo_modules)
@@ -155,7 +166,8 @@ class LocalBackend:
         process = SPAWN.Process(
             target=_worker_main, name=f"torchtutor-worker-{slot.index}", daemon=True,
             args=(child_end, slot.index, self.database.engine.url.render_as_string(hide_password=False), slot.gpu,
-                  self.demo_modules, self.queues, self.max_attempts, self.idle_poll_s, cpu_threads(len(self._slots))))
+                  self.demo_modules, self.queues, self.max_attempts, self.idle_poll_s, cpu_threads(len(self._slots)),
+                  self.lock_timeout_s))
         process.start()
         child_end.close()
         slot.process, slot.conn = process, parent_end
@@ -239,6 +251,10 @@ class LocalBackend:
             slot.job_id, slot.time_limit_s = message[1], float(message[2])
             slot.deadline = time.monotonic() + slot.time_limit_s + self.hard_margin_s
             slot.woken = False
+        elif kind == "finishing" and slot.job_id == message[1]:
+            # The demo is done and its result is being written (retried while the database is busy): let the
+            # write run to the runner's own deadline rather than killing the process at the time limit.
+            slot.deadline = time.monotonic() + slot.time_limit_s + RESULT_MARGIN_S + self.hard_margin_s
         elif kind == "idle":  # after a job, or after a wake-up that found nothing left to claim
             if slot.job_id is not None:
                 slot.jobs_done += 1
@@ -286,8 +302,11 @@ class LocalBackend:
         if slot.job_id is not None:
             self._finish(slot.job_id, FAILED, reason)
         if slot.name:
-            for job_id in self.store.fail_running_on(slot.name, reason):
-                self.bus.publish(JobEvent(job_id, RESULT, FAILED))
+            try:
+                for job_id in self.store.fail_running_on(slot.name, reason):
+                    self.bus.publish(JobEvent(job_id, RESULT, FAILED))
+            except Exception as exc:  # the reaper fails them later; the supervisor must live on
+                log.warning("could not fail the jobs of %s now (%s)", slot.name, type(exc).__name__)
         if slot.conn is not None:
             slot.conn.close()
         was_ready = slot.ready
@@ -306,11 +325,19 @@ class LocalBackend:
             log.warning("worker %s died (%s); replacing it", slot.name, _exit_reason(process.exitcode))
 
     def _finish(self, job_id: str, status: str, error: str) -> None:
+        record = {"job_id": job_id, "status": status, "error": error}
         try:
-            self.store.finish(job_id, status, error=error)
+            if self.journal is not None:
+                self.journal.write(JOB_FINISH_RECORD, record)
+            else:
+                self._store_finish(record)
         except Exception:
             log.exception("could not record that job %s %s", job_id, status)
         self.bus.publish(JobEvent(job_id, RESULT, status))
+
+    def _store_finish(self, record: dict[str, Any]) -> None:
+        """A final state (first one wins, so writing it again is harmless)."""
+        self.store.finish(record["job_id"], record["status"], error=record["error"])
 
     def _shutdown(self) -> None:
         for slot in self._slots:
@@ -361,8 +388,20 @@ class _PipePublisher:
             pass
 
 
+def _claim_next(store: JobStore, name: str, device: str, queues: Sequence[str]) -> JobSpec | None:
+    """The next job for this worker; None (look again later) while the database is busy or unreachable."""
+    try:
+        return store.claim_next(backend="local", worker=name, device=device, queues=queues)
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+        log.warning("%s could not look for jobs (%s); trying again shortly", name, type(exc).__name__)
+        return None
+
+
 def _worker_main(conn: Connection, index: int, database_url: str, gpu: str | None, demo_modules: Sequence[str],
-                 queues: Sequence[str], max_attempts: int, idle_poll_s: float, threads: int) -> None:
+                 queues: Sequence[str], max_attempts: int, idle_poll_s: float, threads: int,
+                 lock_timeout_s: float = LOCK_TIMEOUT_S) -> None:
     """A worker process: warm up once, then claim and run jobs until told to stop or the parent goes away."""
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu  # before torch is imported: this process sees one GPU
@@ -373,17 +412,19 @@ def _worker_main(conn: Connection, index: int, database_url: str, gpu: str | Non
 
     device = warm_up(threads)
     load_demo_modules(demo_modules)
-    database = Database.from_url(database_url)
-    store, publisher = JobStore(database), _PipePublisher(conn)
+    database = Database.from_url(database_url, lock_timeout_s=lock_timeout_s)
+    progress = Database.from_url(database_url, lock_timeout_s=min(lock_timeout_s, PROGRESS_LOCK_TIMEOUT_S))
+    store, publisher = JobStore(database, progress_database=progress), _PipePublisher(conn)
     name = f"local-{index}@{socket.gethostname()}:{os.getpid()}"
     conn.send(("ready", name, device))
     woken = False
     try:
         while True:
-            spec = store.claim_next(backend="local", worker=name, device=device, queues=queues)
+            spec = _claim_next(store, name, device, queues)
             if spec is not None:
                 conn.send(("busy", spec.job_id, spec.time_limit_s))
-                outcome = run_claimed(spec, store, publisher, max_attempts=max_attempts)
+                finishing = functools.partial(conn.send, ("finishing", spec.job_id))
+                outcome = run_claimed(spec, store, publisher, max_attempts=max_attempts, on_result=finishing)
                 conn.send(("idle", spec.job_id))
                 if outcome.recycle:
                     break  # the parent starts a fresh process
@@ -400,6 +441,7 @@ def _worker_main(conn: Connection, index: int, database_url: str, gpu: str | Non
         pass
     finally:
         database.dispose()
+        progress.dispose()
     # Skip the interpreter's teardown (torch's takes seconds): nothing is left to save, and stop() waits for us.
     sys.stdout.flush()
     sys.stderr.flush()

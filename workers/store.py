@@ -41,28 +41,42 @@ def new_job_id() -> str:
 class JobStore:
     """Reads and moves job rows; each method is its own unit of work unless it takes the caller's session."""
 
-    def __init__(self, database: Database, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(self, database: Database, clock: Callable[[], datetime] = utcnow, *,
+                 progress_database: Database | None = None) -> None:
         self.database = database
         self.clock = clock
+        # Progress writes may go through an engine that gives up on a lock at once (workers pass one), so a
+        # busy database costs a demo a skipped progress update, not seconds of its time limit.
+        self.progress_database = progress_database or database
 
     # --- creation, inside the caller's transaction ---------------------------------------------------------
 
     def insert(self, *, session: Session, demo: str, params: dict[str, Any], queue: str, backend: str,
                time_limit_s: float, platform: str, user_id: int | None, channel_id: int | None,
-               message_ref: str | None = None, job_id: str | None = None) -> str:
-        """Add a queued job (with a new id unless one is given); workers see it once the caller commits."""
+               message_ref: str | None = None, job_id: str | None = None, origin: str | None = None) -> str:
+        """Add a queued job (with a new id unless one is given); workers see it once the caller commits.
+        `origin`: the network address of an anonymous requester."""
         job_id = job_id or new_job_id()
         now = self.clock()
         session.add(Job(id=job_id, demo=demo, params=params, queue=queue, backend=backend, time_limit_s=time_limit_s,
                         platform=platform, user_id=user_id, channel_id=channel_id, message_ref=message_ref,
+                        origin=origin[:64] if origin else None,
                         status=QUEUED, progress=0.0, stage="", attempts=0, created_at=now, updated_at=now))
         session.flush()
         return job_id
 
-    def count_active(self, *, session: Session, user_id: int) -> int:
-        """Jobs of this person that are queued or running."""
-        return int(session.scalar(select(func.count()).select_from(Job).where(
-            Job.user_id == user_id, Job.status.in_(ACTIVE))) or 0)
+    def count_active(self, *, session: Session, user_id: int | None = None, origin: str | None = None,
+                     anonymous: bool = False) -> int:
+        """Jobs queued or running of this person, of this anonymous address, or (`anonymous`) of every anonymous
+        requester."""
+        query = select(func.count()).select_from(Job).where(Job.status.in_(ACTIVE))
+        if user_id is not None:
+            query = query.where(Job.user_id == user_id)
+        if origin is not None:
+            query = query.where(Job.origin == origin[:64])
+        if anonymous:
+            query = query.where(Job.origin.is_not(None))
+        return int(session.scalar(query) or 0)
 
     def count_waiting(self, *, session: Session) -> int:
         """Jobs queued and not yet picked up by any worker."""
@@ -161,7 +175,7 @@ class JobStore:
         statement = (update(Job).where(Job.id == job_id, Job.status == RUNNING)
                      .values(progress=case((Job.progress < progress, progress), else_=Job.progress),
                              stage=stage[:STAGE_LIMIT], updated_at=self.clock()))
-        with self.database.transaction() as session:
+        with self.progress_database.transaction() as session:
             return session.execute(statement, execution_options={"synchronize_session": False}).rowcount == 1
 
     def finish(self, job_id: str, status: str, *, result: JobResult | None = None, error: str | None = None,

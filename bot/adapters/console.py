@@ -58,6 +58,7 @@ class ConsoleChat:
     buttons_seen: set[str] = field(default_factory=set)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _turn: asyncio.Future[None] | None = None  # done once the previous line has its first reply (or is over)
 
     def base_request(self) -> Request:
         """The request every line starts from."""
@@ -67,14 +68,18 @@ class ConsoleChat:
                        is_direct=self.channel_id == DIRECT_CHANNEL)
 
     async def feed(self, line: str) -> None:
-        """Start handling one input line."""
+        """Start handling one input line, after the lines before it have been answered.
+
+        Lines are answered in the order typed: each waits until the one before has its first reply (or has
+        ended), so `/study status` typed right after `/study start` sees the schedule. What follows a first
+        reply (a demo's progress edits) still runs alongside the next lines.
+        """
         request = parse_line(line, self.base_request())
         if request is None:
             return
-        if request.action is not None and request.action not in self.buttons_seen:
-            await self.write(Reply(f"There is no button `{request.action}` on screen.", ephemeral=True))
-            return
-        task = asyncio.create_task(self._run(request))
+        previous, turn = self._turn, asyncio.get_running_loop().create_future()
+        self._turn = turn
+        task = asyncio.create_task(self._run(request, previous, turn))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -83,13 +88,26 @@ class ConsoleChat:
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=timeout)
 
-    async def _run(self, request: Request) -> None:
-        async for reply in self.tutor.handle(request):
-            await self.write(reply)
+    async def _run(self, request: Request, previous: asyncio.Future[None] | None, turn: asyncio.Future[None]) -> None:
+        try:
+            if previous is not None:
+                await asyncio.shield(previous)
+            if request.action is not None and request.action not in self.buttons_seen:
+                await self.write(Reply(f"There is no button `{request.action}` on screen.", ephemeral=True))
+                return
+            async for reply in self.tutor.handle(request):
+                await self.write(reply)
+                if not turn.done():
+                    turn.set_result(None)
+        finally:
+            if not turn.done():
+                turn.set_result(None)
 
     async def post(self, platform: str, workspace_id: str, channel_id: str, reply: Reply) -> None:
-        """The console's channel poster (see bot.core.outbox): scheduled questions and round results print
-        like any other message."""
+        """The console's channel poster (see bot.core.outbox): scheduled questions and round results of this
+        terminal's channel print like any other message (register it with `channels=[channel_id]`)."""
+        if channel_id != self.channel_id:
+            raise ValueError(f"this terminal shows channel {self.channel_id}, not {channel_id}")
         await self.write(reply)
 
     async def write(self, reply: Reply) -> None:

@@ -49,14 +49,23 @@ class WebChat:
         self.tutor = tutor
         self._buttons = URLSafeSerializer(secret, salt="torchtutor.playground.button")
 
-    def request_for(self, visitor: Visitor, *, text: str | None = None, button: str | None = None) -> Request | None:
-        """The Request for a typed line or a pressed button; None for a blank line or a button not shown to them."""
+    def request_for(self, visitor: Visitor, *, text: str | None = None, button: str | None = None,
+                    origin: str = "") -> Request | None:
+        """The Request for a typed line or a pressed button; None for a blank line or a button not shown to them.
+
+        `origin` is the visitor's network address: anonymous visitors' demo jobs are limited per address.
+        A typed `!click TOKEN` is a button press like any other: it must carry a button token signed for this
+        visitor, never a bare action id (which would let anyone press anyone's buttons).
+        """
         base = Request(platform=PLATFORM, user=visitor.person(), channel_id=visitor.channel_id,
-                       channel_name="playground", is_direct=True)
+                       channel_name="playground", is_direct=True, origin=origin)
+        typed = parse_line(text or "", base) if button is None else None
+        if typed is not None and typed.action is not None:
+            button = typed.action
         if button is not None:
             action = self.button_action(button, visitor)
             return replace(base, action=action) if action else None
-        return parse_line(text or "", base)
+        return typed
 
     async def replies(self, request: Request, visitor: Visitor) -> AsyncIterator[dict[str, Any]]:
         """Every reply to the request, rendered, as the core yields it (edits included)."""

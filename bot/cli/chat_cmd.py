@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
                        image_dir=settings.cache_dir.parent / "images")
     if not args.json and sys.stdin.isatty():
         emit("torchtutor chat: type /help, /ask QUESTION, or a question. Ctrl-D to quit.")
-    runtime.outbox.register(PLATFORM, chat)
+    runtime.outbox.register(PLATFORM, chat, channels=[args.channel])  # other terminals show their own channels
     asyncio.run(_chat(runtime, chat))
     runtime.close()
     return 0

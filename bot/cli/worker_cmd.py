@@ -80,19 +80,24 @@ def _celery(settings: Settings, queues: list[str], concurrency: int | None, pool
 
 def _local(settings: Settings, queues: list[str], concurrency: int | None) -> int:
     from bot.db.engine import Database
+    from bot.runtime import make_journal
     from workers.local import LocalBackend
 
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    database = Database.from_url(settings.database_url)
+    database = Database.from_url(settings.database_url, lock_timeout_s=settings.database_lock_timeout_s)
+    journal = make_journal(settings, database)
     backend = LocalBackend(database, workers=concurrency, queues=queues,
                            demo_modules=settings.demo_module_names(), max_attempts=settings.job_max_attempts,
-                           reap_margin_s=settings.job_reap_margin_s, queue_timeout_s=settings.job_queue_timeout_s)
+                           reap_margin_s=settings.job_reap_margin_s, queue_timeout_s=settings.job_queue_timeout_s,
+                           lock_timeout_s=settings.database_lock_timeout_s, journal=journal)
+    journal.start()
     backend.start()
     emit(f"torchtutor: local worker pool serving queues {','.join(queues)}; Ctrl-C to stop")
     while not stop.wait(1.0):
         pass
     backend.stop()
+    journal.close()
     database.dispose()
     return 0

@@ -33,6 +33,9 @@ class Request:
     is_direct: bool = False
     action: str | None = None
     handle: Any = field(default=None, compare=False, repr=False)
+    # The network address of an anonymous visitor (the web playground); empty where the platform vouches for
+    # the person. Limits that would count a fresh cookie as a new person count this instead.
+    origin: str = ""
 
     def with_command(self, command: str, text: str) -> Request:
         """The same request, routed to another command."""

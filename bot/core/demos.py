@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from bot.core.conversation import Button, Image, Person, Reply, Request, new_reply_id
 from bot.core.errors import BadInput, Forbidden, NotFound, QueueFull, TorchtutorError
@@ -64,10 +65,21 @@ class JobBackend(Protocol):
 
 @dataclass(frozen=True)
 class JobLimits:
-    """How many jobs one person may have queued or running, and how many may wait in all."""
+    """How many jobs one person may have queued or running, and how many may wait in all.
+
+    Anonymous requests (the playground: a new cookie is a new "person") are counted per network address
+    instead, and all of them together may hold at most `anonymous_share` of the queue, so people on the chat
+    platforms and the API can always submit.
+    """
 
     per_person: int = 2
     queue: int = 20
+    anonymous_share: float = 0.25
+
+    @property
+    def anonymous(self) -> int:
+        """Jobs anonymous visitors may have queued or running, all together."""
+        return max(1, math.floor(self.queue * self.anonymous_share)) if self.anonymous_share > 0 else 0
 
 
 @dataclass(frozen=True)
@@ -155,14 +167,11 @@ class DemoJobs:
             channel = repo.get_or_create_channel(session=session, platform=request.platform,
                                                  workspace_id=request.workspace_id,
                                                  platform_channel_id=request.channel_id, name=request.channel_name)
-            if self.store.count_active(session=session, user_id=user.id) >= self.limits.per_person:
-                raise QueueFull(self.limits.per_person, scope="person")
-            if self.store.count_waiting(session=session) >= self.limits.queue:
-                raise QueueFull(self.limits.queue, scope="queue")
+            self._check_limits(session, request, user.id)
             job_id = self.store.insert(session=session, demo=demo.name, params=params, queue=queue,
                                        backend=self.backend.name, time_limit_s=time_limit_s,
                                        platform=request.platform, user_id=user.id, channel_id=channel.id,
-                                       message_ref=message_ref)
+                                       message_ref=message_ref, origin=request.origin or None)
         spec = JobSpec(job_id=job_id, demo=demo.name, params=params, time_limit_s=time_limit_s, queue=queue)
         try:
             self.backend.submit(spec)
@@ -173,6 +182,19 @@ class DemoJobs:
                 from None
         log.debug("job %s: %s %s for %s/%s", job_id, demo.name, params, request.platform, request.user.platform_id)
         return StartedJob(job_id, demo, params, message_ref)
+
+    def _check_limits(self, session: Session, request: Request, user_id: int) -> None:
+        """Refuse with QueueFull when the person (or, for anonymous requests, their address and all anonymous
+        requests together) or the whole queue already has as many jobs as allowed."""
+        if request.origin:
+            if self.store.count_active(session=session, origin=request.origin) >= self.limits.per_person:
+                raise QueueFull(self.limits.per_person, scope="address")
+            if self.store.count_active(session=session, anonymous=True) >= self.limits.anonymous:
+                raise QueueFull(self.limits.anonymous, scope="anonymous")
+        elif self.store.count_active(session=session, user_id=user_id) >= self.limits.per_person:
+            raise QueueFull(self.limits.per_person, scope="person")
+        if self.store.count_waiting(session=session) >= self.limits.queue:
+            raise QueueFull(self.limits.queue, scope="queue")
 
     def cancel_job(self, job_id: str, user: Person, platform: str) -> None:
         """Cancel a queued or running job; only its requester or an admin may."""

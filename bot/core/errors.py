@@ -28,5 +28,6 @@ class QueueFull(TorchtutorError):
 
     def __init__(self, limit: int, scope: str = "queue") -> None:
         self.limit, self.scope = limit, scope
-        what = "you already have" if scope == "person" else "the demo queue already holds"
+        what = {"person": "you already have", "address": "your network address already has",
+                "anonymous": "visitors of the playground already have"}.get(scope, "the demo queue already holds")
         super().__init__(f"Sorry, {what} {limit} demo job(s) waiting or running. Try again in a minute.")

@@ -10,13 +10,16 @@ platforms that have a poster, so a process never claims a question it cannot del
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from bot.core.conversation import Placement, Reply
 
 log = logging.getLogger(__name__)
+
+Reach = Collection[str] | Mapping[str, Collection[str] | None]
+"""Where a scheduler may work: platform names, or {platform: its channel ids, or None for all} (`Outbox.reach`)."""
 
 
 class ChannelPoster(Protocol):
@@ -47,25 +50,40 @@ class Outbox:
 
     def __init__(self) -> None:
         self._posters: dict[str, ChannelPoster] = {}
+        self._channels: dict[str, frozenset[str] | None] = {}
 
-    def register(self, platform: str, poster: ChannelPoster) -> None:
-        """Make `poster` the way to reach channels of `platform` (replacing any earlier one)."""
+    def register(self, platform: str, poster: ChannelPoster, channels: Collection[str] | None = None) -> None:
+        """Make `poster` the way to reach channels of `platform` (replacing any earlier one); `channels`: the only
+        channel ids it reaches (a terminal shows its own channel and no other), None for all of them."""
         self._posters[platform] = poster
+        self._channels[platform] = frozenset(channels) if channels is not None else None
 
     def unregister(self, platform: str) -> None:
         """Stop posting to `platform` (its adapter disconnected)."""
         self._posters.pop(platform, None)
+        self._channels.pop(platform, None)
 
     @property
     def platforms(self) -> frozenset[str]:
         """The platforms this process can post to."""
         return frozenset(self._posters)
 
+    @property
+    def reach(self) -> dict[str, frozenset[str] | None]:
+        """{platform: the channel ids this process can post to there, or None for every channel}: schedulers
+        claim only work they can deliver, so a round's results reach the channel that ran it."""
+        return dict(self._channels)
+
+    def reaches(self, platform: str, channel_id: str) -> bool:
+        """Whether this process can post to that channel."""
+        channels = self._channels.get(platform, frozenset())
+        return channels is None or channel_id in channels
+
     async def post(self, platform: str, workspace_id: str, channel_id: str, reply: Reply) -> bool:
-        """Post one reply; False (and a log line) when the platform has no poster or the post failed."""
+        """Post one reply; False (and a log line) when no poster here reaches that channel or the post failed."""
         poster = self._posters.get(platform)
-        if poster is None:
-            log.warning("no poster for platform %s: dropped a %s for channel %s", platform, reply.kind, channel_id)
+        if poster is None or not self.reaches(platform, channel_id):
+            log.warning("no poster for %s channel %s here: dropped a %s", platform, channel_id, reply.kind)
             return False
         try:
             await poster.post(platform, workspace_id, channel_id, reply)

@@ -5,18 +5,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from concurrent.futures import Future
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote_plus
 
 from bot.core.ask import Answer, AskService
 from bot.core.conversation import Button, Reply, Request
-from bot.core.errors import BadInput, NotFound
+from bot.core.errors import BadInput, Forbidden, NotFound
 from bot.core.telemetry import NoTelemetry, Telemetry
 from bot.core.text import chat_escape, plain_text
 from bot.db import repo
 from bot.db.base import utcnow
 from bot.db.engine import Database
+from bot.db.journal import Journal
 from bot.logging import bind
 from knowledge import docs_links
 from knowledge.batching import MicroBatcher
@@ -38,12 +41,18 @@ OFF_TOPIC = ("That looks like a question about {topic}, and I only answer questi
 class QuestionAnswering:
     """The `/ask` command, the related-entry buttons and the feedback buttons."""
 
-    def __init__(self, service: AskService, database: Database, telemetry: Telemetry | None = None) -> None:
+    def __init__(self, service: AskService, database: Database, telemetry: Telemetry | None = None,
+                 journal: Journal | None = None) -> None:
         self.service = service
         self.database = database
         self.telemetry: Telemetry = telemetry or NoTelemetry()
+        # Questions and votes the database cannot take now are kept there and written once it is back.
+        self.journal = journal
+        if journal is not None:
+            journal.register(QUESTION_RECORD, self._store_question_once)
+            journal.register(FEEDBACK_RECORD, self._store_kept_feedback)
         # Questions are stored in batches, one transaction for all those asked meanwhile.
-        self._recorder: MicroBatcher[tuple[Request, Answer], int] = MicroBatcher(
+        self._recorder: MicroBatcher[tuple[Request, Answer], int | None] = MicroBatcher(
             self._record_many, max_batch=256, max_wait=0.002, name="question-recorder")
 
     async def ask(self, request: Request) -> Reply:
@@ -58,7 +67,8 @@ class QuestionAnswering:
 
         Questions are stored in batches (one transaction for all those asked meanwhile). With `wait=False` the
         row is written a few milliseconds after this returns and the id is None: for callers that need no id
-        (the HTTP API), so a cached answer costs no database round trip.
+        (the HTTP API), so a cached answer costs no database round trip. The id is None too when the database
+        is unavailable: the question is then kept in the journal and stored once the database is back.
         """
         started = time.perf_counter()
         with bind(platform=request.platform):
@@ -69,11 +79,11 @@ class QuestionAnswering:
         if not wait:
             return answer, None
         return answer, await asyncio.wrap_future(future)
-    async def record(self, request: Request, answer: Answer) -> int:
-        """Store the question and what the bot did with it; the id of the question row."""
+    async def record(self, request: Request, answer: Answer) -> int | None:
+        """Store the question and what the bot did with it; the id of the question row (None: kept for later)."""
         return await asyncio.wrap_future(self.record_later(request, answer))
 
-    def record_later(self, request: Request, answer: Answer) -> Future[int]:
+    def record_later(self, request: Request, answer: Answer) -> Future[int | None]:
         """Queue the question for storage with others asked meanwhile; returns at once."""
         future = self._recorder.submit((request, answer))
         future.add_done_callback(_log_failure)
@@ -92,51 +102,122 @@ class QuestionAnswering:
         return render_entry(entry, question_id=None)
 
     async def feedback(self, request: Request) -> Reply:
-        """👍 or 👎 on an answer."""
+        """👍 or 👎 on an answer given in this conversation."""
         parts = (request.action or "").split(":")
-        if len(parts) != 3 or parts[1] not in ("up", "down") or not parts[2].isdigit():
+        if len(parts) != 3 or parts[1] not in ("up", "down") or not parts[2].isdigit() or len(parts[2]) > 18:
             raise BadInput("That feedback button is malformed.")
         vote = 1 if parts[1] == "up" else -1
-        stored = await asyncio.to_thread(self._record_feedback, request, int(parts[2]), vote)
+        data = {"question_id": int(parts[2]), "vote": vote, **_who(request)}
+        if self.journal is None:
+            stored = await asyncio.to_thread(self._store_feedback, data)
+        else:
+            stored = await asyncio.to_thread(self._write_feedback, data)
         if not stored:
             raise NotFound("I can't find that answer any more.")
         thanks = "Thanks! Glad it helped." if vote > 0 else "Thanks, noted: this answer will be reviewed."
         return Reply(thanks, ephemeral=True, kind="feedback")
 
-    def _record(self, request: Request, answer: Answer) -> int:
-        return self._record_many([(request, answer)])[0]
+    def _record_many(self, items: list[tuple[Request, Answer]]) -> list[int | None]:
+        rows = [_question_row(request, answer) for request, answer in items]
+        if self.journal is None:
+            return list(self._store_questions(rows))
+        stored = self.journal.write_batch(QUESTION_RECORD, rows, self._store_questions)
+        return list(stored) if stored is not None else [None] * len(rows)
 
-    def _record_many(self, items: list[tuple[Request, Answer]]) -> list[int]:
+    def _store_questions(self, rows: list[dict[str, Any]]) -> list[int]:
         with self.database.transaction() as session:
-            people: dict[tuple[str, str, str], Any] = {}  # one lookup per person and channel per batch
-            places: dict[tuple[str, str, str, str], Any] = {}
-            rows: list[dict[str, Any]] = []
-            for request, answer in items:
-                who = (request.platform, request.user.platform_id, request.user.name)
-                if who not in people:
-                    people[who] = repo.get_or_create_user(session=session, platform=request.platform,
-                                                          platform_user_id=request.user.platform_id,
-                                                          display_name=request.user.name)
-                where = (request.platform, request.workspace_id, request.channel_id, request.channel_name)
-                if where not in places:
-                    places[where] = repo.get_or_create_channel(session=session, platform=request.platform,
-                                                               workspace_id=request.workspace_id,
-                                                               platform_channel_id=request.channel_id,
-                                                               name=request.channel_name)
-                rows.append({"platform": request.platform, "user_id": people[who].id, "channel_id": places[where].id,
-                             "text": answer.question, "score": answer.hit.score if answer.hit else 0.0,
-                             "entry_id": answer.hit.entry.id if answer.answered and answer.hit else None,
-                             "status": answer.status, "latency_ms": answer.latency_ms, "created_at": utcnow()})
-            return repo.record_questions(session=session, rows=rows)
+            people = _People(session)
+            values = [people.question_values(row) for row in rows]
+            return repo.record_questions(session=session, rows=values)
 
-    def _record_feedback(self, request: Request, question_id: int, vote: int) -> bool:
+    def _store_question_once(self, row: dict[str, Any]) -> None:
+        """A kept question, written unless an earlier try already stored it (its client id is taken)."""
         with self.database.transaction() as session:
-            user = repo.get_or_create_user(session=session, platform=request.platform,
-                                           platform_user_id=request.user.platform_id, display_name=request.user.name)
-            return repo.record_feedback(session=session, question_id=question_id, user=user, vote=vote) is not None
+            repo.record_question_once(session=session, row=_People(session).question_values(row))
+
+    def _write_feedback(self, data: dict[str, Any]) -> bool:
+        """Store the vote now, or keep it for when the database is back (checked then); False: unknown answer."""
+        assert self.journal is not None
+        stored = self.journal.write_batch(FEEDBACK_RECORD, [data], lambda items: [self._store_feedback(items[0])])
+        return True if stored is None else stored[0]
+
+    def _store_kept_feedback(self, data: dict[str, Any]) -> None:
+        try:
+            self._store_feedback(data)
+        except Forbidden:
+            log.warning("dropping a kept vote on question %s: it was not asked where the vote came from",
+                        data.get("question_id"))
+
+    def _store_feedback(self, data: dict[str, Any]) -> bool:
+        """Store one vote if the voter may see that answer; False when the answer is unknown."""
+        with self.database.transaction() as session:
+            place = repo.question_place(session=session, question_id=data["question_id"])
+            if place is None:
+                return False
+            platform, workspace_id, channel_id = data["place"][:3]
+            asked_here = place == (platform, workspace_id, channel_id)
+            # Anyone in a shared channel may rate what they see there (a Discord thread included); a private
+            # conversation (the playground, a DM, the terminal) is its asker's alone, and nothing crosses
+            # platforms or workspaces.
+            if place[:2] != (platform, workspace_id) or (data.get("direct") and not asked_here):
+                raise Forbidden("You can only rate answers given in your own conversation.")
+            user = _People(session).user(data["user"])
+            return repo.record_feedback(session=session, question_id=data["question_id"], user=user,
+                                        vote=data["vote"]) is not None
 
 
-def _log_failure(future: Future[int]) -> None:
+QUESTION_RECORD = "question"
+FEEDBACK_RECORD = "feedback"
+
+
+def _who(request: Request) -> dict[str, Any]:
+    """The person and place of a request as JSON (journal records carry it; ids are resolved when written)."""
+    return {"user": [request.platform, request.user.platform_id, request.user.name],
+            "place": [request.platform, request.workspace_id, request.channel_id, request.channel_name],
+            "direct": request.is_direct}
+
+
+def _question_row(request: Request, answer: Answer) -> dict[str, Any]:
+    return {**_who(request), "client_id": uuid.uuid4().hex, "text": answer.question,
+            "score": answer.hit.score if answer.hit else 0.0,
+            "entry_id": answer.hit.entry.id if answer.answered and answer.hit else None,
+            "status": answer.status, "latency_ms": answer.latency_ms, "created_at": utcnow().isoformat()}
+
+
+class _People:
+    """User and channel rows of one transaction, each looked up once."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+        self._users: dict[tuple[str, ...], Any] = {}
+        self._channels: dict[tuple[str, ...], Any] = {}
+
+    def user(self, who: list[str]) -> Any:
+        key = tuple(who)
+        if key not in self._users:
+            platform, platform_user_id, name = who
+            self._users[key] = repo.get_or_create_user(session=self.session, platform=platform,
+                                                       platform_user_id=platform_user_id, display_name=name)
+        return self._users[key]
+
+    def channel(self, place: list[str]) -> Any:
+        key = tuple(place)
+        if key not in self._channels:
+            platform, workspace_id, channel_id, name = place
+            self._channels[key] = repo.get_or_create_channel(session=self.session, platform=platform,
+                                                             workspace_id=workspace_id,
+                                                             platform_channel_id=channel_id, name=name)
+        return self._channels[key]
+
+    def question_values(self, row: dict[str, Any]) -> dict[str, Any]:
+        """A question record as column values."""
+        return {"platform": row["user"][0], "user_id": self.user(row["user"]).id,
+                "channel_id": self.channel(row["place"]).id, "text": row["text"], "score": row["score"],
+                "entry_id": row["entry_id"], "status": row["status"], "latency_ms": row["latency_ms"],
+                "created_at": datetime.fromisoformat(row["created_at"]), "client_id": row["client_id"]}
+
+
+def _log_failure(future: Future[int | None]) -> None:
     if not future.cancelled() and future.exception() is not None:
         log.error("could not store a question: %s", future.exception())
 

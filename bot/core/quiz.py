@@ -8,26 +8,29 @@ says who answered, and `quiz_prompts` says which question a person's next typed 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.core.bank import BankSnapshot, QuizBank
-from bot.core.conversation import Button, Reply, Request
+from bot.core.conversation import Button, Person, Reply, Request
 from bot.core.errors import BadInput, Forbidden, NotFound, TorchtutorError
 from bot.core.identity import find_channel, find_user, identify
-from bot.core.outbox import Post
+from bot.core.outbox import Post, Reach
 from bot.core.review import MISTAKES_ACTION, Reviewer, rating_for
 from bot.core.telemetry import NoTelemetry, Telemetry
 from bot.core.text import chat_escape, plain_text
 from bot.db import quiz_repo as repo
 from bot.db.base import utcnow
 from bot.db.engine import Database
+from bot.db.journal import Journal
 from bot.db.models import Channel, User
 from bot.db.quiz_models import (
     ABANDONED,
@@ -141,9 +144,14 @@ class QuizService:
 
     def __init__(self, database: Database, bank: QuizBank, encoder: Encoder, reviewer: Reviewer, *,
                  settings: QuizSettings | None = None, now: Clock = utcnow,
-                 rng: random.Random | None = None, telemetry: Telemetry | None = None) -> None:
+                 rng: random.Random | None = None, telemetry: Telemetry | None = None,
+                 journal: Journal | None = None) -> None:
         self.database = database
         self.telemetry: Telemetry = telemetry or NoTelemetry()
+        # Answers the database cannot take now are kept there and recorded, at the moment given, once it is back.
+        self.journal = journal
+        if journal is not None:
+            journal.register(ANSWER_RECORD, self._record_kept)
         self.bank = bank
         self.encoder = encoder
         self.reviewer = reviewer
@@ -304,7 +312,7 @@ class QuizService:
             given = _button_answer(item, given)
         result = await asyncio.to_thread(_grade, item, given, self.encoder)
         try:
-            replies = await asyncio.to_thread(self._record, request, session_id, slot, item, given or "", result)
+            replies = await asyncio.to_thread(self._record_or_keep, request, quiz, slot, item, given or "", result)
         except IntegrityError:
             raise AlreadyAnswered(slot + 1) from None
         if given:  # a skip is recorded but not graded
@@ -322,9 +330,42 @@ class QuizService:
             explain_closed(session, quiz, slot, user, self.now())
             return quiz
 
-    def _record(self, request: Request, session_id: int, slot: int, item: QuizItem, given: str,
-                result: Grade) -> list[Reply]:
+    def _record_or_keep(self, request: Request, quiz: QuizSession, slot: int, item: QuizItem, given: str,
+                        result: Grade) -> list[Reply]:
+        """Record the graded answer, or keep it for when the database is back and say so."""
         now = self.now()
+        if self.journal is None:
+            return self._record(request, quiz.id, slot, item, given, result, now)
+        record = {"request": _request_record(request), "session_id": quiz.id, "slot": slot, "item_id": item.id,
+                  "given": given, "grade": dataclasses.asdict(result), "at": now.isoformat()}
+        stored = self.journal.write_batch(
+            ANSWER_RECORD, [record], lambda _: [self._record(request, quiz.id, slot, item, given, result, now)])
+        if stored is not None:
+            return stored[0]
+        kept = "_Your answer is saved and will count once my database is back (it is busy right now)._"
+        if quiz.mode in ROUND_MODES:
+            reply = render_ack(quiz, slot, item, given, now)
+        else:
+            reply = render_result(quiz, slot, item, result, self._citation(item), not given)
+        return [dataclasses.replace(reply, text=f"{reply.text}\n\n{kept}")]
+
+    def _record_kept(self, record: dict[str, Any]) -> None:
+        """A kept answer, recorded as of when it was given; one already recorded or no longer open is dropped."""
+        item = self.bank.snapshot().get(record["item_id"])
+        if item is None:
+            log.warning("dropping a kept quiz answer: item %s is gone", record["item_id"])
+            return
+        try:
+            self._record(_request_from(record["request"]), int(record["session_id"]), int(record["slot"]), item,
+                         str(record["given"]), Grade(**{**record["grade"], "missing_points": tuple(
+                             record["grade"].get("missing_points", ()))}), datetime.fromisoformat(record["at"]))
+        except IntegrityError:
+            pass  # recorded by an earlier try
+        except TorchtutorError as exc:
+            log.warning("dropping a kept quiz answer to session %s: %s", record["session_id"], exc)
+
+    def _record(self, request: Request, session_id: int, slot: int, item: QuizItem, given: str,
+                result: Grade, now: datetime) -> list[Reply]:
         with self.database.transaction() as session:
             user, channel = identify(session, request)
             quiz = repo.get_session(session=session, session_id=session_id)
@@ -396,8 +437,9 @@ class QuizService:
 
     # --- closing rounds ------------------------------------------------------------------------------------
 
-    def close_due_rounds(self, now: datetime, platforms: frozenset[str]) -> list[Post]:
-        """Close every round question on these platforms whose window has passed; the posts to send."""
+    def close_due_rounds(self, now: datetime, platforms: Reach) -> list[Post]:
+        """Close every round question on these platforms (and channels, see bot.db.quiz_repo.reachable) whose
+        window has passed; the posts to send."""
         if not platforms:
             return []
         with self.database.session() as session:
@@ -441,6 +483,22 @@ class QuizService:
                 replies.append(render_round_summary(quiz, repo.session_scores(session=session,
                                                                                session_id=session_id)))
             return [Post(channel.platform, channel.workspace_id, channel.platform_channel_id, r) for r in replies]
+
+
+ANSWER_RECORD = "quiz_answer"
+
+
+def _request_record(request: Request) -> dict[str, Any]:
+    """What a kept answer needs of its request, as JSON."""
+    return {"platform": request.platform, "user": [request.user.platform_id, request.user.name],
+            "channel_id": request.channel_id, "workspace_id": request.workspace_id,
+            "channel_name": request.channel_name, "is_direct": request.is_direct}
+
+
+def _request_from(record: dict[str, Any]) -> Request:
+    return Request(platform=record["platform"], user=Person(record["user"][0], record["user"][1]),
+                   channel_id=record["channel_id"], workspace_id=record["workspace_id"],
+                   channel_name=record["channel_name"], is_direct=bool(record["is_direct"]))
 
 
 # --- who may answer ------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from bot.core.telemetry import Telemetry
 from bot.core.tutor import Tutor
 from bot.db.base import utcnow
 from bot.db.engine import Database
+from bot.db.journal import Journal
 from knowledge.index import Encoder
 
 
@@ -38,11 +39,12 @@ class QuizFeatures:
     def build(cls, *, database: Database, knowledge: KnowledgeService, encoder: Encoder, outbox: Outbox,
               settings: QuizSettings | None = None, now: Callable[[], datetime] = utcnow, tick_s: float = 30.0,
               scheduler: Scheduler | None = None, rng: random.Random | None = None,
-              owner: str | None = None, telemetry: Telemetry | None = None) -> QuizFeatures:
+              owner: str | None = None, telemetry: Telemetry | None = None,
+              journal: Journal | None = None) -> QuizFeatures:
         """Everything wired; nothing runs until the loop is started."""
         bank = QuizBank(knowledge, encoder)
         quiz = QuizService(database, bank, encoder, Reviewer(scheduler), settings=settings, now=now, rng=rng,
-                           telemetry=telemetry)
+                           telemetry=telemetry, journal=journal)
         study = StudyService(database, quiz, outbox, now=now, owner=owner)
         return cls(bank=bank, quiz=quiz, review=ReviewService(database, quiz, now=now), study=study,
                    stats=StatsService(database, now=now), loop=StudyLoop(study, interval=tick_s))

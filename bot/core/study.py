@@ -20,7 +20,7 @@ from bot.core.background import cancel_and_wait
 from bot.core.conversation import Reply, Request
 from bot.core.errors import BadInput, Forbidden
 from bot.core.identity import find_channel, identify
-from bot.core.outbox import Outbox, Post
+from bot.core.outbox import Outbox, Post, Reach
 from bot.core.quiz import DATE_FORMAT, ROUND_KINDS, QuizService, render_question, resolve_topic
 from bot.db import quiz_repo as repo
 from bot.db.base import lease_owner, utcnow
@@ -254,14 +254,15 @@ class StudyService:
 
     async def study_tick(self, now: datetime | None = None) -> list[Post]:
         """One scheduler step: close rounds whose window passed, fire due schedules, post what that says."""
-        posts = await asyncio.to_thread(self.tick, now, self.outbox.platforms)
+        posts = await asyncio.to_thread(self.tick, now, self.outbox.reach)
         await self.outbox.deliver(posts)
         return posts
 
-    def tick(self, now: datetime | None = None, platforms: frozenset[str] | None = None) -> list[Post]:
-        """The posts one scheduler step produces, its database work committed (call it off the event loop)."""
+    def tick(self, now: datetime | None = None, platforms: Reach | None = None) -> list[Post]:
+        """The posts one scheduler step produces, its database work committed (call it off the event loop);
+        only channels of `platforms` (default: those the outbox reaches) are worked on."""
         now = now or self.now()
-        platforms = self.outbox.platforms if platforms is None else platforms
+        platforms = self.outbox.reach if platforms is None else platforms
         if not platforms:
             return []
         posts = self.quiz.close_due_rounds(now, platforms)
@@ -309,7 +310,7 @@ class StudyService:
 
     def seconds_to_next(self, longest: float) -> float:
         """How long the loop may sleep: until the next round deadline or schedule, at most `longest`."""
-        platforms = self.outbox.platforms
+        platforms = self.outbox.reach
         if not platforms:
             return longest
         with self.database.session() as session:

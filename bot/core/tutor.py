@@ -9,12 +9,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from bot.core.conversation import Placement, Reply, Request
 from bot.core.errors import TorchtutorError
+from bot.db.availability import is_unavailable
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Request], AsyncIterator[Reply] | Awaitable[Reply]]
 ShownHandler = Callable[[Reply, Placement], Awaitable[None]]
 
+UNAVAILABLE = "My database is busy or unreachable right now, so I couldn't do that. Try again in a minute."
 COMMANDS_HELP = [
     ("/ask QUESTION", "answer a PyTorch question from the knowledge base, with its source"),
     ("/demo NAME [key=value ...]", "run a live PyTorch demo on a worker and watch it progress"),
@@ -91,7 +93,12 @@ class Tutor:
             yield Reply(exc.user_message(), ephemeral=True, kind="error")
         except asyncio.CancelledError:
             raise
-        except Exception:
+        except Exception as exc:
+            if is_unavailable(exc):
+                log.warning("could not handle %s: the database is unavailable (%s)",
+                            request.command or request.action, type(exc).__name__)
+                yield Reply(UNAVAILABLE, ephemeral=True, kind="unavailable")
+                return
             incident = uuid.uuid4().hex[:8]
             log.exception("unexpected error handling %s (incident %s)", request.command or request.action, incident)
             yield Reply(f"Sorry, something went wrong on my side (incident `{incident}`).", ephemeral=True,

@@ -14,13 +14,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
 
-SQLITE_BUSY_TIMEOUT_MS = 5000
+LOCK_TIMEOUT_S = 5.0  # TORCHTUTOR_DATABASE_LOCK_TIMEOUT_S
 CONNECT_TIMEOUT_S = 10
 POOL_OPTIONS = ("pool_size", "max_overflow", "pool_timeout", "pool_recycle")
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, lock_timeout_s: float = LOCK_TIMEOUT_S, **kwargs: Any) -> Engine:
     """An engine for the URL; SQLite gets WAL, a busy timeout and foreign keys, its folder created.
+
+    `lock_timeout_s` bounds how long a statement waits for a lock another connection holds (SQLite's busy
+    timeout, PostgreSQL's `lock_timeout`), so a locked database fails a request in seconds rather than hanging it.
 
     Server databases get a pool (`pool_size` + `max_overflow` connections at most per process, checked with a
     ping before use, recycled after `pool_recycle` seconds) and a connect timeout, so a database that went away
@@ -30,10 +33,15 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         for option in POOL_OPTIONS:  # SQLite's pool is per-thread; these would be refused
             kwargs.pop(option, None)
-        return _sqlite_engine(url, parsed.database, **kwargs)
+        return _sqlite_engine(url, parsed.database, lock_timeout_s, **kwargs)
     kwargs.setdefault("pool_pre_ping", True)
-    if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
-        kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S, **kwargs.get("connect_args", {})}
+    if parsed.get_backend_name() == "postgresql":
+        connect_args = dict(kwargs.get("connect_args", {}))
+        if "connect_timeout" not in parsed.query:
+            connect_args.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
+        if "options" not in parsed.query:
+            connect_args.setdefault("options", f"-c lock_timeout={max(1, int(lock_timeout_s * 1000))}")
+        kwargs["connect_args"] = connect_args
     if "poolclass" in kwargs:
         for option in POOL_OPTIONS:
             kwargs.pop(option, None)
@@ -44,20 +52,21 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
-def _sqlite_engine(url: str, database: str | None, **kwargs: Any) -> Engine:
+def _sqlite_engine(url: str, database: str | None, lock_timeout_s: float, **kwargs: Any) -> Engine:
     in_memory = not database or database == ":memory:"
     if not in_memory:
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    kwargs.setdefault("connect_args", {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
+    kwargs.setdefault("connect_args", {"timeout": lock_timeout_s, "check_same_thread": False})
     engine = create_engine(url, **kwargs)
-    event.listen(engine, "connect", _sqlite_pragmas)
+    busy_ms = max(1, int(lock_timeout_s * 1000))
+    event.listen(engine, "connect", lambda connection, _record: _sqlite_pragmas(connection, busy_ms))
     return engine
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_connection: Any, busy_ms: int) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 

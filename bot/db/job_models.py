@@ -26,6 +26,8 @@ class Job(Base):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     channel_id: Mapped[int | None] = mapped_column(ForeignKey("channels.id", ondelete="SET NULL"))
     platform: Mapped[str] = mapped_column(String(16))
+    # The network address an anonymous (playground) request came from: its jobs are limited per address.
+    origin: Mapped[str | None] = mapped_column(String(64), index=True)
     message_ref: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16), index=True, default="queued")
     progress: Mapped[float] = mapped_column(Float, default=0.0)

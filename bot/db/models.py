@@ -56,6 +56,8 @@ class Question(Base):
     status: Mapped[str] = mapped_column(String(16), index=True)
     latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    # Made by the process that answered, so a write retried from the journal (bot.db.journal) lands once.
+    client_id: Mapped[str | None] = mapped_column(String(32), unique=True)
 
 
 class Feedback(Base):

@@ -7,12 +7,12 @@ each is one UPDATE whose WHERE clause restates what the caller saw, and only a r
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, or_, select, update
+from sqlalchemy import and_, case, delete, false, func, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -140,7 +140,7 @@ def due_rounds(*, session: Session, now: datetime, platforms: Collection[str]) -
         .join(Channel, Channel.id == QuizSession.channel_id)
         .where(QuizSession.state == ACTIVE, QuizSession.mode.in_(ROUND_MODES),
                QuizSession.window_ends_at.is_not(None), QuizSession.window_ends_at <= now,
-               Channel.platform.in_(list(platforms)))
+               reachable(platforms))
         .order_by(QuizSession.window_ends_at)
     ).all()
     return [DueRound(session_id, slot) for session_id, slot in rows]
@@ -151,7 +151,7 @@ def next_round_deadline(*, session: Session, platforms: Collection[str]) -> date
     return session.scalar(
         select(func.min(QuizSession.window_ends_at))
         .join(Channel, Channel.id == QuizSession.channel_id)
-        .where(QuizSession.state == ACTIVE, QuizSession.mode.in_(ROUND_MODES), Channel.platform.in_(list(platforms)))
+        .where(QuizSession.state == ACTIVE, QuizSession.mode.in_(ROUND_MODES), reachable(platforms))
     )
 
 
@@ -382,7 +382,8 @@ def save_schedule(*, session: Session, channel: Channel, values: dict[str, Any],
 def due_schedule_ids(*, session: Session, now: datetime, platforms: Collection[str]) -> list[int]:
     """Active schedules on these platforms that are due and not leased by a live process."""
     return list(session.scalars(
-        select(StudySchedule.id).where(_due_and_free(now), StudySchedule.platform.in_(list(platforms)))
+        select(StudySchedule.id).join(Channel, Channel.id == StudySchedule.channel_id)
+        .where(_due_and_free(now), reachable(platforms))
         .order_by(StudySchedule.next_fire_at)
     ))
 
@@ -390,7 +391,8 @@ def due_schedule_ids(*, session: Session, now: datetime, platforms: Collection[s
 def next_schedule_time(*, session: Session, platforms: Collection[str]) -> datetime | None:
     """When the next active schedule on these platforms is due."""
     return session.scalar(select(func.min(StudySchedule.next_fire_at))
-                          .where(StudySchedule.active.is_(True), StudySchedule.platform.in_(list(platforms))))
+                          .join(Channel, Channel.id == StudySchedule.channel_id)
+                          .where(StudySchedule.active.is_(True), reachable(platforms)))
 
 
 def claim_schedule(*, session: Session, schedule_id: int, owner: str, now: datetime, until: datetime) -> bool:
@@ -401,6 +403,16 @@ def claim_schedule(*, session: Session, schedule_id: int, owner: str, now: datet
         .execution_options(synchronize_session=False)
     )
     return _rowcount(result) == 1
+
+
+def reachable(platforms: Collection[str] | Mapping[str, Collection[str] | None]) -> Any:
+    """A condition on `Channel`: its platform is one of `platforms`; given as a mapping, a platform whose value
+    is a set of channel ids (a terminal posts only to its own channel) matches only those channels."""
+    if not isinstance(platforms, Mapping):
+        return Channel.platform.in_(sorted(platforms))
+    return or_(false(), *(Channel.platform == platform if channels is None else
+                          and_(Channel.platform == platform, Channel.platform_channel_id.in_(sorted(channels)))
+                          for platform, channels in sorted(platforms.items())))
 
 
 def _due_and_free(now: datetime) -> Any:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bot.db.base import utcnow
 from bot.db.models import Channel, Feedback, Question, User
 
 Row = TypeVar("Row", User, Channel, Feedback)
@@ -67,14 +69,40 @@ def record_question(*, session: Session, platform: str, user: User | None, chann
 
 
 def record_feedback(*, session: Session, question_id: int, user: User, vote: int) -> Feedback | None:
-    """Store or change a person's vote on an answer; None when the question is unknown."""
+    """Store or change a person's vote on an answer (one row per person and answer, an upsert, so a retried
+    write lands once); None when the question is unknown."""
     if session.get(Question, question_id) is None:
         return None
-    query = select(Feedback).where(Feedback.question_id == question_id, Feedback.user_id == user.id)
-    feedback = _get_or_insert(session, query, lambda: Feedback(question_id=question_id, user_id=user.id, vote=vote))
-    feedback.vote = vote
-    session.flush()
-    return feedback
+    statement = _dialect_insert(session, Feedback).values(question_id=question_id, user_id=user.id, vote=vote,
+                                                          created_at=utcnow())
+    session.execute(statement.on_conflict_do_update(index_elements=["question_id", "user_id"],
+                                                    set_={"vote": statement.excluded.vote}))
+    return session.scalars(select(Feedback).where(Feedback.question_id == question_id,
+                                                  Feedback.user_id == user.id)).one()
+
+
+def question_place(*, session: Session, question_id: int) -> tuple[str, str, str] | None:
+    """(platform, workspace id, platform channel id) where a stored question was asked; None when unknown."""
+    row = session.execute(select(Question.platform, Channel.workspace_id, Channel.platform_channel_id)
+                          .outerjoin(Channel, Channel.id == Question.channel_id)
+                          .where(Question.id == question_id)).first()
+    if row is None:
+        return None
+    return str(row[0]), str(row[1] or ""), str(row[2] or "")
+
+
+def record_question_once(*, session: Session, row: dict[str, object]) -> None:
+    """Store one question (keys as `record_questions`', with a `client_id`) unless it is stored already."""
+    values = {**row, "text": clean_text(str(row["text"]), 10_000)}
+    session.execute(_dialect_insert(session, Question).values(**values)
+                    .on_conflict_do_nothing(index_elements=["client_id"]))
+
+
+def _dialect_insert(session: Session, table: type[Question] | type[Feedback]) -> Any:
+    """An INSERT that can say ON CONFLICT, in the bound database's dialect (both speak it the same way)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 def record_questions(*, session: Session, rows: list[dict[str, object]]) -> list[int]:
@@ -82,6 +110,6 @@ def record_questions(*, session: Session, rows: list[dict[str, object]]) -> list
     in order."""
     if not rows:
         return []
-    values = [{**row, "text": str(row["text"])[:10_000]} for row in rows]
+    values = [{**row, "text": clean_text(str(row["text"]), 10_000)} for row in rows]
     statement = insert(Question).returning(Question.id, sort_by_parameter_order=True)
     return [int(i) for i in session.scalars(statement, values)]

@@ -15,10 +15,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bot.adapters.web import WebChat
 from bot.core.accounts import LoginPolicy
+from bot.db.availability import DatabaseUnavailable, is_unavailable
 from bot.health import run_checks
 from bot.metrics import CONTENT_TYPE
 from bot.runtime import Runtime
@@ -94,6 +96,8 @@ def create_app(runtime: Runtime, *, connect_chat: bool = False) -> FastAPI:
     app.add_exception_handler(security.LoginRequired, _login_required)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, limits.validation_error)
+    for unavailable in (SQLAlchemyError, DatabaseUnavailable):
+        app.add_exception_handler(unavailable, _database_error)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     routers = (api.router, jobs_api.router, stats_api.router, login.router, pages.router, dashboard_jobs.router,
                knowledge.router, playground.router)
@@ -169,6 +173,22 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         return await http_exception_handler(request, exc)
     return await asyncio.to_thread(render, request, "error.html", exc.status_code, exc.headers,
                                    status=exc.status_code, message=exc.detail)
+
+
+DATABASE_BUSY = "The database is busy or unreachable right now, so this could not be done. Try again in a few seconds."
+RETRY_AFTER_S = 5
+
+
+async def _database_error(request: Request, exc: Exception) -> Response:
+    """A request that could not reach the database (locked, overloaded, down): 503 with one line and
+    Retry-After, as a page or as JSON like other errors. Any other database error stays a logged 500."""
+    if not is_unavailable(exc):
+        raise exc
+    reason = (str(getattr(exc, "orig", None) or exc).splitlines() or [type(exc).__name__])[0][:200]
+    log.warning("%s %s: the database is unavailable (%s)", request.method, request.url.path, reason)
+    request.state.viewer = None  # the error page must not need the database to show who is logged in
+    error = StarletteHTTPException(503, DATABASE_BUSY, headers={"Retry-After": str(RETRY_AFTER_S)})
+    return await _http_error(request, error)
 
 
 class ServerTiming:

@@ -17,12 +17,13 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from bot.adapters.web import Visitor, WebChat
-from bot.core.tutor import COMMANDS_HELP
+from bot.core.tutor import COMMANDS_HELP, UNAVAILABLE
 from bot.web.security import SlidingWindowLimiter, current_viewer, require_csrf, visitor_id
 from bot.web.templating import render
 
 router = APIRouter(prefix="/playground")
 KEEPALIVE_S = 10.0
+RETRY_AFTER_S = 5
 PER_VISITOR = (20, 60.0)  # messages per window (seconds)
 PER_ADDRESS = (60, 60.0)
 
@@ -52,20 +53,45 @@ def page(request: Request) -> Response:
 
 
 @router.post("/send", dependencies=[Depends(require_csrf)])
-def send(request: Request, body: SendBody) -> Response:
-    """Handle one line or button press; the replies stream back as Server-Sent Events."""
+async def send(request: Request, body: SendBody) -> Response:
+    """Handle one line or button press; the replies stream back as Server-Sent Events.
+
+    The first reply is awaited (up to KEEPALIVE_S) before the stream starts, so a request the database could not
+    serve is answered 503 with its reason and Retry-After like every other route; one that only fails later gets
+    the same reason as a one-line message in the stream.
+    """
     runtime = request.app.state.runtime
-    visitor = _visitor(request)
+    visitor = await asyncio.to_thread(_visitor, request)  # may read the dashboard account
     _throttle(request, visitor)
     if not runtime.ready:
         raise HTTPException(503, "The bot is still starting (loading its model). Try again in a few seconds.")
     chat: WebChat = request.app.state.web_chat
-    chat_request = chat.request_for(visitor, text=body.text, button=body.button)
+    chat_request = chat.request_for(visitor, text=body.text, button=body.button,
+                                    origin=request.client.host if request.client else "")
     if chat_request is None:
-        raise HTTPException(400, "Type a command or a question." if body.button is None
-                            else "That button is not one the bot showed you.")
-    return StreamingResponse(_events(chat.replies(chat_request, visitor)), media_type="text/event-stream",
+        pressed = body.button is not None or (body.text or "").strip().startswith("!click")
+        raise HTTPException(400, "That button is not one the bot showed you." if pressed
+                            else "Type a command or a question.")
+    replies = chat.replies(chat_request, visitor)
+    first: asyncio.Future[dict[str, Any] | None] = asyncio.ensure_future(anext(replies, None))
+    await asyncio.wait({first}, timeout=KEEPALIVE_S)  # a slow first reply gets the stream and its keep-alives
+    if first.done() and first.exception() is None and (first.result() or {}).get("kind") == "unavailable":
+        raise HTTPException(503, UNAVAILABLE, headers={"Retry-After": str(RETRY_AFTER_S)})
+    return StreamingResponse(_events(_continuing(first, replies)), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+async def _continuing(first: asyncio.Future[dict[str, Any] | None],
+                      rest: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+    try:
+        message = await first
+    except asyncio.CancelledError:
+        first.cancel()
+        raise
+    if message is not None:
+        yield message
+        async for message in rest:
+            yield message
 
 
 def _throttle(request: Request, visitor: Visitor) -> None:

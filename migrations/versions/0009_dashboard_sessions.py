@@ -1,7 +1,7 @@
 """dashboard sessions kept on the server; login attempts refused unchecked
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-04 09:00:00
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 import bot.db.types
 
 revision = '0009'
-down_revision = '0007'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 

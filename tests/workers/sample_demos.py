@@ -61,9 +61,11 @@ SHORT = Demo(name="test-short-limit", title="Test: short limit", summary="Sleeps
              params=_params(seconds=SECONDS, report=REPORT), run=sleep, time_limit_s=1.0, queue="cpu")
 LIMIT3 = Demo(name="test-three-seconds", title="Test: 3 s limit", summary="Sleeps with a 3 s time limit.",
               params=_params(seconds=SECONDS, report=REPORT), run=sleep, time_limit_s=3.0, queue="cpu")
+LIMIT8 = Demo(name="test-eight-seconds", title="Test: 8 s limit", summary="Sleeps with an 8 s time limit.",
+              params=_params(seconds=SECONDS, report=REPORT), run=sleep, time_limit_s=8.0, queue="cpu")
 STUBBORN = Demo(name="test-stubborn", title="Test: stubborn", summary="Ignores its 1 s time limit.",
                 params=_params(seconds=SECONDS), run=stubborn, time_limit_s=1.0, queue="cpu")
 BOOM = Demo(name="test-boom", title="Test: boom", summary="Raises.", params=_params(), run=boom, time_limit_s=5.0)
 OOM = Demo(name="test-oom", title="Test: out of memory", summary="Raises CUDA out of memory.", params=_params(),
            run=out_of_memory, time_limit_s=5.0, queue="gpu")
-DEMOS = (SLEEP, SHORT, LIMIT3, STUBBORN, BOOM, OOM)
+DEMOS = (SLEEP, SHORT, LIMIT3, LIMIT8, STUBBORN, BOOM, OOM)
