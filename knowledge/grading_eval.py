@@ -42,8 +42,8 @@ class Graded:
 
 
 def default_grading_set() -> Path:
-    """The labelled set shipped in `knowledge/eval/free_text_grading.tsv`."""
-    return Path(__file__).resolve().parent / "eval" / "free_text_grading.tsv"
+    """The labelled set shipped in `knowledge/quizzes/free_text_grading.tsv`."""
+    return Path(__file__).resolve().parent / "quizzes" / "free_text_grading.tsv"
 
 
 def load_grading_set(path: Path) -> list[LabelledAnswer]:

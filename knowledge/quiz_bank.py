@@ -582,13 +582,14 @@ def _shuffled(right: Choice, wrong: list[Choice], rng: random.Random) -> tuple[C
 
 def _generated(entry: Entry, template: str, prompt: str, choices: tuple[Choice, ...]) -> QuizItem:
     return QuizItem(
-        id=f"{GENERATED_PREFIX}{template}-{entry.id}", entry=entry.id, topic=_topic_of(entry), kind="choice",
+        id=f"{GENERATED_PREFIX}{template}-{entry.id}", entry=entry.id, topic=topic_of(entry), kind="choice",
         prompt=prompt, choices=choices, generated=True, source=entry.source,
     )
 
 
-def _topic_of(entry: Entry) -> str:
-    """The entry's first tag, else its document's name."""
-    if entry.tags:
-        return entry.tags[0].lower()
-    return Path(entry.source).stem.lower() if entry.source else "general"
+def topic_of(entry: Entry) -> str:
+    """The entry's document's name (a handful of topics for the whole pack), else its first tag (an entry an admin
+    added has no document)."""
+    if entry.source and entry.source.endswith(".md"):
+        return Path(entry.source).stem.lower()
+    return entry.tags[0].lower() if entry.tags else "general"

@@ -11,7 +11,15 @@ from pathlib import Path
 from bot.core.knowledge import KnowledgeService
 from knowledge.entries import Entry
 from knowledge.index import Encoder
-from knowledge.quiz_bank import BankWarning, QuizItem, default_quiz_paths, generate_items, load_bank
+from knowledge.quiz_bank import (
+    BankWarning,
+    QuizItem,
+    default_quiz_paths,
+    generate_items,
+    load_bank,
+    summarise,
+    topic_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +76,17 @@ class QuizBank:
             if self._snapshot.version != version:
                 self._snapshot = self._build(version)
             return self._snapshot
+
+    def topics(self) -> list[str]:
+        """The quiz topics, without waiting for a rebuild (autocompletion must answer within Discord's 3 s): the
+        snapshot's, or while a new one is due, the authored items' and those of the items to be generated."""
+        if self._snapshot.version == self._knowledge.version:
+            return self._snapshot.topics
+        entries = self._knowledge.index.entries
+        report = load_bank(self._paths, known_entry_ids={entry.id for entry in entries})
+        covered = {item.entry for item in report.items}
+        to_generate = {topic_of(entry) for entry in entries if entry.id not in covered and summarise(entry.answer)}
+        return sorted({item.topic for item in report.items} | to_generate)
 
     def entry(self, entry_id: str) -> Entry | None:
         """The knowledge entry an item tests, if it still exists."""

@@ -245,7 +245,7 @@ class QuizService:
     def topics_matching(self, typed: str) -> list[str]:
         """Quiz topics containing what was typed, those starting with it first (for autocompletion)."""
         wanted = "-".join(typed.strip().lower().replace("_", " ").split())
-        found = [topic for topic in self.bank.snapshot().topics if wanted in topic]
+        found = [topic for topic in self.bank.topics() if wanted in topic]
         return sorted(found, key=lambda topic: (not topic.startswith(wanted), topic))
 
     async def action(self, request: Request) -> AsyncIterator[Reply]:

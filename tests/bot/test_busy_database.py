@@ -133,13 +133,14 @@ async def test_a_quiz_answer_during_a_lock_is_graded_now_and_recorded_once(fast_
     # On PostgreSQL the lock is on the table the answer is written to but not checked against (with
     # quiz_attempts locked too the answer cannot be checked, and is refused with one line instead).
     with released_after(30, env.runtime.settings.database_url, ("review_states",)) as release:
-        [result] = await env.click(choice_button(question, 1))
+        pressed = choice_button(env, question, 1)
+        [result] = await env.click(pressed)
         assert result.kind == "quiz_result" and "saved and will count" in result.text
         assert journal.pending == 1
         release.set()
     wait_until(lambda: journal.pending == 0, timeout=30, what="the kept answer to be recorded")
     with env.database.session() as session:
         attempts = session.scalars(select(QuizAttempt)).all()
-    assert [(a.slot, a.answer) for a in attempts] == [(0, "1")]
-    [again] = await env.click(choice_button(question, 2))  # the same question again: the first answer counts
+    assert [(a.slot, a.answer) for a in attempts] == [(0, pressed.rsplit(":", 1)[1])]  # the choice as shown
+    [again] = await env.click(choice_button(env, question, 2))  # the same question again: the first answer counts
     assert "already answered" in again.text

@@ -47,7 +47,8 @@ def test_demo_run_json_prints_progress_then_exactly_one_result(migrated) -> None
 
 
 def test_demo_run_of_a_failing_demo_prints_the_reason_and_exits_1(migrated, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(runtime_module, "make_backend", lambda settings, database: ThreadBackend(database))
+    monkeypatch.setattr(runtime_module, "make_backend",
+                        lambda settings, database, journal=None: ThreadBackend(database))
     with sample_demos_registered():
         status = main(["demo", "run", "test-boom", "--json"])
     assert status == 1

@@ -14,8 +14,9 @@ REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "knowledge" / "docs"
 DOC_FILES = sorted(DOCS.glob("*.md"))
 SEED = "what-is-pytorch.md"
-# The held-out evaluation files: every one in knowledge/eval/ but the set the thresholds were tuned on.
-HELD_OUT = sorted(p for p in (REPO / "knowledge" / "eval").glob("*.tsv") if p.name != "tuning_questions.tsv")
+# The held-out evaluation file: knowledge/eval/ also holds the sets retrieval was tuned on (tuning_questions.tsv,
+# dev_wild.tsv) and one for a third-party knowledge base; dev_questions.tsv was written after tuning and kept apart.
+HELD_OUT = [REPO / "knowledge" / "eval" / "dev_questions.tsv"]
 
 DEMOS = {
     "tensor-to-device",
