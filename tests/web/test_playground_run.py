@@ -47,8 +47,11 @@ def test_a_long_output_comes_whole_as_a_download_for_that_visitor_only(app, runt
             pytest.fail("bubblewrap is not installed; CI needs it (see .ci/run)", pytrace=False)
         pytest.skip("bubblewrap is not installed")
     runtime.tutor._commands["run"].__self__.settings = RunSettings(enabled=True)
+    runs = runtime.tutor._commands["run"].__self__
+    started, start_run = [], runs.start_run
+    runs.start_run = lambda *a, **k: started.append(start_run(*a, **k)) or started[-1]  # to learn the job's id
     runtime.start_workers()
-    admin, other = client_for("ada"), client_for()
+    admin, other = client_for("ada"), client_for(address="10.0.0.2")
     send(admin, {"text": "/run on"})
     final = send(admin, {"text": "/run for n in range(400): print('line', n)"})[-1]
     assert final["kind"] == "job_result" and "line 0" in final["html"] and "line 399" not in final["html"]
@@ -59,5 +62,8 @@ def test_a_long_output_comes_whole_as_a_download_for_that_visitor_only(app, runt
     assert link["href"].startswith(prefix)  # carried in this visitor's stream: no URL anyone else could request
     whole = base64.b64decode(link["href"][len(prefix):]).decode()
     assert whole == "".join(f"line {n}\n" for n in range(400)) and link["size"] == len(whole)
+    [job] = started
+    for path in (f"/api/v1/jobs/{job.job_id}", f"/api/v1/jobs/{job.job_id}/images/0"):  # nor from the server
+        assert other.get(path).status_code in (401, 403) and "line 399" not in other.get(path).text
     for message in send(other, {"text": "/run for n in range(400): print('line', n)"}):
         assert "line 399" not in message["html"] + str(message["files"])  # not turned on for them: nothing ran
