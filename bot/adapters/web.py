@@ -16,7 +16,7 @@ from typing import Any
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from bot.adapters.console import parse_line
-from bot.core.conversation import Person, Reply, Request
+from bot.core.conversation import Image, Person, Reply, Request
 from bot.core.tutor import Tutor
 from bot.web.markup import inline_html, to_html
 
@@ -88,8 +88,9 @@ class WebChat:
             "docs": [{"label": label, "url": url} for label, url in reply.docs],
             "buttons": [{"token": self._buttons.dumps([b.id, visitor.id]), "label": b.label, "style": b.style}
                         for b in reply.buttons],
-            "images": [f"data:image/png;base64,{base64.b64encode(i.data).decode('ascii')}" for i in reply.images
-                       if i.filename.lower().endswith(".png")],  # other attachments (output.txt) stay in chat
+            "images": [_data_url("image/png", i.data) for i in reply.images if _is_png(i)],
+            "files": [{"name": i.filename, "size": len(i.data), "href": _data_url("text/plain;charset=utf-8", i.data)}
+                      for i in reply.images if not _is_png(i)],  # a run's whole output.txt, to download
             "ephemeral": reply.ephemeral,
         }
 
@@ -100,6 +101,15 @@ class WebChat:
         except (BadSignature, ValueError, TypeError):
             return None
         return str(action) if owner == visitor.id else None
+
+
+def _is_png(image: Image) -> bool:
+    return image.filename.lower().endswith(".png")
+
+
+def _data_url(media_type: str, data: bytes) -> str:
+    """Attachments ride in the visitor's own reply stream, as images do: no URL another visitor could fetch."""
+    return f"data:{media_type};base64,{base64.b64encode(data).decode('ascii')}"
 
 
 def _progress(reply: Reply) -> float | None:

@@ -102,3 +102,67 @@ async def test_run_by_slash_command_and_by_message_shortcut(real) -> None:  # ty
                            or [c for c in fake.calls_to("chat.postEphemeral") if "not turned on"
                                in json.dumps(c.args)], timeout=30)
     assert refusal
+
+
+def view_submission(view: dict[str, Any], code: str) -> str:
+    """Slack's documented `view_submission` payload for the opened modal with `code` typed in its field."""
+    submitted = {**view, "state": {"values": {translate.RUN_FORM_BLOCK: {translate.RUN_FORM_INPUT: {
+        "type": "plain_text_input", "value": code}}}}}
+    submitted.pop("trigger_id", None)
+    payload = {"type": "view_submission", "token": "Zz", "api_app_id": "A123456",
+               "team": {"id": TEAM, "domain": "torchtutor-test"},
+               "user": {"id": STEVE, "username": "steve", "name": "steve", "team_id": TEAM},
+               "trigger_id": "944799105734.773906753841.38b5894552bdd4a780554ee59d1f3639",
+               "view": submitted, "response_urls": [], "is_enterprise_install": False, "enterprise": None}
+    return urlencode({"payload": json.dumps(payload)})
+
+
+async def test_run_without_code_opens_a_form_whose_code_runs_in_the_channel(real) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    if shutil.which("bwrap") is None:
+        if in_ci():
+            pytest.fail("bubblewrap is not installed; CI needs it (see .ci/run)", pytrace=False)
+        pytest.skip("bubblewrap is not installed")
+    runtime, adapter, fake, client = real
+    runtime.tutor._commands["run"].__self__.settings = RunSettings(enabled=True)
+    with runtime.database.transaction() as session:
+        channel = repo.get_or_create_channel(session=session, platform="slack", workspace_id=TEAM,
+                                             platform_channel_id="CFORM")
+        run_repo.set_run_enabled(session=session, channel_id=channel.id, enabled=True, user_id=None)
+    runtime.start_workers()
+
+    fields = slash_fields(f"/{PREFIX}run", "  ", channel="CFORM", response_url=fake.response_url())
+    response, _ = await _signed(client, form_body(fields))
+    assert response.status_code == 200
+    [opened] = await _until(lambda: fake.calls_to("views.open"))
+    assert opened.args["trigger_id"] == fields["trigger_id"]
+    [view] = fake.views
+    assert view["callback_id"] == translate.RUN_FORM and view["submit"]["text"] == "Run"
+    assert [b["type"] for b in view["blocks"]] == ["input"] and view["blocks"][0]["element"]["multiline"]
+
+    refused, _ = await _signed(client, view_submission(view, "   \n"))  # blank: shown under the field
+    assert refused.status_code == 200
+    assert refused.json() == {"response_action": "errors",
+                              "errors": {translate.RUN_FORM_BLOCK: refused.json()["errors"]["code"]}}
+    assert "no code to run" in refused.json()["errors"]["code"]
+
+    closed, _ = await _signed(client, view_submission(view, CODE))  # `<` and `&` as typed: a form is not escaped
+    assert closed.status_code == 200 and not closed.content  # an empty acknowledgement closes the form
+    finished = await _until(lambda: [c for c in fake.calls_to("chat.update") if c.args["channel"] == "CFORM"
+                                     and "Finished" in all_text(c.args["blocks"])], timeout=120)
+    assert "compared: True" in all_text(finished[-1].args["blocks"])
+    posted = [c for c in fake.calls_to("chat.postMessage") if c.args["channel"] == "CFORM"]
+    assert posted and "used /tt-run" in all_text(posted[0].args.get("blocks") or []) + str(posted[0].args["text"])
+    await adapter.drain()
+    assert not [c for c in fake.calls_to("chat.postEphemeral") if "Run your own PyTorch code" in json.dumps(c.args)]
+
+
+async def test_run_without_code_answers_with_usage_when_slack_will_not_open_the_form(real) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    runtime, adapter, fake, client = real
+    fake.fail("views.open", "expired_trigger_id")
+    await _signed(client, form_body(slash_fields(f"/{PREFIX}run", "", channel="CFORM",
+                                                 response_url=fake.response_url())))
+    usage = await _until(lambda: [h for h in fake.hooks if "Run your own PyTorch code" in json.dumps(h.body)]
+                         or [c for c in fake.calls_to("chat.postEphemeral")
+                             if "Run your own PyTorch code" in json.dumps(c.args)])
+    assert usage and fake.calls_to("views.open", ok=False)
+    await adapter.drain()

@@ -98,6 +98,7 @@ class FakeSlack:
     messages: dict[tuple[str, str], Json] = field(default_factory=dict)
     socket_frames: list[Json] = field(default_factory=list)
     oauth_codes: dict[str, Team] = field(default_factory=dict)
+    views: list[Json] = field(default_factory=list)  # modals opened with views.open, as Slack answered them
 
     def __post_init__(self) -> None:
         self._faults: list[_Fault] = []
@@ -268,6 +269,28 @@ class FakeSlack:
             return {"ok": False, "error": "invalid_blocks", "errors": problems}
         return {"ok": True, "view": {"id": "V" + uuid.uuid4().hex[:8].upper(), **(view or {})}}
 
+    def _m_views_open(self, args: Json, token: str | None) -> Json:
+        """https://docs.slack.dev/reference/methods/views.open: a modal for a trigger_id (valid 3 seconds, once)."""
+        view = args.get("view")
+        view = json.loads(view) if isinstance(view, str) else view
+        if not isinstance(view, dict):
+            return {"ok": False, "error": "invalid_arguments"}
+        trigger = str(args.get("trigger_id") or "")
+        if not trigger or any(v["trigger_id"] == trigger for v in self.views):
+            return {"ok": False, "error": "invalid_trigger_id" if not trigger else "expired_trigger_id"}
+        problems = check_modal(view)
+        if problems:
+            return {"ok": False, "error": "invalid_arguments", "response_metadata": {"messages": problems}}
+        team = self._team(token)
+        opened = {"id": "V" + uuid.uuid4().hex[:10].upper(), "team_id": team.id if team else "", "type": "modal",
+                  "private_metadata": "", "callback_id": "", "state": {"values": {}}, "hash": uuid.uuid4().hex[:16],
+                  "clear_on_close": False, "notify_on_close": False, "root_view_id": None, **view,
+                  "trigger_id": trigger}
+        opened["root_view_id"] = opened["id"]
+        with self._lock:
+            self.views.append(opened)
+        return {"ok": True, "view": {k: v for k, v in opened.items() if k != "trigger_id"}}
+
     def _m_files_getUploadURLExternal(self, args: Json, token: str | None) -> Json:
         if not args.get("filename") or not str(args.get("length", "")).isdigit():
             return {"ok": False, "error": "invalid_arguments"}
@@ -395,6 +418,30 @@ def check_message(args: Json) -> list[str]:
     if not args.get("text") and not args.get("blocks"):
         problems.append("no text and no blocks")
     return problems + check_blocks(_blocks(args), limit=50)
+
+
+def check_modal(view: Json) -> list[str]:
+    """What Slack would refuse in a modal (https://docs.slack.dev/reference/views/modal-views)."""
+    problems = [] if view.get("type") == "modal" else ["type must be modal"]
+    for key, required in (("title", True), ("submit", False), ("close", False)):
+        text = view.get(key)
+        if text is None and not required:
+            continue
+        if not isinstance(text, dict) or text.get("type") != "plain_text" or not 1 <= len(text.get("text", "")) <= 24:
+            problems.append(f"{key} must be plain_text of 1 to 24 characters")
+    if len(str(view.get("callback_id") or "")) > 255 or len(str(view.get("private_metadata") or "")) > 3000:
+        problems.append("callback_id or private_metadata too long")
+    blocks = view.get("blocks") or []
+    if any(b.get("type") == "input" for b in blocks) and "submit" not in view:
+        problems.append("a modal with input blocks needs a submit button")
+    for block in blocks:
+        if block.get("type") == "input":
+            label, element = block.get("label") or {}, block.get("element") or {}
+            if label.get("type") != "plain_text" or not 1 <= len(label.get("text", "")) <= 2000:
+                problems.append("input: label must be plain_text of at most 2000 characters")
+            if element.get("type") == "plain_text_input" and not 0 < int(element.get("max_length", 3000)) <= 3000:
+                problems.append("plain_text_input: max_length must be 1 to 3000")
+    return problems + check_blocks(blocks, limit=100)
 
 
 def check_blocks(blocks: list[Json], *, limit: int) -> list[str]:

@@ -56,7 +56,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, browser: object) -> Iterato
 
     folder = tmp_path_factory.mktemp("browser")
     env = {"TORCHTUTOR_DATABASE_URL": f"sqlite:///{folder}/torchtutor.db",
-           "TORCHTUTOR_CACHE_DIR": str(folder / "cache"), "TORCHTUTOR_ENVIRONMENT": "test"}
+           "TORCHTUTOR_CACHE_DIR": str(folder / "cache"), "TORCHTUTOR_ENVIRONMENT": "test",
+           "TORCHTUTOR_RUN_ENABLED": "true"}  # still off in each channel until an admin turns it on
     assert cli("migrate", env=env).returncode == 0
     created = cli("admin", "create-user", "--username", ADMIN, "--role", "admin", "--password-stdin",
                   input=PASSWORD + "\n", env=env)
@@ -181,6 +182,27 @@ def test_a_gap_becomes_an_entry_that_the_playground_answers_from(page, server) -
 
 
 # -- A real demo job: the local worker pool that `torchtutor serve` starts runs it --------------------------------
+
+def test_a_long_run_output_downloads_whole_from_its_message(page, server) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    if shutil.which("bwrap") is None:
+        if in_ci():
+            pytest.fail("bubblewrap is not installed; CI needs it (see .ci/run)", pytrace=False)
+        pytest.skip("bubblewrap is not installed")
+    _login(page, server)
+    page.goto(f"{server}/playground")
+    assert "on" in _chat(page, "/run on").inner_text()
+    message = _chat(page, "/run for n in range(400): print('line', n)")
+    wait_until(lambda: message.get_attribute("data-kind") == "job_result", timeout=120, what="the run's result")
+    assert "line 0" in message.locator(".body").inner_text() and "line 399" not in message.inner_text()
+    link = message.locator(".files a")
+    assert link.count() == 1 and "full output" in link.inner_text()
+    with page.expect_download() as download:
+        link.click()
+    assert download.value.suggested_filename == "output.txt"
+    assert Path(download.value.path()).read_text() == "".join(f"line {n}\n" for n in range(400))
+
 
 def test_a_demo_progress_bar_moves_to_done_in_place(page, server) -> None:  # type: ignore[no-untyped-def]
     page.goto(f"{server}/playground")

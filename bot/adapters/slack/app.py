@@ -33,7 +33,9 @@ from bot.adapters.slack.stores import DatabaseInstallationStore, DatabaseOAuthSt
 from bot.adapters.slack.translate import rename_commands
 from bot.config import Settings
 from bot.core.conversation import Person, Placement, Reply, Request
+from bot.core.errors import BadInput
 from bot.core.outbox import Outbox as CoreOutbox
+from bot.core.runs import extract_code
 from bot.core.telemetry import Telemetry
 from bot.core.tutor import Tutor
 from bot.db import slack as slack_db
@@ -150,6 +152,7 @@ class SlackAdapter:
             app.command(slash)(self._on_command)
         app.action(re.compile("^" + re.escape(ACTION_ID_PREFIX)))(self._on_action)
         app.shortcut(translate.RUN_SHORTCUT)(self._on_run_shortcut)
+        app.view(translate.RUN_FORM)(self._on_run_form)
         app.event("app_mention")(self._on_message)
         app.event("message")(self._on_message)
         app.event("app_home_opened")(self._on_home)
@@ -180,7 +183,29 @@ class SlackAdapter:
     async def _on_command(self, ack: Callable[..., Awaitable[None]], body: dict[str, Any],
                           client: AsyncWebClient) -> None:
         await ack()
+        if translate.wants_run_form(body, self.prefix) and await self._open_run_form(body, client):
+            return
         self.spawn(self.serve(translate.from_command(body, self.prefix), client))
+
+    async def _open_run_form(self, body: dict[str, Any], client: AsyncWebClient) -> bool:
+        """Open the `/run` code form (the trigger lasts 3 seconds); False if Slack refused, to answer with usage."""
+        try:
+            await client.views_open(trigger_id=str(body["trigger_id"]), view=translate.run_form(body))
+            return True
+        except SlackApiError as exc:
+            log.warning("views.open for /run failed: %s", exc.response.get("error"))
+            return False
+
+    async def _on_run_form(self, ack: Callable[..., Awaitable[None]], body: dict[str, Any],
+                           client: AsyncWebClient) -> None:
+        """The submitted `/run` form: blank code is shown under the field (the form stays open), else it runs."""
+        try:
+            extract_code(translate.run_form_code(body))
+        except BadInput as exc:
+            await ack(response_action="errors", errors={translate.RUN_FORM_BLOCK: str(exc)})
+            return
+        await ack()
+        self.spawn(self.serve(translate.from_run_form(body, self.prefix), client))
 
     async def _on_action(self, ack: Callable[..., Awaitable[None]], body: dict[str, Any],
                          client: AsyncWebClient) -> None:

@@ -14,6 +14,9 @@ from bot.core.conversation import Person, Reply, Request
 PLATFORM = "slack"
 CHAT_COMMANDS = ("ask", "demo", "run", "quiz", "review", "study", "stats", "leaderboard", "help")
 RUN_SHORTCUT = "run_snippet"  # the callback id of the "Run with torchtutor" message shortcut
+RUN_FORM = "run_code"  # the callback id of the modal `/run` opens when typed without code
+RUN_FORM_BLOCK = RUN_FORM_INPUT = "code"
+RUN_FORM_LIMIT = 3000  # Slack's most for a plain_text_input
 COMMAND_ACTION = "slack-command:"  # buttons of our own (App Home quick actions) that run a command
 PREFACE_LIMIT = 300
 
@@ -142,6 +145,54 @@ def from_run_shortcut(body: Mapping[str, Any]) -> Request:
     return _base(team_id=team_id, user_id=handle.user_id, name=name, channel_id=handle.channel_id,
                  channel_name=str(channel.get("name", "")), handle=handle, command="run",
                  text=unescape(str(message.get("text", ""))))
+
+
+def wants_run_form(body: Mapping[str, Any], prefix: str) -> bool:
+    """`/run` typed with nothing after it (and a trigger to open a modal with): it asks for the code in a form."""
+    return (command_name(str(body.get("command", "")), prefix) == "run" and not str(body.get("text", "")).strip()
+            and bool(body.get("trigger_id")))
+
+
+def run_form(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The modal for `/run` without code: one multi-line code field. Slack says nothing of the channel when the
+    form is submitted, so the command's channel, name and response_url travel in `private_metadata`."""
+    where = {key: body.get(key) for key in ("command", "channel_id", "channel_name", "response_url", "enterprise_id")}
+    return {
+        "type": "modal", "callback_id": RUN_FORM, "private_metadata": json.dumps(where),
+        "title": {"type": "plain_text", "text": "Run PyTorch code"},
+        "submit": {"type": "plain_text", "text": "Run"}, "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [{"type": "input", "block_id": RUN_FORM_BLOCK, "label": {"type": "plain_text", "text": "Code"},
+                    "element": {"type": "plain_text_input", "action_id": RUN_FORM_INPUT, "multiline": True,
+                                "max_length": RUN_FORM_LIMIT, "focus_on_load": True,
+                                "placeholder": {"type": "plain_text", "text": "import torch"}}}],
+    }
+
+
+def run_form_code(body: Mapping[str, Any]) -> str:
+    """The code typed into the `/run` form (a `view_submission`), exactly as typed."""
+    values = _obj(_obj(_obj(body.get("view")).get("state")).get("values"))
+    value = _obj(_obj(values.get(RUN_FORM_BLOCK)).get(RUN_FORM_INPUT)).get("value")
+    return value if isinstance(value, str) else ""
+
+
+def from_run_form(body: Mapping[str, Any], prefix: str) -> Request:
+    """The submitted `/run` form: `/run CODE`, answered in the channel the command was typed in."""
+    try:
+        where = _obj(json.loads(str(_obj(body.get("view")).get("private_metadata") or "{}")))
+    except ValueError:
+        where = {}
+    user = _obj(body.get("user"))
+    name, user_id = str(user.get("username") or user.get("name") or ""), str(user.get("id", ""))
+    slash = str(where.get("command") or f"/{prefix}run")
+    response_url = where.get("response_url")
+    handle = SlackHandle(team_id=str(_obj(body.get("team")).get("id") or user.get("team_id") or ""),
+                         channel_id=str(where.get("channel_id") or ""), user_id=user_id, source="command",
+                         response_url=response_url if isinstance(response_url, str) else None,
+                         enterprise_id=_obj(body.get("enterprise")).get("id"),
+                         preface=f"*{escape(name or user_id)}* used {escape(slash)}")
+    return _base(team_id=handle.team_id, user_id=user_id, name=name, channel_id=handle.channel_id,
+                 channel_name=str(where.get("channel_name") or ""), handle=handle, command="run",
+                 text=run_form_code(body))
 
 
 def unescape(text: str) -> str:

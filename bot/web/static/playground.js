@@ -53,6 +53,16 @@
       img.alt = (message.title || "demo") + " image " + (n + 1);
       images.appendChild(img);
     });
+    var files = q(".files");
+    files.textContent = "";
+    (message.files || []).forEach(function (f) {
+      if (!/^data:text\/plain;/.test(f.href)) return;
+      var a = document.createElement("a");
+      a.href = f.href; // the whole text, sent in this visitor's own stream
+      a.download = f.name;
+      a.textContent = "Download the full output (" + f.name + ", " + Math.max(1, Math.round(f.size / 1024)) + " KB)";
+      files.appendChild(a);
+    });
     q(".citation").textContent = message.citation ? "Source: " + message.citation : "";
     q(".citation").hidden = !message.citation;
     var docs = q(".docs");
