@@ -28,6 +28,8 @@ PER_PROCESS_CACHES = {
     ("bot/core/accounts.py", "_dummy_hash"): "a constant hash of a fixed string, for timing-safe refusals",
     ("workers/celery_app.py", "_app_from_environment"): "`celery -A workers.celery_app` needs a module-level app",
     ("knowledge/lexical.py", "_import_bm25s"): "a lazily imported library module, the same in every process",
+    ("knowledge/calibration.py", "sentinels"): "the sentinel questions shipped with the code, read-only",
+    ("workers/sandbox/job.py", "worker_jail"): "this worker's own jail, self-tested once, bound to its own GPU",
 }
 # Registries filled only while modules import, so every process holds the same declarations: (path, name) -> why.
 IMPORT_TIME_REGISTRIES = {
