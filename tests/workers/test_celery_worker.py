@@ -121,19 +121,7 @@ def test_the_app_acks_late_takes_one_job_at_a_time_and_recycles_processes() -> N
     assert task.acks_late and task.reject_on_worker_lost
 
 
-def test_a_demo_runs_on_a_real_celery_worker(setup: Setup) -> None:
-    spec = run(setup, "train-tiny", {"steps": 40, "lr": 0.05, "seed": 0})
-    events = follow(setup, spec.job_id)
-    assert [e.progress for e in events] == sorted(e.progress for e in events)
-    assert any(e.kind == PROGRESS for e in events), "no live progress came over Redis"
-    result = events[-1].result
-    assert result is not None and result.status == SUCCEEDED and len(result.images) == 1
-    assert result.metrics["final_loss"] < result.metrics["initial_loss"]
-    job = setup.store.get(spec.job_id)
-    assert job is not None and job.attempts == 1 and job.worker is not None and job.worker.startswith("torchtutor-")
-    assert int(job.worker.rsplit(":", 1)[1]) != setup.worker.process.pid  # type: ignore[union-attr]  # a pool child
-
-
+# First on the module's worker: Flower's events are checked on a worker that has not yet run or lost a job.
 def test_flower_sees_each_job_and_its_demo(setup: Setup) -> None:
     app = setup.backend.app
     seen: list[dict[str, Any]] = []
@@ -158,6 +146,41 @@ def test_flower_sees_each_job_and_its_demo(setup: Setup) -> None:
     task = state.tasks[spec.job_id]
     assert (task.name, task.args, task.state) == (TASK_NAME, f"[{spec.job_id!r}] demo=backward-pass", "SUCCESS")
     assert task.worker is not None and task.worker.hostname.startswith("torchtutor-")
+
+
+def test_a_learners_snippet_runs_in_the_sandbox_on_a_real_celery_worker(setup: Setup) -> None:
+    import shutil
+
+    from tests.services import in_ci
+    from workers.sandbox.job import RUN_JOB, STARTUP_S, snippet_params
+
+    if shutil.which("bwrap") is None:
+        if in_ci():
+            pytest.fail("bubblewrap is not installed; CI needs it (see .ci/run)", pytrace=False)
+        pytest.skip("bubblewrap is not installed")
+    code = "import torch, os\nx = torch.ones(3, requires_grad=True)\n(2 * x).sum().backward()\n" \
+           "print(x.grad.tolist(), os.getuid(), 'TORCHTUTOR_DATABASE_URL' in os.environ)\n"
+    with setup.database.transaction() as session:
+        job_id = setup.store.insert(session=session, demo=RUN_JOB, params=snippet_params(code), queue="cpu",
+                                    backend="celery", time_limit_s=10 + STARTUP_S, platform="test", user_id=None,
+                                    channel_id=None)
+    setup.backend.submit(JobSpec(job_id, RUN_JOB, snippet_params(code), 10 + STARTUP_S, "cpu"))
+    result = follow(setup, job_id, timeout=120)[-1].result
+    assert result is not None and result.status == SUCCEEDED, result
+    assert result.metrics["outcome"] == "ok" and result.text == "[2.0, 2.0, 2.0] 65534 False\n"
+
+
+def test_a_demo_runs_on_a_real_celery_worker(setup: Setup) -> None:
+    spec = run(setup, "train-tiny", {"steps": 40, "lr": 0.05, "seed": 0})
+    events = follow(setup, spec.job_id)
+    assert [e.progress for e in events] == sorted(e.progress for e in events)
+    assert any(e.kind == PROGRESS for e in events), "no live progress came over Redis"
+    result = events[-1].result
+    assert result is not None and result.status == SUCCEEDED and len(result.images) == 1
+    assert result.metrics["final_loss"] < result.metrics["initial_loss"]
+    job = setup.store.get(spec.job_id)
+    assert job is not None and job.attempts == 1 and job.worker is not None and job.worker.startswith("torchtutor-")
+    assert int(job.worker.rsplit(":", 1)[1]) != setup.worker.process.pid  # type: ignore[union-attr]  # a pool child
 
 
 def test_demo_run_json_through_celery(setup: Setup) -> None:
@@ -247,25 +270,3 @@ def test_sigkill_of_the_whole_worker_is_reaped_as_failed(setup: Setup) -> None:
     assert job is not None and job.finished_at is not None and job.started_at is not None
     # Reaped within the time limit (3 s) + Celery's hard margin (5 s) + the reaper's margin (1 s) + slack.
     assert (job.finished_at - job.started_at).total_seconds() < 3 + 5 + 1 + 3
-
-
-def test_a_learners_snippet_runs_in_the_sandbox_on_a_real_celery_worker(setup: Setup) -> None:
-    import shutil
-
-    from tests.services import in_ci
-    from workers.sandbox.job import RUN_JOB, STARTUP_S, snippet_params
-
-    if shutil.which("bwrap") is None:
-        if in_ci():
-            pytest.fail("bubblewrap is not installed; CI needs it (see .ci/run)", pytrace=False)
-        pytest.skip("bubblewrap is not installed")
-    code = "import torch, os\nx = torch.ones(3, requires_grad=True)\n(2 * x).sum().backward()\n" \
-           "print(x.grad.tolist(), os.getuid(), 'TORCHTUTOR_DATABASE_URL' in os.environ)\n"
-    with setup.database.transaction() as session:
-        job_id = setup.store.insert(session=session, demo=RUN_JOB, params=snippet_params(code), queue="cpu",
-                                    backend="celery", time_limit_s=10 + STARTUP_S, platform="test", user_id=None,
-                                    channel_id=None)
-    setup.backend.submit(JobSpec(job_id, RUN_JOB, snippet_params(code), 10 + STARTUP_S, "cpu"))
-    result = follow(setup, job_id, timeout=120)[-1].result
-    assert result is not None and result.status == SUCCEEDED, result
-    assert result.metrics["outcome"] == "ok" and result.text == "[2.0, 2.0, 2.0] 65534 False\n"
