@@ -3,6 +3,7 @@ the worker left unharmed."""
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import socket
@@ -140,12 +141,14 @@ def test_host_secrets_are_not_in_the_jail(jail: Jail, tmp_path: Path) -> None:
     code = f"import os\nfor path in {targets!r}:\n    try:\n" \
            "        print(path, 'LEAKED', open(path, 'rb').read()[:20])\n" \
            "    except OSError as exc:\n        print(path, 'denied', type(exc).__name__)\n" \
-           f"print('project', os.path.exists({str(PROJECT)!r}))"
+           f"print('project', sorted(os.listdir({str(PROJECT)!r})) if os.path.exists({str(PROJECT)!r}) else [])"
     result = jail.run(code)
     assert result.outcome == OK, result.stderr
     assert "LEAKED" not in result.stdout and "s3cr3t" not in result.stdout
     assert result.stdout.count("denied") == len(targets)
-    assert "project False" in result.stdout
+    project = next(line for line in result.stdout.splitlines() if line.startswith("project "))
+    # Nothing of the project is there; only the way to its Python environment when that lives inside it (.venv).
+    assert set(ast.literal_eval(project.removeprefix("project "))) <= leads_to_python(PROJECT)
 
 
 def test_no_tokens_in_the_environment(jail: Jail, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -157,12 +160,23 @@ def test_no_tokens_in_the_environment(jail: Jail, monkeypatch: pytest.MonkeyPatc
     assert not [name for name in names if "TOKEN" in name or name.startswith(("TORCHTUTOR", "SLACK", "DISCORD"))]
 
 
+def leads_to_python(folder: Path) -> set[str]:
+    """Names in `folder` that the jail shows only as the way to the Python environment it binds at its own path."""
+    names = set()
+    for prefix in {Path(os.path.realpath(sys.prefix)), Path(os.path.realpath(sys.base_prefix))}:
+        if folder in prefix.parents:
+            names.add(prefix.relative_to(folder).parts[0])
+    return names
+
+
 def test_another_jobs_temp_files_are_gone(jail: Jail) -> None:
     first = jail.run("open('/tmp/other-job', 'w').write('secret')\nopen('/home/sandbox/notes', 'w').write('secret')\n"
                      "print('written')")
     assert first.stdout == "written\n"
-    second = jail.run("import os\nprint(os.listdir('/tmp'), [n for n in os.listdir('.') if n != '.matplotlib'])")
-    assert (second.outcome, second.stdout) == (OK, "[] []\n")
+    second = jail.run("import os\nprint(os.listdir('/tmp'))\nprint([n for n in os.listdir('.') if n != '.matplotlib'])")
+    assert second.outcome == OK
+    in_tmp, in_home = (ast.literal_eval(line) for line in second.stdout.splitlines())
+    assert in_home == [] and "other-job" not in in_tmp and set(in_tmp) <= leads_to_python(Path("/tmp"))
 
 
 def test_writing_outside_its_tmp_and_home_is_refused(jail: Jail) -> None:

@@ -31,7 +31,9 @@ log = logging.getLogger(__name__)
 
 UID_BASE = 2_000_000_000  # + the worker's pid: a uid no account has, one per concurrent run on a machine
 HOME, TMP, SANDBOX = "/home/sandbox", "/tmp", "/sandbox"
-STAGE = "/tmp"  # in the launcher's private mount namespace only: a fresh tmpfs there
+# Where the launcher stages the Python folders, in its private mount namespace only (a fresh tmpfs covers it):
+# the first of these that exists and holds none of the folders, since covering it would hide them.
+STAGE_CANDIDATES = ("/tmp", "/mnt", "/media", "/srv", "/opt")
 BOOTSTRAP = Path(__file__).with_name("bootstrap.py")
 REPORT_LIMIT = 12 * 1024 * 1024  # the bootstrap's JSON, figures included
 KILL_WAIT_S = 5.0
@@ -135,13 +137,13 @@ def bwrap_args(*, python: str, binds: tuple[tuple[str, str], ...], limits: Limit
     for path in ("/etc/ld.so.cache", "/etc/fonts"):  # the loader's cache; fontconfig for matplotlib's text
         if os.path.exists(path):
             args += ["--ro-bind", path, path]
-    for source, path in binds:
-        args += ["--ro-bind", source, path]
     args += ["--proc", "/proc", "--dev", "/dev",
              "--size", str(limits.tmp_bytes), "--tmpfs", TMP,
              "--size", str(limits.tmp_bytes), "--tmpfs", HOME,
-             "--size", str(limits.tmp_bytes), "--tmpfs", "/dev/shm",
-             "--dir", SANDBOX,
+             "--size", str(limits.tmp_bytes), "--tmpfs", "/dev/shm"]
+    for source, path in binds:  # after the tmpfs mounts, so a Python environment under /tmp stays visible
+        args += ["--ro-bind", source, path]
+    args += ["--dir", SANDBOX,
              "--perms", "0444", "--ro-bind-data", str(code_fd), f"{SANDBOX}/snippet.py",
              "--perms", "0444", "--ro-bind-data", str(bootstrap_fd), f"{SANDBOX}/bootstrap.py"]
     env = {"HOME": HOME, "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "TMPDIR": TMP,
@@ -167,9 +169,10 @@ def launcher(jail: list[str], *, uid: int | None, paths: tuple[str, ...], cgroup
     jail as that uid with no groups and no capabilities; as anyone else, the cgroup joined and the jail."""
     steps = ["set -e"]
     if uid is not None:
-        steps.append(f"mount -t tmpfs -o mode=0755,size=64k torchtutor-stage {STAGE}")
+        stage = stage_dir(paths)
+        steps.append(f"mount -t tmpfs -o mode=0755,size=64k torchtutor-stage {stage}")
         for n, path in enumerate(paths):
-            steps.append(f"mkdir {STAGE}/{n} && mount --bind {shlex.quote(path)} {STAGE}/{n}")
+            steps.append(f"mkdir {stage}/{n} && mount --bind {shlex.quote(path)} {stage}/{n}")
     if cgroup_procs is not None:
         steps.append(f"echo $$ > {shlex.quote(cgroup_procs)}")
     drop = [f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all"] if uid is not None else []
@@ -177,6 +180,15 @@ def launcher(jail: list[str], *, uid: int | None, paths: tuple[str, ...], cgroup
     steps.append("exec " + shlex.join(jail))
     script = ["/bin/sh", "-c", "\n".join(steps)]
     return ["unshare", "--mount", "--propagation", "private", "--", *script] if uid is not None else script
+
+
+def stage_dir(paths: tuple[str, ...]) -> str:
+    """The staging folder for `paths`: one that a tmpfs may cover without hiding any of them."""
+    for candidate in STAGE_CANDIDATES:
+        inside = any(path == candidate or path.startswith(candidate.rstrip("/") + "/") for path in paths)
+        if os.path.isdir(candidate) and not inside:
+            return candidate
+    raise SandboxUnavailable(f"no folder to stage the Python environment in (tried {', '.join(STAGE_CANDIDATES)})")
 
 
 def gpu_args(gpu: GpuBinding) -> list[str]:
@@ -253,7 +265,7 @@ class Jail:
             _fill(code_w, code.encode("utf-8"))
             _fill(boot_w, BOOTSTRAP.read_bytes())
             base = 0 if uid is not None else _tasks_of(os.getuid())
-            sources = paths if uid is None else tuple(f"{STAGE}/{n}" for n in range(len(paths)))
+            sources = paths if uid is None else tuple(f"{stage_dir(paths)}/{n}" for n in range(len(paths)))
             jail = limit_args(limits, address_space=self.address_space, base_processes=base) + bwrap_args(
                 python=python, binds=tuple(zip(sources, paths, strict=True)), limits=limits, code_fd=code_r,
                 bootstrap_fd=boot_r, report_fd=report_w, gpu=self.gpu, bwrap=self.bwrap)
