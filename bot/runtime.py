@@ -100,8 +100,6 @@ class Runtime:
             self.journal.start()  # records a stopped process kept for the database are written now
         self.knowledge.reload()
         self.knowledge.watch(self.settings.knowledge_poll_seconds)
-        if self.quizzes is not None:  # generated items need encoding: not on a person's time
-            threading.Thread(target=self.quizzes.bank.snapshot, name="quiz-bank-warm-up", daemon=True).start()
         self.ready = True
 
     def model_probe(self) -> None:
