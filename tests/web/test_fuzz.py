@@ -13,6 +13,7 @@ from dataclasses import replace
 from datetime import date
 
 import schemathesis
+import schemathesis.specs.openapi.schemas  # noqa: F401  (see below)
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -22,6 +23,10 @@ from schemathesis.generation import GenerationMode
 from bot.config import Settings
 from bot.web.app import create_app
 
+# Schemathesis imports its OpenAPI modules on first use, and pytest rewrites them (it is a plugin) with ast.parse.
+# CPython 3.11 before 3.11.9 keeps the AST recursion depth per interpreter, not per thread (gh-106905): parsed
+# next to another thread it failed once in CI with "AST constructor recursion depth mismatch". Import them here,
+# at collection, with no other thread running.
 TOKEN = "fuzz-token-0123456789"
 EXAMPLES_PER_ROUTE = 8
 # Dates from the whole calendar, the edges first: where a period's arithmetic overflows.
