@@ -23,17 +23,17 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import Settings
-from bot.core.ask import AskService
-from bot.core.demos import DemoJobs, JobBackend, JobLimits
-from bot.core.gaps import GapFinder
-from bot.core.job_messages import JobMessages, JobMessagesLoop
-from bot.core.knowledge import DEFAULT_DOCS, KnowledgeService
-from bot.core.knowledge_admin import KnowledgeAdmin
+from bot.core.admin.entries import KnowledgeAdmin
+from bot.core.admin.gaps import GapFinder
+from bot.core.answering.answers import QuestionAnswering
+from bot.core.answering.knowledge import DEFAULT_DOCS, KnowledgeService
+from bot.core.answering.matching import AskService
+from bot.core.demos.job_messages import JobMessages, JobMessagesLoop
+from bot.core.demos.live import DemoJobs, JobBackend, JobLimits
+from bot.core.demos.snippets import RunSettings, SandboxGate, SnippetRuns
+from bot.core.learning.features import QuizFeatures
+from bot.core.learning.quizzes import QuizSettings
 from bot.core.outbox import Outbox
-from bot.core.qa import QuestionAnswering
-from bot.core.quiz import QuizSettings
-from bot.core.quizzes import QuizFeatures
-from bot.core.runs import RunSettings, SandboxGate, SnippetRuns
 from bot.core.tutor import Tutor
 from bot.db.engine import Database
 from bot.db.journal import Journal

@@ -22,7 +22,7 @@ from bot.web.markup import inline_html, to_html
 
 PLATFORM = "web"
 _PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
-_JOB_BAR = re.compile(r"[█░]+ (\d+)%")  # bot.core.demos.progress_bar in a demo job's message
+_JOB_BAR = re.compile(r"[█░]+ (\d+)%")  # bot.core.demos.live.progress_bar in a demo job's message
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ def read_password(from_stdin: bool) -> str:
 
 def create_user(args: argparse.Namespace) -> int:
     """Create the account; a taken name or a short password is bad input (exit 2)."""
-    from bot.core.accounts import check_new_credentials, create_account
+    from bot.core.admin.accounts import check_new_credentials, create_account
     from bot.core.errors import BadInput
     from bot.db.engine import Database
     from bot.runtime import require_schema
@@ -69,7 +69,7 @@ def create_user(args: argparse.Namespace) -> int:
 
 def set_password(args: argparse.Namespace) -> int:
     """Set the password; every session of the account ends (a copied cookie too). Unknown name: exit 2."""
-    from bot.core.accounts import change_password
+    from bot.core.admin.accounts import change_password
     from bot.core.errors import BadInput
     from bot.db.engine import Database
     from bot.runtime import require_schema

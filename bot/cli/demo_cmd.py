@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _follow(runtime: Any, job_id: str, *, as_json: bool, image_dir: Path) -> str:
-    from bot.core.demos import in_line, progress_bar, progress_json, result_json
+    from bot.core.demos.live import in_line, progress_bar, progress_json, result_json
 
     last, place = -1.0, None
     async for event in runtime.demos.events(job_id):

@@ -189,7 +189,7 @@ def _where(warning: Any) -> str:
 
 def add_entry(args: argparse.Namespace) -> int:
     """Store a new entry."""
-    from bot.core.knowledge_admin import EntryDraft
+    from bot.core.admin.entries import EntryDraft
 
     admin = _admin()
     draft = _checked(lambda: EntryDraft.create(question=args.question, answer=_answer(args), aliases=args.alias,
@@ -265,7 +265,7 @@ def _admin():  # type: ignore[no-untyped-def]
     from sqlalchemy.exc import SQLAlchemyError
 
     from bot.config import get_settings
-    from bot.core.knowledge_admin import KnowledgeAdmin
+    from bot.core.admin.entries import KnowledgeAdmin
     from bot.db.engine import Database
     from bot.db.migrate import is_up_to_date
     from bot.runtime import knowledge_paths
@@ -285,8 +285,8 @@ def _admin():  # type: ignore[no-untyped-def]
 
 def _checked(call):  # type: ignore[no-untyped-def]
     """Run a core call, turning bad input and unknown ids into usage errors (exit 2) and conflicts into exit 1."""
+    from bot.core.admin.entries import EditConflict
     from bot.core.errors import BadInput, NotFound
-    from bot.core.knowledge_admin import EditConflict
 
     try:
         return call()

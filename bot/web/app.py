@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bot.adapters.web import WebChat
-from bot.core.accounts import LoginPolicy
+from bot.core.admin.accounts import LoginPolicy
 from bot.db.availability import DatabaseUnavailable, is_unavailable
 from bot.health import run_checks
 from bot.metrics import CONTENT_TYPE

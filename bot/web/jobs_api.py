@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from bot.core.conversation import Person
 from bot.core.conversation import Request as ChatRequest
-from bot.core.demos import DemoJobs, UnknownDemoName, progress_json, result_json
+from bot.core.demos.live import DemoJobs, UnknownDemoName, progress_json, result_json
 from bot.core.errors import BadInput, Forbidden, NotFound, QueueFull, TorchtutorError
 from bot.web.auth import require_api_access
 from workers.errors import UnknownJob

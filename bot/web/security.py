@@ -89,7 +89,7 @@ async def require_csrf(request: Request) -> None:
 
 def log_in(request: Request, account: Any) -> None:
     """Start a fresh session, stored on the server (new CSRF token, so a token seen before login is useless)."""
-    from bot.core.accounts import password_fingerprint, start_session
+    from bot.core.admin.accounts import password_fingerprint, start_session
 
     with request.app.state.runtime.database.transaction() as session:
         token = start_session(session=session, account_id=account.id, max_age=SESSION_MAX_AGE)
@@ -101,7 +101,7 @@ def log_in(request: Request, account: Any) -> None:
 
 def log_out(request: Request) -> None:
     """End the session on the server, so a copy of the cookie is refused too; the browser keeps an anonymous one."""
-    from bot.core.accounts import end_session
+    from bot.core.admin.accounts import end_session
 
     token = request.session.get("sid")
     if isinstance(token, str):
@@ -121,7 +121,7 @@ def current_viewer(request: Request) -> Viewer | None:
 
 
 def _load_viewer(request: Request) -> Viewer | None:
-    from bot.core.accounts import password_fingerprint, session_account
+    from bot.core.admin.accounts import password_fingerprint, session_account
 
     token, logged_in_at = request.session.get("sid"), request.session.get("at", 0)
     if not isinstance(token, str) or not isinstance(logged_in_at, int) \
@@ -188,7 +188,7 @@ class SlidingWindowLimiter:
     """At most `limit` events per key within `window_s` seconds.
 
     In process memory on purpose: it only shields the playground from floods; a restart forgetting it is harmless,
-    and login guessing is limited in the database instead (bot.core.accounts), where it holds across processes.
+    and login guessing is limited in the database instead (bot.core.admin.accounts), where it holds across processes.
     """
 
     def __init__(self, limit: int, window_s: float, max_keys: int = 10_000) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 
-from bot.core.usage import overview
+from bot.core.admin.usage import overview
 from bot.web.dashboard import sources, tables
 from bot.web.dashboard.pages import table_rows
 from bot.web.dashboard.params import FiltersDep

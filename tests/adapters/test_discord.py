@@ -677,8 +677,8 @@ async def test_real_demos_on_the_local_worker_pool_stream_progress_then_one_resu
 
 def demo_process(database: Any, backend: Any, owner: str) -> tuple[Tutor, Any, Any]:
     """One bot process's Tutor (just /demo and its buttons), its demos, and its job messages on a new outbox."""
-    from bot.core.demos import DemoJobs
-    from bot.core.job_messages import JobMessages
+    from bot.core.demos.job_messages import JobMessages
+    from bot.core.demos.live import DemoJobs
     from bot.core.outbox import Outbox
     from bot.db.job_followers import JobFollowers
 

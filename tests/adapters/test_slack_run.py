@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl, urlencode
 import pytest
 
 from bot.adapters.slack import translate
-from bot.core.runs import RunSettings
+from bot.core.demos.snippets import RunSettings
 from bot.db import repo, run_repo
 from tests.adapters.test_slack import (  # noqa: F401 - `real` is a fixture
     PREFIX,

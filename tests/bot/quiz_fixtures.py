@@ -18,10 +18,10 @@ import pytest
 
 from bot.config import Settings
 from bot.core.conversation import Person, Reply, Request
+from bot.core.learning.features import QuizFeatures
+from bot.core.learning.quizzes import label
+from bot.core.learning.review import default_scheduler
 from bot.core.outbox import Post
-from bot.core.quiz import label
-from bot.core.quizzes import QuizFeatures
-from bot.core.review import default_scheduler
 from bot.core.text import chat_escape
 from bot.db.quiz_models import QuizSession
 from bot.runtime import Runtime, build_runtime, install_quizzes

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bot.core.ask import AskService
-from bot.core.knowledge import KnowledgeService
+from bot.core.answering.knowledge import KnowledgeService
+from bot.core.answering.matching import AskService
 from knowledge.cache import EmbeddingCache
 from tests.conftest import SEED
 

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.core.conversation import Person, Reply, Request
-from bot.core.demos import (
+from bot.core.demos.live import (
     DemoJobs,
     JobLimits,
     in_line,

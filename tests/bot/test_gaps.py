@@ -7,10 +7,10 @@ import asyncio
 import numpy as np
 import pytest
 
+from bot.core.admin.entries import EntryDraft
+from bot.core.admin.gaps import cluster
 from bot.core.conversation import Person, Request
 from bot.core.errors import NotFound
-from bot.core.gaps import cluster
-from bot.core.knowledge_admin import EntryDraft
 from tests.conftest import SEED
 
 TENSORBOARD = ["how do I log my loss to tensorboard", "tensorboard logging of training curves",

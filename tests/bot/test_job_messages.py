@@ -12,8 +12,8 @@ from datetime import timedelta
 import pytest
 
 from bot.core.conversation import Person, Placement, Reply, Request
-from bot.core.demos import DemoJobs, JobLimits
-from bot.core.job_messages import JobMessages
+from bot.core.demos.job_messages import JobMessages
+from bot.core.demos.live import DemoJobs, JobLimits
 from bot.core.outbox import Outbox
 from bot.db.base import utcnow
 from bot.db.engine import Database

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
+from bot.core.admin.entries import EditConflict, EntryDraft
 from bot.core.errors import BadInput, NotFound
-from bot.core.knowledge_admin import EditConflict, EntryDraft
 from tests.conftest import SEED
 
 SEED_ENTRY = "what-is-pytorch-and-what-are-its-two-main-features"
@@ -99,7 +99,7 @@ def test_the_same_running_ask_service_answers_a_new_entry_at_once(seed_runtime) 
 
 
 def test_a_change_saved_by_another_process_is_picked_up_by_polling(seed_runtime, migrated) -> None:  # type: ignore[no-untyped-def]
-    from bot.core.knowledge_admin import KnowledgeAdmin
+    from bot.core.admin.entries import KnowledgeAdmin
     from bot.db.engine import Database
     from knowledge.loader import load_entries
     from tests.helpers import wait_until

@@ -6,9 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.core import qa, quiz
+from bot.core.answering import answers
+from bot.core.answering.knowledge import DEFAULT_DOCS
 from bot.core.conversation import Button
-from bot.core.knowledge import DEFAULT_DOCS
+from bot.core.learning import quizzes
 from bot.core.text import plain_text
 from bot.db.quiz_models import QuizSession
 from knowledge.loader import load_entries
@@ -48,21 +49,21 @@ def test_related_question_buttons_of_the_real_knowledge_are_plain() -> None:
     entries = load_entries([DEFAULT_DOCS])
     marked = [e for e in entries if "`" in e.question]
     assert marked, "the knowledge base has questions with code in them"
-    for button in qa._related_buttons(entries):
+    for button in answers._related_buttons(entries):
         assert not any(mark in button.label for mark in MARKS), button.label
-        assert len(button.label) <= qa.LABEL_LIMIT
-    labels = {button.label for button in qa._related_buttons(entries)}
+        assert len(button.label) <= answers.LABEL_LIMIT
+    labels = {button.label for button in answers._related_buttons(entries)}
     assert "What does requires_grad=True do?" in labels
 
 
 def test_quiz_answer_buttons_of_the_real_bank_are_plain() -> None:
     items = [item for item in load_bank(default_quiz_paths()).items if item.kind == "choice"]
     assert any("`" in choice.text for item in items for choice in item.choices)
-    session = QuizSession(id=1, mode=quiz.PERSONAL, item_ids=[item.id for item in items], ephemeral=False,
+    session = QuizSession(id=1, mode=quizzes.PERSONAL, item_ids=[item.id for item in items], ephemeral=False,
                           window_ends_at=None)
     now = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
     for item in items:
-        reply = quiz.render_question(session, 0, item, now=now)
+        reply = quizzes.render_question(session, 0, item, now=now)
         assert "`" in reply.text or not any("`" in c.text for c in item.choices)  # the message keeps markdown
         for button in reply.buttons:
             assert not any(mark in button.label for mark in MARKS), button.label

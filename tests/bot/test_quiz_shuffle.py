@@ -10,7 +10,7 @@ from collections import Counter
 
 from sqlalchemy import select
 
-from bot.core.quiz import QuizService, render_question, shown
+from bot.core.learning.quizzes import QuizService, render_question, shown
 from bot.core.text import chat_escape
 from bot.db.quiz_models import PERSONAL, QuizAttempt, QuizSession
 from knowledge.grading import LETTERS, grade

@@ -8,7 +8,7 @@ from fsrs import Rating
 from sqlalchemy import select
 
 from bot.core.conversation import Reply
-from bot.core.review import rating_for
+from bot.core.learning.review import rating_for
 from bot.db.quiz_models import ReviewState
 from knowledge.grading import Grade
 from tests.bot.quiz_fixtures import (  # noqa: F401

@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.core.conversation import Person, Reply, Request
-from bot.core.run_replies import render_run_result
-from bot.core.runs import SandboxGate, extract_code
+from bot.core.demos.snippet_replies import render_run_result
+from bot.core.demos.snippets import SandboxGate, extract_code
 from bot.db.engine import Database
 from bot.db.job_models import Job
 from bot.db.models import Channel, User
@@ -246,7 +246,7 @@ def test_a_sandbox_failure_reads_as_not_run() -> None:
 
 
 def test_a_run_is_no_demo() -> None:
-    from bot.core.demos import UnknownDemoName, resolve_demo
+    from bot.core.demos.live import UnknownDemoName, resolve_demo
     from workers.demos import list_demos
 
     assert "run" not in [demo.name for demo in list_demos()]

@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import func, select, update
 
 from bot.core.conversation import Person, Request
+from bot.core.learning.features import QuizFeatures
+from bot.core.learning.quizzes import QuizSettings
+from bot.core.learning.review import default_scheduler
+from bot.core.learning.study import Schedule, StudyLoop, parse_schedule
 from bot.core.outbox import Outbox, Post
-from bot.core.quiz import QuizSettings
-from bot.core.quizzes import QuizFeatures
-from bot.core.review import default_scheduler
-from bot.core.study import Schedule, StudyLoop, parse_schedule
 from bot.db.engine import Database
 from bot.db.migrate import upgrade
 from bot.db.quiz_models import QuizSession, StudySchedule

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.core.ask import AskService
-from bot.core.knowledge import DEFAULT_DOCS, KnowledgeService
+from bot.core.answering.knowledge import DEFAULT_DOCS, KnowledgeService
+from bot.core.answering.matching import AskService
 from knowledge import onnx_model
 from knowledge.cache import EmbeddingCache
 from knowledge.embedder import Embedder, OnnxEmbedder, get_embedder

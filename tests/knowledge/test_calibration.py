@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.core.ask import AskService
-from bot.core.knowledge import KnowledgeService
+from bot.core.answering.knowledge import KnowledgeService
+from bot.core.answering.matching import AskService
 from knowledge.cache import EmbeddingCache
 from knowledge.calibration import ALPHA, BOUNDS, FALLBACK, fit, keyword_probe, sentinels
 from knowledge.evaluation import parse_cases

@@ -25,7 +25,7 @@ PER_PROCESS_CACHES = {
     ("bot/config.py", "_development_secret"): "development only; production requires TORCHTUTOR_SECRET_KEY",
     ("knowledge/embedder.py", "get_embedder"): "the model, read-only, loaded once per process",
     ("bot/db/migrate.py", "_scripts"): "the migration files shipped with the code, read-only",
-    ("bot/core/accounts.py", "_dummy_hash"): "a constant hash of a fixed string, for timing-safe refusals",
+    ("bot/core/admin/accounts.py", "_dummy_hash"): "a constant hash of a fixed string, for timing-safe refusals",
     ("workers/celery_app.py", "_app_from_environment"): "`celery -A workers.celery_app` needs a module-level app",
     ("knowledge/lexical.py", "_import_bm25s"): "a lazily imported library module, the same in every process",
     ("knowledge/calibration.py", "sentinels"): "the sentinel questions shipped with the code, read-only",

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 from fastapi.testclient import TestClient
 
-from bot.core.accounts import create_account
+from bot.core.admin.accounts import create_account
 from bot.runtime import Runtime
 from bot.web.app import create_app
 
@@ -43,7 +43,7 @@ def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Argon2 at its production cost takes ~0.5 s a hash here; in-process tests use a cheap one (CLI tests do not)."""
     from argon2 import PasswordHasher
 
-    from bot.core import accounts
+    from bot.core.admin import accounts
 
     monkeypatch.setattr(accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     accounts._dummy_hash.cache_clear()

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from bot.core.accounts import LoginPolicy, LoginThrottled, authenticate, create_account
+from bot.core.admin.accounts import LoginPolicy, LoginThrottled, authenticate, create_account
 from bot.core.errors import BadInput
 from bot.db.account_models import Account, LoginAttempt
 from bot.db.base import utcnow
@@ -143,7 +143,7 @@ def test_concurrent_wrong_passwords_are_counted_before_they_are_checked(database
 
     from argon2 import PasswordHasher
 
-    from bot.core import accounts
+    from bot.core.admin import accounts
 
     checking, most, lock = 0, 0, threading.Lock()
     start = threading.Barrier(19)
@@ -198,7 +198,7 @@ def test_run_says_where_the_playground_and_the_dashboard_are() -> None:
 
 
 def test_a_login_finding_every_argon2_slot_busy_is_refused_uncounted(database, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from bot.core import accounts
+    from bot.core.admin import accounts
 
     with database.transaction() as session:
         create_account(session=session, username="ada", password="long enough")

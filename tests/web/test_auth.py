@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from bot.config import Settings
-from bot.core.entry_editing import stored_entries
+from bot.core.admin.entry_editing import stored_entries
 from bot.db.account_models import Account
 from bot.db.job_models import Job
 from bot.web import security

@@ -308,14 +308,14 @@ def test_quiz_and_job_pages_show_empty_states_until_those_features_land(  # type
 
 
 def test_quiz_section_lights_up_when_quiz_stats_exist(app, client_for, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """The seam: once the quiz tables and `bot.core.quiz_stats` exist, the section shows their tables and charts."""
-    fake = types.ModuleType("bot.core.quiz_stats")
+    """The seam: once the quiz tables and `quiz_stats` exist, the section shows their tables and charts."""
+    fake = types.ModuleType("bot.core.admin.quiz_stats")
     fake.leaderboard = lambda *, session, period, **_: [  # type: ignore[attr-defined]
         {"rank": 1, "platform": "discord", "person": "Alice", "score": 9, "attempts": 10, "accuracy": 0.9,
          "streak": 3}]
     for name in ("attempts_per_day", "by_question", "by_topic", "by_channel", "review_backlog"):
         setattr(fake, name, lambda *, session, period, **_: [])
-    monkeypatch.setitem(sys.modules, "bot.core.quiz_stats", fake)
+    monkeypatch.setitem(sys.modules, "bot.core.admin.quiz_stats", fake)
     real_has_table = sources.has_table
     monkeypatch.setattr(sources, "has_table", lambda rt, name: name == sources.QUIZ_TABLE or real_has_table(rt, name))
     viewer = client_for("vic")
@@ -328,9 +328,9 @@ def test_quiz_section_lights_up_when_quiz_stats_exist(app, client_for, monkeypat
 @pytest.mark.postgres
 def test_usage_numbers_agree_on_postgresql(postgres_url) -> None:  # type: ignore[no-untyped-def]
     """Days are UTC days and the grouped queries are valid SQL on PostgreSQL too (SQLite is more lenient)."""
-    from bot.core import quiz_stats, usage
-    from bot.core.gap_report import group_declined
-    from bot.core.usage import Period
+    from bot.core.admin import quiz_stats, usage
+    from bot.core.admin.gap_report import group_declined
+    from bot.core.admin.usage import Period
     from bot.db import repo
     from bot.db.engine import Database
     from bot.db.migrate import upgrade

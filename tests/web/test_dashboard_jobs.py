@@ -87,7 +87,7 @@ def test_jobs_are_listed_and_only_an_admin_may_cancel(app, client_for) -> None: 
 
 
 def test_a_learners_run_is_listed_by_its_code_hash_and_where_it_came_from(app, client_for) -> None:  # type: ignore[no-untyped-def]
-    from bot.core.runs import RunSettings, SnippetRuns
+    from bot.core.demos.snippets import RunSettings, SnippetRuns
 
     runtime = app.state.runtime
     runs = SnippetRuns(runtime.database, runtime.demos, RunSettings(enabled=True))

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from bot.core.runs import RunSettings
+from bot.core.demos.snippets import RunSettings
 from tests.services import in_ci
 from tests.web.test_playground import send
 

@@ -33,9 +33,9 @@ from bot.adapters.slack.stores import DatabaseInstallationStore, DatabaseOAuthSt
 from bot.adapters.slack.translate import rename_commands
 from bot.config import Settings
 from bot.core.conversation import Person, Placement, Reply, Request
+from bot.core.demos.snippets import extract_code
 from bot.core.errors import BadInput
 from bot.core.outbox import Outbox as CoreOutbox
-from bot.core.runs import extract_code
 from bot.core.telemetry import Telemetry
 from bot.core.tutor import Tutor
 from bot.db import slack as slack_db

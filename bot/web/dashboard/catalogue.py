@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.core import usage
-from bot.core.entry_editing import stored_entries
+from bot.core.admin import usage
+from bot.core.admin.entry_editing import stored_entries
 from bot.web.dashboard.sources import knowledge_gaps
 from bot.web.dashboard.tables import Chart, Column, Context, TableSpec, register
 

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from bot.core.conversation import Person
-from bot.core.demos import progress_json, result_json
+from bot.core.demos.live import progress_json, result_json
 from bot.core.errors import BadInput, Forbidden, NotFound
 from bot.web.dashboard import sources
 from bot.web.dashboard.metrics_view import metric_rows

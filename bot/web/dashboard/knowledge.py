@@ -8,7 +8,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
-from bot.core.entry_editing import (
+from bot.core.admin.entry_editing import (
     EditConflict,
     EntryDraft,
     delete_entry,
@@ -18,8 +18,8 @@ from bot.core.entry_editing import (
     stored_entries,
     stored_entry,
 )
+from bot.core.answering.knowledge import entry_from_row
 from bot.core.errors import TorchtutorError
-from bot.core.knowledge import entry_from_row
 from bot.web.dashboard import tables
 from bot.web.dashboard.catalogue import knowledge_rows
 from bot.web.dashboard.params import FiltersDep

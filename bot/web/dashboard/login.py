@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from bot.core.accounts import LoginBusy, LoginThrottled, authenticate
+from bot.core.admin.accounts import LoginBusy, LoginThrottled, authenticate
 from bot.web.security import current_viewer, log_in, log_out, login_redirect_target, require_csrf
 from bot.web.templating import render
 

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
-from bot.core.usage import overview, platforms_seen
+from bot.core.admin.usage import overview, platforms_seen
 from bot.web.dashboard import sources, tables
 from bot.web.dashboard.params import RANGE_CHOICES, Filters, FiltersDep
 from bot.web.dashboard.tables import Context, TableSpec

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 from fastapi import Depends, HTTPException, Query
 
-from bot.core.usage import MAX_DAYS, Period
+from bot.core.admin.usage import MAX_DAYS, Period
 
 DEFAULT_DAYS = 30
 # Dates a period may use: within them every day boundary is a valid datetime on both databases.

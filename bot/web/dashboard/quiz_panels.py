@@ -1,8 +1,8 @@
 """Quiz statistics: the tables and charts of the dashboard's quiz section, declared ahead of the quiz feature.
 
-SEAM (issue 5). The layouts below are final; their rows come from `bot.core.quiz_stats`, which the quiz
+SEAM (issue 5). The layouts below are final; their rows come from `bot.core.admin.quiz_stats`, which the quiz
 branch provides. Until it is merged and migrated (`sources.quizzes_enabled`), the section shows an empty state and
-the API and export answer 404 for these names. Wiring after the merge: give `bot.core.quiz_stats` the functions
+the API and export answer 404 for these names. Wiring after the merge: give `bot.core.admin.quiz_stats` the functions
 named in `_FUNCTIONS` (keyword-only `session` and `period`, returning dicts with the column keys), or point
 `_FUNCTIONS` at whatever it offers instead.
 """
@@ -14,7 +14,7 @@ from typing import Any
 from bot.web.dashboard.sources import optional_module, quizzes_enabled
 from bot.web.dashboard.tables import Chart, Column, Context, TableSpec, register
 
-# table name -> function of bot.core.quiz_stats giving its rows (TODO(issue 5): confirm the names at merge)
+# table name -> function of bot.core.admin.quiz_stats giving its rows (TODO(issue 5): confirm the names at merge)
 _FUNCTIONS = {
     "quiz-attempts-per-day": "attempts_per_day",
     "quiz-difficulty": "by_question",
@@ -27,7 +27,7 @@ _FUNCTIONS = {
 
 def _rows(name: str) -> Any:
     def rows(ctx: Context) -> list[dict[str, Any]]:
-        module = optional_module("bot.core.quiz_stats")
+        module = optional_module("bot.core.admin.quiz_stats")
         if module is None:
             return []
         extra = {"prompts": _prompts(ctx), "items": _items(ctx)} if name == "quiz-difficulty" else {}

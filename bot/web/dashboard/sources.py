@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy import case, func, inspect, select
 
-from bot.core.gap_report import Gap, group_declined, with_current_answers
-from bot.core.usage import declined_questions
+from bot.core.admin.gap_report import Gap, group_declined, with_current_answers
+from bot.core.admin.usage import declined_questions
 from bot.db.base import utcnow
 from bot.db.job_models import Job
 from bot.db.models import Channel, User
@@ -49,7 +49,7 @@ def has_table(runtime: Runtime, name: str) -> bool:
 def knowledge_gaps(ctx: Context, limit: int = 200) -> list[Gap]:
     """Questions the bot declined in the period, grouped, each marked with the entry that answers it now.
 
-    TODO(issue 4): when `bot.core.gaps` is merged, answer from it here instead of `bot.core.gap_report`.
+    TODO(issue 4): when `bot.core.admin.gaps` is merged, answer from it here instead of `bot.core.admin.gap_report`.
     """
     gaps = group_declined(declined_questions(session=ctx.session, period=ctx.period))[:limit]
     return with_current_answers(gaps, ctx.runtime.ask) if ctx.runtime.ready else gaps

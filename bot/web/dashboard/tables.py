@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from bot.core.usage import Period
+from bot.core.admin.usage import Period
 from bot.runtime import Runtime
 
 # A spreadsheet runs a cell starting with one of these as a formula; people's questions must not (OWASP CSV injection).

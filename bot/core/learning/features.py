@@ -9,13 +9,13 @@ from datetime import datetime
 
 from fsrs import Scheduler
 
-from bot.core.bank import QuizBank
-from bot.core.knowledge import KnowledgeService
+from bot.core.answering.knowledge import KnowledgeService
+from bot.core.learning.bank import QuizBank
+from bot.core.learning.progress import StatsService
+from bot.core.learning.quizzes import QuizService, QuizSettings
+from bot.core.learning.review import Reviewer, ReviewService
+from bot.core.learning.study import StudyLoop, StudyService
 from bot.core.outbox import Outbox
-from bot.core.quiz import QuizService, QuizSettings
-from bot.core.review import Reviewer, ReviewService
-from bot.core.stats import StatsService
-from bot.core.study import StudyLoop, StudyService
 from bot.core.telemetry import Telemetry
 from bot.core.tutor import Tutor
 from bot.db.base import utcnow

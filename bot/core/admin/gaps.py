@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from bot.core.ask import AskService
+from bot.core.answering.matching import AskService
 from bot.core.errors import BadInput, NotFound
 from bot.core.text import has_words, normalise_question
 from bot.db import knowledge_repo

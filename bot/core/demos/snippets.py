@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from bot.core.conversation import Reply, Request, new_reply_id
-from bot.core.demos import DemoJobs, StartedJob
+from bot.core.demos.live import DemoJobs, StartedJob
 from bot.core.errors import BadInput, Forbidden, TorchtutorError
 from bot.db import repo, run_repo
 from bot.db.engine import Database

@@ -4,7 +4,7 @@
 into one message that is edited as progress arrives and ends with the result, the code that ran, its numbers
 and its plots. Every adapter renders these replies; none of them knows a job exists. A follower holds a lease
 on its job (bot.db.job_followers) and hands the job back when it stops early, so a process that starts later
-picks the message up where it was (bot.core.job_messages).
+picks the message up where it was (bot.core.demos.job_messages).
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from bot.core.conversation import Button, Image, Person, Reply, Request, new_reply_id
+from bot.core.demos.snippet_replies import render_run_result
 from bot.core.errors import BadInput, Forbidden, NotFound, QueueFull, TorchtutorError
-from bot.core.run_replies import render_run_result
 from bot.db import repo
 from bot.db.base import lease_owner
 from bot.db.engine import Database

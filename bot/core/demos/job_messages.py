@@ -15,7 +15,7 @@ from contextlib import aclosing
 
 from bot.core.background import cancel_and_wait
 from bot.core.conversation import Placement, Reply
-from bot.core.demos import DemoJobs
+from bot.core.demos.live import DemoJobs
 from bot.core.errors import BadInput
 from bot.core.outbox import Outbox
 from bot.db.job_followers import Orphan

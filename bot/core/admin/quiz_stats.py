@@ -1,6 +1,6 @@
 """Quiz statistics for the dashboard: attempts per day, hardest questions, topics, channels, leaderboard, reviews.
 
-Each function takes keyword-only `session` and `period` (UTC days, optional platform, as in `bot.core.usage`) and
+Each function takes keyword-only `session` and `period` (UTC days, optional platform, as in `bot.core.admin.usage`) and
 returns rows keyed by the columns `bot.web.dashboard.quiz_panels` declares. Plain SQL aggregates, portable between
 SQLite and PostgreSQL; only the small per-row extras (common wrong answers, day streaks) are finished in Python.
 """
@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, case, distinct, func, select
 from sqlalchemy.orm import Session
 
-from bot.core.stats import day_streak
-from bot.core.usage import Period, share
+from bot.core.admin.usage import Period, share
+from bot.core.learning.progress import day_streak
 from bot.db.models import Channel, User
 from bot.db.quiz_models import QuizAttempt, ReviewState
 from knowledge.grading import InvalidAnswer, parse_choice, parse_true_false

@@ -23,8 +23,8 @@ from typing import Any, Literal
 
 from sqlalchemy.exc import IntegrityError
 
+from bot.core.answering.knowledge import entry_from_row
 from bot.core.errors import BadInput, NotFound, TorchtutorError
-from bot.core.knowledge import entry_from_row
 from bot.db import knowledge_repo
 from bot.db.engine import Database
 from bot.db.models import KnowledgeEntry, KnowledgeEntryVersion

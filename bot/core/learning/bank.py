@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.core.knowledge import KnowledgeService
+from bot.core.answering.knowledge import KnowledgeService
 from knowledge.entries import Entry
 from knowledge.index import Encoder
 from knowledge.quiz_bank import (

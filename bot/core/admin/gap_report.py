@@ -1,6 +1,6 @@
 """Knowledge gaps from declined questions, grouped by their normalised text.
 
-A stand-in until `bot.core.gaps` (issue 4) lands; the dashboard reaches it only through
+A stand-in until `bot.core.admin.gaps` (issue 4) lands; the dashboard reaches it only through
 `bot.web.dashboard.sources.knowledge_gaps`, so swapping it out is one function.
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from bot.core.ask import AskService
+from bot.core.answering.matching import AskService
 from bot.core.text import normalise_question
 from bot.db.models import Question
 

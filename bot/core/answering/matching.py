@@ -23,7 +23,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bot.core.knowledge import KnowledgeService
+from bot.core.answering.knowledge import KnowledgeService
 from bot.core.text import has_words, normalise_question
 from knowledge.batching import MicroBatcher
 from knowledge.calibration import Calibration, fixed

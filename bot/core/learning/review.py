@@ -21,7 +21,7 @@ from knowledge.grading import Grade
 from knowledge.quiz_bank import QuizItem
 
 if TYPE_CHECKING:
-    from bot.core.quiz import QuizService
+    from bot.core.learning.quizzes import QuizService
 
 # One short step: a wrong answer comes back in ten minutes, a right one graduates to days at once.
 # (FSRS's default 1 and 10 minute steps would make every item of a quiz due again within the hour.)

@@ -20,8 +20,8 @@ from bot.core.background import cancel_and_wait
 from bot.core.conversation import Reply, Request
 from bot.core.errors import BadInput, Forbidden
 from bot.core.identity import find_channel, identify
+from bot.core.learning.quizzes import DATE_FORMAT, ROUND_KINDS, QuizService, render_question, resolve_topic
 from bot.core.outbox import Outbox, Post, Reach
-from bot.core.quiz import DATE_FORMAT, ROUND_KINDS, QuizService, render_question, resolve_topic
 from bot.db import quiz_repo as repo
 from bot.db.base import lease_owner, utcnow
 from bot.db.engine import Database

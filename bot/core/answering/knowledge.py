@@ -22,7 +22,7 @@ from knowledge.loader import load_entries
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DOCS = Path(__file__).resolve().parents[2] / "knowledge" / "docs"
+DEFAULT_DOCS = Path(__file__).resolve().parents[3] / "knowledge" / "docs"
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote_plus
 
-from bot.core.ask import Answer, AskService
+from bot.core.answering.matching import Answer, AskService
 from bot.core.conversation import Button, Reply, Request
 from bot.core.errors import BadInput, Forbidden, NotFound
 from bot.core.telemetry import NoTelemetry, Telemetry

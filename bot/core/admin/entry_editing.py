@@ -1,7 +1,7 @@
 """Admins adding, editing and removing knowledge entries, every save kept as a version.
 
-Rows in `knowledge_entries` override the document entry with the same id (see bot.core.knowledge). A stand-in
-until `bot.core.knowledge_admin` (issue 4) lands; the dashboard reaches it only through
+Rows in `knowledge_entries` override the document entry with the same id (see bot.core.answering.knowledge). A stand-in
+until `bot.core.admin.entries` (issue 4) lands; the dashboard reaches it only through
 `bot.web.dashboard.sources`, so swapping it out is local. The caller owns the transaction and, after it commits,
 asks the knowledge service to reload.
 """

@@ -19,12 +19,12 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.core.bank import BankSnapshot, QuizBank
 from bot.core.conversation import Button, Person, Reply, Request
 from bot.core.errors import BadInput, Forbidden, NotFound, TorchtutorError
 from bot.core.identity import find_channel, find_user, identify
+from bot.core.learning.bank import BankSnapshot, QuizBank
+from bot.core.learning.review import MISTAKES_ACTION, Reviewer, rating_for
 from bot.core.outbox import Post, Reach
-from bot.core.review import MISTAKES_ACTION, Reviewer, rating_for
 from bot.core.telemetry import NoTelemetry, Telemetry
 from bot.core.text import chat_escape, plain_text
 from bot.db import quiz_repo as repo

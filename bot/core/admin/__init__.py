@@ -1,0 +1,1 @@
+"""Running the bot: knowledge entries, gaps, dashboard accounts, and the statistics admins read."""

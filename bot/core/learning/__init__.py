@@ -1,0 +1,1 @@
+"""Learning: quizzes, spaced-repetition review, study channels, and each person's progress."""
