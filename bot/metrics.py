@@ -19,6 +19,7 @@ import collections
 import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from typing import TypeVar
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -40,6 +41,7 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 JobsSource = Callable[[], Mapping[tuple[str, str], float]]
 """Returns {(demo, status): number of jobs}, e.g. `SELECT demo, status, count(*) FROM jobs GROUP BY 1, 2`."""
 PerQueueSource = Callable[[], Mapping[str, float]]
+K = TypeVar("K")  # the key of a scrape-time source: (demo, status) or a queue name
 """Returns {queue name: value}, e.g. {"gpu": 3, "cpu": 0}."""
 
 
@@ -47,7 +49,7 @@ class Metrics:
     """The series of one runtime; implements bot.core.telemetry.Telemetry."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        disable_created_metrics()  # no `_created` twin of every counter: Prometheus does not use them
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # no `_created` twin of every counter: Prometheus does not use them
         self.registry = registry or CollectorRegistry()
         self.questions = Counter("torchtutor_questions", "Questions answered or declined, by outcome and platform.",
                                  ["status", "platform"], registry=self.registry)
@@ -115,7 +117,7 @@ class Metrics:
         """The Prometheus text exposition of every series (calls the sources: run it off the event loop)."""
         return generate_latest(self.registry)
 
-    def _read(self, name: str, source: Callable[[], Mapping[object, float]] | None) -> Mapping[object, float]:
+    def _read(self, name: str, source: Callable[[], Mapping[K, float]] | None) -> Mapping[K, float]:
         if source is None:
             return {}
         try:
@@ -140,7 +142,7 @@ class _SharedState:
         jobs, depth, workers, errors = _families()
         m = self._metrics
         for key, value in sorted(m._read("jobs", m._jobs).items(), key=str):
-            demo, status = key  # type: ignore[misc]
+            demo, status = key
             jobs.add_metric([str(demo), str(status)], float(value))
         for queue, value in sorted(m._read("queue_depth", m._queue_depth).items(), key=str):
             depth.add_metric([str(queue)], float(value))

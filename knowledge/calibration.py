@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -134,13 +134,15 @@ def fit(negatives: np.ndarray, positives: np.ndarray) -> Calibration:
         return _fallback("nothing to measure")
     noise = float(np.quantile(negatives, NEGATIVE_QUANTILE))
     signal = float(np.quantile(positives, POSITIVE_QUANTILE))
-    details = {"negatives": noise, "positives": signal, "sentinels": len(negatives), "probes": len(positives)}
+    measured = Calibration(FALLBACK.answer, FALLBACK.related, False,
+                           "the entries' own phrasings do not score above off-topic questions",
+                           negatives=noise, positives=signal, sentinels=len(negatives), probes=len(positives))
     if signal <= noise:
-        return Calibration(FALLBACK.answer, FALLBACK.related, False,
-                           "the entries' own phrasings do not score above off-topic questions", **details)
+        return measured
     answer = float(np.clip(noise + ALPHA * (signal - noise), *BOUNDS))
     related = answer - RELATED_GAP
-    return Calibration(answer, related, True, "fitted", suggest=min(noise, related), **details)
+    return replace(measured, answer=answer, related=related, fitted=True, reason="fitted",
+                   suggest=min(noise, related))
 
 
 def _fallback(reason: str) -> Calibration:

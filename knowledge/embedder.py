@@ -118,7 +118,8 @@ def mean_pool_normalise(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
     weights = mask.astype(np.float32)
     summed = np.einsum("bth,bt->bh", hidden.astype(np.float32, copy=False), weights)
     pooled = summed / np.maximum(weights.sum(axis=1, keepdims=True), 1e-9)
-    return (pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+    normalised: np.ndarray = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+    return normalised.astype(np.float32)
 
 
 def _tokenizer(source: Path) -> Any:

@@ -330,7 +330,7 @@ class _Roles:
         before = [role for position, role in mentions[index] if position < start]
         after = [role for position, role in mentions[index] if position > end]
         earlier = [role for sentence in mentions[:index] for _, role in sentence]
-        return (before[-1:] or after[:1] or earlier[-1:] or [None])[0]
+        return next(iter(before[-1:] or after[:1] or earlier[-1:]), None)
 
 
 def _read(item: QuizItem, text: str, encode: Encode) -> _Reading:

@@ -116,7 +116,8 @@ class LexicalIndex:
             return np.zeros(self.size, dtype=np.float32)
         raw = np.asarray(self._bm25.get_scores(known), dtype=np.float32)
         ceiling = sum(self.idf(term) for term in query)
-        return np.clip(raw / ceiling, 0.0, 1.0)
+        clipped: np.ndarray = np.clip(raw / ceiling, 0.0, 1.0)
+        return clipped
 
 
 @functools.cache

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +106,9 @@ def export(target: Path) -> Path:
 
         def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                     token_type_ids: torch.Tensor) -> torch.Tensor:
-            return self.bert(input_ids=input_ids, attention_mask=attention_mask,
-                             token_type_ids=token_type_ids).last_hidden_state
+            hidden: torch.Tensor = self.bert(input_ids=input_ids, attention_mask=attention_mask,
+                                             token_type_ids=token_type_ids).last_hidden_state
+            return hidden
 
     from knowledge.embedder import OnnxEmbedder, torch_pooled
 
@@ -129,7 +131,7 @@ def export(target: Path) -> Path:
     return target
 
 
-def _fuse(source: Path, target: Path, config: object) -> None:
+def _fuse(source: Path, target: Path, config: Any) -> None:
     """ONNX Runtime's BERT graph fusions, saved so that every session starts from the fused graph."""
     from onnxruntime.transformers import optimizer
 

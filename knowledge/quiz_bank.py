@@ -312,7 +312,8 @@ def _with_kind_fields(base: QuizItem, raw: dict[str, Any]) -> QuizItem:
     _check_not_in_prompt(points, base.prompt)
     roles = _roles(raw.get("roles"))
     wrong = _misconceptions(raw.get("misconceptions"))
-    for thing in (*points, *wrong):
+    things: list[KeyPoint | Misconception] = [*points, *wrong]
+    for thing in things:
         if thing.about is not None and thing.about not in dict(roles):
             raise _Invalid(f"{thing.text!r} is about {thing.about!r}, which is not one of the item's roles")
     return replace(base, reference=_text(raw, "reference"), key_points=points, misconceptions=wrong, roles=roles)

@@ -29,7 +29,7 @@ from typing import Any
 from celery import Celery, Task, signals
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.worker.request import Request
-from kombu import Exchange, Queue
+from kombu.entity import Exchange, Queue
 
 from bot.db.engine import Database
 from workers.events import EventBus, RedisBus
@@ -138,7 +138,7 @@ def _context(app: Celery) -> _Context:
         progress = Database.from_url(app.conf.torchtutor_database_url, lock_timeout_s=PROGRESS_LOCK_TIMEOUT_S)
         context = _Context(os.getpid(), database, JobStore(database, progress_database=progress),
                            RedisBus(app.conf.broker_url))
-        app._torchtutor_context = context  # type: ignore[attr-defined]
+        app._torchtutor_context = context
     return context
 
 
@@ -156,7 +156,7 @@ def _run_job_task(task: Task, job_id: str) -> str | None:
     return outcome.status
 
 
-class JobRequest(Request):
+class JobRequest(Request):  # type: ignore[misc]  # celery ships no annotations
     """Marks a job `timed_out` when Celery kills it at the hard time limit (runs in the main worker process)."""
 
     def on_timeout(self, soft: bool, timeout: float) -> None:
@@ -174,7 +174,6 @@ class JobRequest(Request):
             log.exception("could not mark job %s timed out", job_id)
 
 
-@signals.worker_init.connect(weak=False)
 def _on_worker_init(sender: Any = None, **_: Any) -> None:
     """Main worker process, before any fork: load demos and torch, count GPUs without initialising CUDA."""
     global _worker_app
@@ -191,7 +190,6 @@ def _on_worker_init(sender: Any = None, **_: Any) -> None:
         app.conf.torchtutor_threads = cpu_threads(getattr(sender, "concurrency", 1) or 1)
 
 
-@signals.worker_process_init.connect(weak=False)
 def _on_worker_process_init(**_: Any) -> None:
     """A process that will run jobs (a prefork child, or a solo worker): pin a GPU, then warm up."""
     app = _worker_app
@@ -208,6 +206,10 @@ def _on_worker_process_init(**_: Any) -> None:
     device = warm_up(app.conf.torchtutor_threads)
     _context(app)
     log.info("worker process %d ready on %s", os.getpid(), device)
+
+
+signals.worker_init.connect(_on_worker_init, weak=False)
+signals.worker_process_init.connect(_on_worker_process_init, weak=False)
 
 
 class CeleryBackend:

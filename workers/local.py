@@ -179,10 +179,10 @@ class LocalBackend:
         try:
             while not self._stopping:
                 handles: dict[Any, tuple[str, _Slot | None]] = {self._wake_r: ("wake", None)}
-                for slot in self._slots:
-                    if slot.process is not None:
-                        handles[slot.conn] = ("message", slot)
-                        handles[slot.process.sentinel] = ("exit", slot)
+                for each in self._slots:
+                    if each.process is not None:
+                        handles[each.conn] = ("message", each)
+                        handles[each.process.sentinel] = ("exit", each)
                 for handle in wait(list(handles), timeout=self._timeout()):
                     kind, slot = handles[handle]
                     if kind == "wake":

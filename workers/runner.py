@@ -142,13 +142,14 @@ def _run_claimed(spec: JobSpec, store: JobStore, publisher: Publisher, finish: _
                                     "tried again")
     publisher.publish(JobEvent(spec.job_id, STATE, RUNNING, spec.progress, "starting"))
     reporter = ProgressReporter(spec, store, publisher, interval=progress_interval)
+    timeouts: tuple[type[BaseException], ...] = (JobTimedOut, *time_limit_errors)
     try:
         output = _entry_point(spec.demo)(dict(spec.params), reporter)
         reporter.flush()
     except JobAborted:
         log.info("job %s ended elsewhere (cancelled or reaped) while it ran", spec.job_id)
         return RunOutcome(spec.job_id, None, ran=True)
-    except (JobTimedOut, *time_limit_errors):
+    except timeouts:
         return finish(TIMED_OUT, error=f"it ran longer than its {spec.time_limit_s:g} s time limit")
     except (UnknownDemo, DemoParamError) as exc:
         return finish(FAILED, error=str(exc))

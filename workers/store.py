@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
-from bot.db.base import utcnow
+from bot.db.base import rowcount, utcnow
 from bot.db.engine import Database
 from bot.db.job_models import Job, JobImage
 from bot.db.models import User
@@ -176,7 +176,7 @@ class JobStore:
                      .values(progress=case((Job.progress < progress, progress), else_=Job.progress),
                              stage=stage[:STAGE_LIMIT], updated_at=self.clock()))
         with self.progress_database.transaction() as session:
-            return session.execute(statement, execution_options={"synchronize_session": False}).rowcount == 1
+            return rowcount(session.execute(statement, execution_options={"synchronize_session": False})) == 1
 
     def finish(self, job_id: str, status: str, *, result: JobResult | None = None, error: str | None = None,
                only_attempt: int | None = None) -> bool:
@@ -195,8 +195,8 @@ class JobStore:
         if only_attempt is not None:
             conditions.append(Job.attempts == only_attempt)
         with self.database.transaction() as session:
-            won = session.execute(update(Job).where(*conditions).values(**values),
-                                  execution_options={"synchronize_session": False}).rowcount == 1
+            won = rowcount(session.execute(update(Job).where(*conditions).values(**values),
+                                           execution_options={"synchronize_session": False})) == 1
             if won and result is not None and result.images:
                 session.execute(insert(JobImage), [{"job_id": job_id, "position": n, "png": png}
                                                    for n, png in enumerate(result.images)])

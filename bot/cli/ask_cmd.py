@@ -10,7 +10,7 @@ from bot.cli.parser import UsageError
 from bot.config import get_settings
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `ask` command."""
     parser = commands.add_parser("ask", help="answer PyTorch questions from the knowledge base")
     parser.add_argument("question", nargs="*", help="the question (words are joined)")

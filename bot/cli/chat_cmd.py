@@ -11,7 +11,7 @@ from bot.cli.output import emit
 from bot.config import get_settings
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `chat` command."""
     parser = commands.add_parser("chat", help="chat with the bot in this terminal")
     parser.add_argument("--json", action="store_true", help="one JSON object per bot message or edit")

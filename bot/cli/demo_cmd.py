@@ -13,7 +13,7 @@ from bot.cli.parser import CommandFailed, UsageError
 from bot.config import get_settings
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `demo` command group."""
     parser = commands.add_parser("demo", help="list or run the live PyTorch demos")
     actions = parser.add_subparsers(dest="demo_command", metavar="ACTION", required=True)

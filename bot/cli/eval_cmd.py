@@ -10,7 +10,7 @@ from bot.cli.output import emit, emit_json
 from bot.cli.parser import UsageError
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `eval` command."""
     parser = commands.add_parser("eval", help="retrieval quality on a labelled question file (group, question, "
                                               "accept)")

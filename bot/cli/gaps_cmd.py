@@ -10,7 +10,7 @@ from bot.cli.output import emit, emit_json
 from bot.cli.parser import UsageError
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `gaps` command."""
     parser = commands.add_parser("gaps", help="knowledge gaps: questions the bot could not answer well, grouped")
     parser.add_argument("--json", action="store_true", help="print the gaps as one JSON object")

@@ -13,7 +13,7 @@ from bot.cli.parser import CommandFailed
 from bot.config import get_settings
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `healthcheck` command."""
     parser = commands.add_parser(
         "healthcheck", help="exit 0 when this process's dependencies are healthy (container health checks)")

@@ -6,16 +6,22 @@ import argparse
 import getpass
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.cli.output import emit, emit_json
 from bot.cli.parser import CommandFailed, UsageError
 
+if TYPE_CHECKING:  # the CLI imports the core on use, so that `--help` stays fast
+    from bot.core.admin.entries import KnowledgeAdmin
+
+T = TypeVar("T")
+
 QUIZ_SUFFIXES = (".yaml", ".yml")
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `knowledge` command group."""
     parser = commands.add_parser("knowledge", help="check knowledge files; add, edit and delete entries")
     actions = parser.add_subparsers(dest="knowledge_command", metavar="ACTION", required=True)
@@ -260,7 +266,7 @@ def list_entries(args: argparse.Namespace) -> int:
     return 0
 
 
-def _admin():  # type: ignore[no-untyped-def]
+def _admin() -> KnowledgeAdmin:
     """The admin use cases on the configured database (which must be migrated); no model is loaded."""
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -283,7 +289,7 @@ def _admin():  # type: ignore[no-untyped-def]
     return KnowledgeAdmin(database, documents=lambda: load_entries(paths))
 
 
-def _checked(call):  # type: ignore[no-untyped-def]
+def _checked(call: Callable[[], T]) -> T:
     """Run a core call, turning bad input and unknown ids into usage errors (exit 2) and conflicts into exit 1."""
     from bot.core.admin.entries import EditConflict
     from bot.core.errors import BadInput, NotFound
@@ -302,7 +308,7 @@ def _answer(args: argparse.Namespace) -> str:
     if str(args.answer_file) == "-":
         return sys.stdin.read()
     try:
-        return args.answer_file.read_text(encoding="utf-8")
+        return str(args.answer_file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read {args.answer_file}: {getattr(exc, 'strerror', None) or exc}") from None
 

@@ -9,7 +9,7 @@ from bot.cli.parser import CommandFailed
 from bot.config import get_settings
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `migrate` command."""
     parser = commands.add_parser("migrate", help="apply database migrations (alembic upgrade head)")
     parser.add_argument("--revision", default="head", help="target revision (default: head)")

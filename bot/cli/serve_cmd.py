@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from bot.runtime import Runtime
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `run` and `serve` commands."""
     run_parser = commands.add_parser("run", help="start everything configured: chat adapters, web app, workers")
     run_parser.set_defaults(func=run)

@@ -11,7 +11,7 @@ from bot.cli.parser import UsageError
 from bot.config import get_settings
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `study` command group."""
     parser = commands.add_parser("study", help="study channels: scheduled questions")
     actions = parser.add_subparsers(dest="study_command", metavar="ACTION", required=True)

@@ -15,7 +15,7 @@ from bot.config import Settings, get_settings
 log = logging.getLogger(__name__)
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `worker` command."""
     parser = commands.add_parser("worker", help="run demo workers (local process pool or Celery on Redis)")
     parser.add_argument("--backend", choices=["local", "celery"], default=None,

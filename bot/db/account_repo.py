@@ -8,6 +8,7 @@ from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from bot.db.account_models import Account, DashboardSession, LoginAttempt
+from bot.db.base import rowcount
 
 
 def account_named(*, session: Session, username: str) -> Account | None:
@@ -36,7 +37,7 @@ def delete_sessions(*, session: Session, session_id: str | None = None, account_
         statement = statement.where(DashboardSession.account_id == account_id)
     if before is not None:
         statement = statement.where(DashboardSession.created_at < before)
-    return int(session.execute(statement).rowcount)  # type: ignore[attr-defined]
+    return rowcount(session.execute(statement))
 
 
 def add_attempt(*, session: Session, username: str, client: str, now: datetime) -> int:

@@ -6,8 +6,9 @@ import os
 import socket
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import MetaData
+from sqlalchemy import CursorResult, MetaData
 from sqlalchemy.orm import DeclarativeBase
 
 NAMING = {
@@ -33,3 +34,8 @@ def utcnow() -> datetime:
 def lease_owner() -> str:
     """This process's name in row leases (schedules, job messages): host, pid and a random suffix."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def rowcount(result: Any) -> int:
+    """The rows an UPDATE or DELETE matched (`Session.execute` is typed as returning a plain `Result`)."""
+    return result.rowcount if isinstance(result, CursorResult) else 0

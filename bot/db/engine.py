@@ -53,8 +53,7 @@ def make_engine(url: str, *, lock_timeout_s: float = LOCK_TIMEOUT_S, **kwargs: A
 
 
 def _sqlite_engine(url: str, database: str | None, lock_timeout_s: float, **kwargs: Any) -> Engine:
-    in_memory = not database or database == ":memory:"
-    if not in_memory:
+    if database and database != ":memory:":
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     kwargs.setdefault("connect_args", {"timeout": lock_timeout_s, "check_same_thread": False})
     engine = create_engine(url, **kwargs)

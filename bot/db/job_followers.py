@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import or_, select, update
 
-from bot.db.base import utcnow
+from bot.db.base import rowcount, utcnow
 from bot.db.engine import Database
 from bot.db.job_models import Job
 
@@ -52,14 +52,14 @@ class JobFollowers:
         statement = (update(Job).where(Job.message_ref == message_ref, Job.delivered_at.is_(None))
                      .values(message_address=address, follower=self.owner, follow_until=now + self.lease))
         with self.database.transaction() as session:
-            return session.execute(statement, execution_options=_CAS).rowcount == 1
+            return rowcount(session.execute(statement, execution_options=_CAS)) == 1
 
     def keep(self, job_id: str) -> bool:
         """Renew this process's lease; False when another process has taken the job over."""
         with self.database.transaction() as session:
             renewed = session.execute(update(Job).where(Job.id == job_id, Job.follower == self.owner)
                                       .values(follow_until=self.clock() + self.lease), execution_options=_CAS)
-            if renewed.rowcount == 1:
+            if rowcount(renewed) == 1:
                 return True
             follower = session.scalar(select(Job.follower).where(Job.id == job_id))
         return follower is None  # never anchored (a console or web request): nobody else can take it

@@ -13,10 +13,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, delete, false, func, or_, select, update
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bot.db.base import rowcount
 from bot.db.models import Channel, User
 from bot.db.quiz_models import (
     ABANDONED,
@@ -77,7 +77,7 @@ def abandon_personal_sessions(*, session: Session, owner_id: int, channel_id: in
         .values(state=ABANDONED, updated_at=now, finished_at=now)
         .execution_options(synchronize_session=False)
     )
-    return _rowcount(result)
+    return rowcount(result)
 
 
 def open_slot(*, session: Session, session_id: int, slot: int, now: datetime, advance: bool) -> bool:
@@ -93,7 +93,7 @@ def open_slot(*, session: Session, session_id: int, slot: int, now: datetime, ad
         values["current_index"] = slot + 1
     result = session.execute(update(QuizSession).where(*conditions).values(**values)
                              .execution_options(synchronize_session=False))
-    return _rowcount(result) == 1
+    return rowcount(result) == 1
 
 
 def finish_session(*, session: Session, session_id: int, now: datetime) -> None:
@@ -122,7 +122,7 @@ def close_round_question(*, session: Session, session_id: int, slot: int, now: d
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    return _rowcount(result) == 1
+    return rowcount(result) == 1
 
 
 @dataclass(frozen=True)
@@ -402,7 +402,7 @@ def claim_schedule(*, session: Session, schedule_id: int, owner: str, now: datet
         .values(lease_owner=owner, lease_until=until)
         .execution_options(synchronize_session=False)
     )
-    return _rowcount(result) == 1
+    return rowcount(result) == 1
 
 
 def reachable(platforms: Collection[str] | Mapping[str, Collection[str] | None]) -> Any:
@@ -418,10 +418,6 @@ def reachable(platforms: Collection[str] | Mapping[str, Collection[str] | None])
 def _due_and_free(now: datetime) -> Any:
     return and_(StudySchedule.active.is_(True), StudySchedule.next_fire_at <= now,
                 or_(StudySchedule.lease_until.is_(None), StudySchedule.lease_until < now))
-
-
-def _rowcount(result: Any) -> int:
-    return result.rowcount if isinstance(result, CursorResult) else 0
 
 
 def _seconds(value: int) -> timedelta:

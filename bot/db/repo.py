@@ -22,7 +22,7 @@ def clean_text(value: str, limit: int) -> str:
     return value.replace("\x00", "\ufffd")[:limit]
 
 
-def _get_or_insert(session: Session, query: Select[tuple[Row]], make: Callable[[], Row]) -> Row:
+def _get_or_insert(session: Session, query: Select[Row], make: Callable[[], Row]) -> Row:
     """The row the query finds, or a new one; a concurrent insert of the same row is tolerated."""
     row = session.scalar(query)
     if row is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from bot.db.base import rowcount
 from bot.db.models import Channel
 from bot.db.run_models import RunChannel
 
@@ -22,7 +23,7 @@ def set_run_enabled(*, session: Session, channel_id: int, enabled: bool, user_id
         session.add(RunChannel(channel_id=channel_id, enabled_by=user_id))
         session.flush()
         return True
-    return bool(session.execute(delete(RunChannel).where(RunChannel.channel_id == channel_id)).rowcount)
+    return rowcount(session.execute(delete(RunChannel).where(RunChannel.channel_id == channel_id))) > 0
 
 
 def run_enabled_for(*, session: Session, platform: str, workspace_id: str, platform_channel_id: str) -> bool:

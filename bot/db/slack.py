@@ -12,7 +12,7 @@ from sqlalchemy import String, delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from bot.db.base import Base, utcnow
+from bot.db.base import Base, rowcount, utcnow
 from bot.db.types import UTCDateTime
 
 INSTALLATIONS_TABLE = "slack_installations"
@@ -55,4 +55,4 @@ def request_key(timestamp: str, signature: str) -> str:
 def forget_events(*, session: Session, older_than: timedelta, now: datetime | None = None) -> int:
     """Drop event ids past the window in which Slack retries; returns how many went."""
     cutoff = (now or utcnow()) - older_than
-    return int(session.execute(delete(SlackEvent).where(SlackEvent.received_at < cutoff)).rowcount)  # type: ignore[attr-defined]
+    return rowcount(session.execute(delete(SlackEvent).where(SlackEvent.received_at < cutoff)))

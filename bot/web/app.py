@@ -142,7 +142,8 @@ async def slack_events(request: Request) -> Response:
 
 async def slack_oauth(request: Request) -> Response:
     """Bolt's OAuth flow: the install page and the redirect that stores a workspace's installation."""
-    return await request.app.state.slack.handler.handle(request)
+    response: Response = await request.app.state.slack.handler.handle(request)
+    return response
 
 
 async def _openapi(request: Request) -> Response:
@@ -171,7 +172,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         request.method == "GET" or "text/html" in request.headers.get("accept", ""))
     if not wants_page:
         return await http_exception_handler(request, exc)
-    return await asyncio.to_thread(render, request, "error.html", exc.status_code, exc.headers,
+    return await asyncio.to_thread(render, request, "error.html", exc.status_code, dict(exc.headers or {}),
                                    status=exc.status_code, message=exc.detail)
 
 

@@ -29,7 +29,8 @@ class JobBody(BaseModel):
 
 
 def _demos(request: Request) -> DemoJobs:
-    return request.app.state.runtime.demos
+    demos: DemoJobs = request.app.state.runtime.demos
+    return demos
 
 
 def _caller(request: Request) -> Person:

@@ -93,7 +93,8 @@ def test_run_is_off_by_default_and_says_so_in_one_line(migrated, embedder, datab
     assert jobs(database) == []
 
 
-def test_a_channel_must_be_turned_on_by_someone_who_can_manage_it(migrated, embedder, database: Database) -> None:  # type: ignore[no-untyped-def]
+def test_a_channel_must_be_turned_on_by_someone_who_can_manage_it(migrated, embedder, database: Database,
+                                                                 bwrap) -> None:  # type: ignore[no-untyped-def]
     runtime = make_runtime(migrated, embedder, database, HoldBackend(), run_enabled=True)
     [refusal] = say(runtime, "print('hi')")
     assert refusal.text == "`/run` is not turned on in this channel; a channel admin can turn it on with `/run on`."

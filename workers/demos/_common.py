@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import io
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from workers.device import best_device, describe_device
@@ -41,6 +41,11 @@ def source_of(*functions: Callable[..., Any]) -> str:
 def fit_text(text: str, limit: int = TEXT_LIMIT) -> str:
     """`text` cut to `limit` characters; a last guard, since each demo writes to fit."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def json_metrics(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A demo's metrics, each value made JSON-safe."""
+    return {str(key): json_safe(item) for key, item in values.items()}
 
 
 def json_safe(value: Any) -> Any:

@@ -10,7 +10,7 @@ from workers.demos._common import (
     device_note,
     figure_png,
     fit_text,
-    json_safe,
+    json_metrics,
     new_figure,
     ratio_text,
     source_of,
@@ -112,7 +112,7 @@ def run_on(
     if device == "cpu" and max(sizes) > CPU_MAX_SIZE:
         raise DemoParamError("sizes", f"above {CPU_MAX_SIZE:,} needs a GPU worker; this one has only a CPU")
     precisions = GPU_PRECISIONS if device == "cuda" else ("float32",) if device != "cpu" else ()
-    timings: dict[str, list[float | None]] = {"cpu": []} | {p: [] for p in precisions}
+    timings: dict[str, list[float | None]] = {name: [] for name in ("cpu", *precisions)}
     progress(0.0, "starting")
     for index, n in enumerate(sizes):
         progress(index / len(sizes), f"{n}×{n} on the CPU")
@@ -151,7 +151,7 @@ def _metrics(sizes: list[int], device: str, name: str, timings: dict[str, list[f
         else None
     )
     metrics["peak"] = _peak_fractions(metrics) if device == "cuda" else None
-    return json_safe(metrics)
+    return json_metrics(metrics)
 
 
 def _peak_fractions(m: dict[str, Any]) -> dict[str, Any]:

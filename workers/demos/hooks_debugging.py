@@ -40,7 +40,8 @@ def trace_layers(batch: int, seed: int = 0) -> dict[str, Any]:
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             print(f"forward: input {tuple(x.shape)}", file=self.log)  # the quick look: one line per call
-            return self.body(x)
+            result: torch.Tensor = self.body(x)
+            return result
 
     torch.manual_seed(seed)
     net = SmallNet(io.StringIO())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from workers.demos._common import device_note, fit_text, json_safe, source_of
+from workers.demos._common import device_note, fit_text, json_metrics, source_of
 from workers.demos._params import validate_params
 from workers.demos.base import Demo, DemoOutput, ProgressFn
 from workers.device import best_device, describe_device
@@ -121,7 +121,7 @@ def _metrics(
             metrics[f"{prefix}{key}_ms"] = round(ms, 4) if ms is not None else None
             metrics[f"{prefix}{key}_gbps"] = _gbps(num_bytes, ms) if ms is not None else None
     metrics["round_trip_equal"] = pageable["round_trip_equal"] and (pinned is None or pinned["round_trip_equal"])
-    return json_safe(metrics)
+    return json_metrics(metrics)
 
 
 def _row(label: str, m: dict[str, Any], key: str) -> str:

@@ -9,7 +9,7 @@ from workers.demos._common import (
     device_note,
     figure_png,
     fit_text,
-    json_safe,
+    json_metrics,
     new_figure,
     ratio_text,
     source_of,
@@ -119,7 +119,7 @@ def _metrics(values: dict[str, Any], losses: list[float]) -> dict[str, Any]:
     """The numbers behind the text: first and last loss and a thinned curve."""
     stride = max(1, len(losses) // _CURVE_POINTS)
     curve = losses[::stride] + ([losses[-1]] if (len(losses) - 1) % stride else [])
-    return json_safe(
+    return json_metrics(
         {
             "steps": values["steps"],
             "lr": values["lr"],

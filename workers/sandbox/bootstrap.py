@@ -23,24 +23,24 @@ MAX_PNG_BYTES = 2 * 1024 * 1024
 class _NoKeyboard(io.TextIOBase):
     """sys.stdin: every read fails at once with the same clear message, never a hang."""
 
-    def readable(self):
+    def readable(self) -> bool:
         return True
 
-    def read(self, size=-1):
+    def read(self, size: int | None = -1) -> str:
         raise EOFError(NO_KEYBOARD)
 
-    def readline(self, size=-1):
+    def readline(self, size: int | None = -1) -> str:  # type: ignore[override]  # text, as TextIOBase reads
         raise EOFError(NO_KEYBOARD)
 
 
-def _no_input(prompt=""):
+def _no_input(prompt: object = "") -> str:
     if prompt:
         sys.stdout.write(str(prompt))
         sys.stdout.flush()
     raise EOFError(NO_KEYBOARD)
 
 
-def _cap_gpu_memory():
+def _cap_gpu_memory() -> None:
     fraction = os.environ.get("TT_GPU_MEMORY_FRACTION")
     if not fraction:
         return
@@ -50,11 +50,11 @@ def _cap_gpu_memory():
         torch.cuda.set_per_process_memory_fraction(float(fraction), 0)
 
 
-def _figures():
+def _figures() -> list[str]:
     pyplot = sys.modules.get("matplotlib.pyplot")
     if pyplot is None:
         return []
-    pngs = []
+    pngs: list[str] = []
     for number in pyplot.get_fignums()[:MAX_FIGURES]:
         buffer = io.BytesIO()
         try:
@@ -67,11 +67,11 @@ def _figures():
     return pngs
 
 
-def _last_line(exc):
+def _last_line(exc: BaseException) -> str:
     return "".join(traceback.format_exception_only(type(exc), exc)).strip().splitlines()[-1]
 
 
-def main():
+def main() -> None:
     main_pid = os.getpid()
     fd = int(os.environ.pop("TT_REPORT_FD"))
     report = os.fdopen(fd, "w", encoding="utf-8")
@@ -82,7 +82,7 @@ def main():
     with open(SNIPPET, encoding="utf-8") as handle:
         source = handle.read()
     linecache.cache["<snippet>"] = (len(source), None, source.splitlines(True), "<snippet>")
-    error = None
+    error: str | None = None
     try:
         _cap_gpu_memory()
         code = compile(source, "<snippet>", "exec")

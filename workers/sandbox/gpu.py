@@ -29,7 +29,7 @@ class GpuInfo:
 
 def installed_gpus(root: Path = PROC_GPUS) -> list[GpuInfo]:
     """Every NVIDIA GPU of this machine, in PCI bus order (nvidia-smi's numbering)."""
-    gpus = []
+    gpus: list[GpuInfo] = []
     if not root.is_dir():
         return gpus
     for entry in sorted(root.iterdir(), key=lambda path: path.name.lower()):

@@ -22,7 +22,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from workers.sandbox.cgroup import MemoryCgroup
@@ -383,27 +383,27 @@ def _result(run: _Run, limits: Limits, *, oom: bool) -> SnippetResult:
         except ValueError:
             report = {}
         report = report if isinstance(report, dict) else {}
-    common = {"stdout": stdout, "stderr": stderr, "seconds": seconds, "exit_status": status}
+    common = SnippetResult(KILLED, stdout=stdout, stderr=stderr, seconds=seconds, exit_status=status)
     if run.stopped_for == TIMED_OUT:
-        return SnippetResult(TIMED_OUT, reason=f"it ran longer than its {limits.wall_s:g} s time limit, so it was "
-                                               "stopped", **common)
+        return replace(common, outcome=TIMED_OUT,
+                       reason=f"it ran longer than its {limits.wall_s:g} s time limit, so it was stopped")
     if run.stopped_for == OUTPUT_LIMIT:
-        return SnippetResult(OUTPUT_LIMIT, truncated=True, reason=f"it printed more than {_size(limits.output_bytes)}"
-                                                                  ", so it was stopped", **common)
+        return replace(common, outcome=OUTPUT_LIMIT, truncated=True,
+                       reason=f"it printed more than {_size(limits.output_bytes)}, so it was stopped")
     if report.get("done"):
-        images = tuple(_png(item) for item in report.get("images") or [] if isinstance(item, str))
+        found = report.get("images")
+        images = tuple(_png(item) for item in (found if isinstance(found, list) else []) if isinstance(item, str))
         error = report.get("error")
         if error:
-            return SnippetResult(ERROR, error=str(error)[:500], images=images,
-                                 reason=str(error)[:500], **common)
-        return SnippetResult(OK, images=images, **common)
+            return replace(common, outcome=ERROR, error=str(error)[:500], images=images, reason=str(error)[:500])
+        return replace(common, outcome=OK, images=images)
     if oom:
-        return SnippetResult(MEMORY_LIMIT, reason=f"it used more than its {_size(limits.memory_bytes)} of memory, so "
-                                                  "it was stopped", **common)
+        return replace(common, outcome=MEMORY_LIMIT,
+                       reason=f"it used more than its {_size(limits.memory_bytes)} of memory, so it was stopped")
     if status is not None and status in (128 + signal.SIGXCPU, -signal.SIGXCPU, 128 + signal.SIGKILL):
-        return SnippetResult(CPU_LIMIT, reason=f"it used more than its {limits.cpu_s:g} s of CPU time, so it was "
-                                               "stopped", **common)
-    return SnippetResult(KILLED, reason=f"it stopped without finishing (exit status {status})", **common)
+        return replace(common, outcome=CPU_LIMIT,
+                       reason=f"it used more than its {limits.cpu_s:g} s of CPU time, so it was stopped")
+    return replace(common, outcome=KILLED, reason=f"it stopped without finishing (exit status {status})")
 
 
 def _png(item: str) -> bytes:

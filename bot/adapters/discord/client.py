@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import discord
@@ -136,7 +136,8 @@ class TorchtutorDiscord(discord.AutoShardedClient):
         """A button press: its custom_id is the core's action id (works across restarts: nothing is stored)."""
         if interaction.type is not discord.InteractionType.component:
             return
-        custom_id = (interaction.data or {}).get("custom_id")
+        data: Mapping[str, Any] = interaction.data or {}
+        custom_id = data.get("custom_id")
         if not isinstance(custom_id, str) or not custom_id or not self._first_time("interaction", interaction.id):
             return
         if custom_id.startswith(SHOW_MORE_PREFIX + ":"):
