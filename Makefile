@@ -9,7 +9,7 @@ DEV_LOCK := requirements-dev.lock
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup lock run test test-postgres lint bench clean
+.PHONY: setup lock run test test-postgres lint bench screenshots clean
 
 # The ONNX export of the packaged model (knowledge/onnx_model.py) is made once, offline; a no-op once it exists.
 setup: $(STAMP)
@@ -53,10 +53,15 @@ test-postgres: setup
 	TORCHTUTOR_TEST_DATABASE=postgres $(BIN)/python -m pytest -q -m "db and not sqlite_only" $(PYTEST_ARGS)
 
 lint: setup
-	$(BIN)/ruff check bot knowledge workers tests benchmarks
+	$(BIN)/ruff check bot knowledge workers tests benchmarks scripts
 
 bench: setup
 	$(BIN)/python benchmarks/ask.py
+
+# The README's screenshots (docs/screenshots/*.png), from a seeded demo database in a temporary folder.
+# Needs Debian's chromium (and fonts-noto-color-emoji for the emoji on buttons).
+screenshots: setup
+	$(BIN)/python scripts/screenshots.py
 
 clean:
 	rm -rf $(VENV) var/*.db var/cache
