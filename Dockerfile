@@ -1,8 +1,8 @@
 # torchtutor images, multi-stage:
 #   docker build --target app -t torchtutor .       bot, web app, CPU workers, migrations (CPU-only torch)
 #   docker build --target gpu -t torchtutor-gpu .   GPU workers (CUDA torch on an NVIDIA CUDA runtime base)
-# compose.yaml builds both. Dependencies are installed before the source is copied, so editing the code
-# rebuilds only the last layers.
+# compose.yaml builds both. Dependencies are installed from requirements.lock (hashes checked) before the source is
+# copied, so editing the code rebuilds only the last layers.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 # The CUDA wheels of torch bundle their own CUDA libraries; the runtime base adds the driver hooks the NVIDIA
 # container toolkit expects. `...-base-ubuntu24.04` works too and is a few GB smaller.
@@ -22,24 +22,16 @@ RUN groupadd --system --gid 10001 torchtutor \
     && useradd --system --uid 10001 --gid torchtutor --create-home --home-dir /home/torchtutor torchtutor
 WORKDIR /app
 
-# ---- requirements: the project's dependencies as pyproject.toml lists them, less torch (installed per target)
-FROM base AS requirements
-COPY pyproject.toml ./
-RUN python -c "import re, tomllib; \
-deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; \
-keep = [d for d in deps if re.split(r'[<>=!~;\[ ]', d, maxsplit=1)[0].strip().lower() != 'torch']; \
-open('/tmp/requirements.txt', 'w').write('\n'.join(keep) + '\n')"
-
-# ---- deps: CPU torch first, from the PyTorch CPU index (no multi-GB CUDA download), then the rest
+# ---- deps: CPU torch first, from the PyTorch CPU index (no multi-GB CUDA download), then the rest exactly as locked
 FROM base AS deps
 ARG TORCH_VERSION
 RUN python -m venv /opt/venv \
     && pip install --upgrade pip setuptools wheel \
     && pip install --index-url https://download.pytorch.org/whl/cpu "torch==${TORCH_VERSION}"
-COPY --from=requirements /tmp/requirements.txt /tmp/requirements.txt
-# The constraint keeps the CPU build: anything wanting another torch fails here instead of pulling CUDA.
-RUN echo "torch==${TORCH_VERSION}" > /tmp/constraints.txt \
-    && pip install -r /tmp/requirements.txt -c /tmp/constraints.txt
+# requirements.lock (`make lock`) pins every other runtime dependency with its hashes. torch is not in it (its build
+# differs per target), so anything wanting another torch fails here, unhashed, instead of pulling a CUDA build.
+COPY requirements.lock /tmp/requirements.lock
+RUN pip install --require-hashes -r /tmp/requirements.lock
 
 # ---- app: the slim runtime image (no compilers, no build caches), running as torchtutor
 FROM base AS app
@@ -76,9 +68,8 @@ WORKDIR /app
 RUN python3 -m venv /opt/venv \
     && pip install --upgrade pip setuptools wheel \
     && pip install --index-url "https://download.pytorch.org/whl/${TORCH_CUDA}" "torch==${TORCH_VERSION}"
-COPY --from=requirements /tmp/requirements.txt /tmp/requirements.txt
-RUN echo "torch==${TORCH_VERSION}" > /tmp/constraints.txt \
-    && pip install -r /tmp/requirements.txt -c /tmp/constraints.txt
+COPY requirements.lock /tmp/requirements.lock
+RUN pip install --require-hashes -r /tmp/requirements.lock
 COPY pyproject.toml README.md alembic.ini ./
 COPY migrations ./migrations
 COPY knowledge ./knowledge

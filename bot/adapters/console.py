@@ -1,4 +1,9 @@
-"""The terminal adapter, and the reference for every platform: a line in, neutral replies out as JSON."""
+"""The terminal adapter, and the reference for every platform: a line in, neutral replies out as JSON.
+
+For a person at a terminal (`terminal=True`) the same replies are shown with rich (markdown rendered, buttons
+numbered so that typing `2` presses the second), and lines are read with prompt_toolkit (line editing, history).
+Scripts (`--json`, or stdin not a terminal) get the plain behaviour, unchanged.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,13 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from bot.core.conversation import Person, Reply, Request
 from bot.core.tutor import Tutor
+
+if TYPE_CHECKING:
+    from prompt_toolkit import PromptSession
 
 PLATFORM = "console"
 DIRECT_CHANNEL = "terminal"
@@ -59,6 +67,8 @@ class ConsoleChat:
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _turn: asyncio.Future[None] | None = None  # done once the previous line has its first reply (or is over)
+    terminal: bool = False  # a person at a TTY: rendered markdown, numbered buttons
+    numbered: list[str] = field(default_factory=list)  # the ids of the buttons last shown, numbered from 1
 
     def base_request(self) -> Request:
         """The request every line starts from."""
@@ -74,7 +84,7 @@ class ConsoleChat:
         ended), so `/study status` typed right after `/study start` sees the schedule. What follows a first
         reply (a demo's progress edits) still runs alongside the next lines.
         """
-        request = parse_line(line, self.base_request())
+        request = parse_line(self.press_by_number(line), self.base_request())
         if request is None:
             return
         previous, turn = self._turn, asyncio.get_running_loop().create_future()
@@ -82,6 +92,13 @@ class ConsoleChat:
         task = asyncio.create_task(self._run(request, previous, turn))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def press_by_number(self, line: str) -> str:
+        """On a terminal, `2` (or `!click 2`) presses the second button last shown; any other line is kept."""
+        number = line.strip().removeprefix("!click").strip()
+        if self.terminal and number.isdigit() and 1 <= int(number) <= len(self.numbered):
+            return f"!click {self.numbered[int(number) - 1]}"
+        return line
 
     async def drain(self, timeout: float = DRAIN_TIMEOUT_S) -> None:
         """Wait for pending jobs' final messages, up to a limit."""
@@ -115,8 +132,18 @@ class ConsoleChat:
         async with self._write_lock:
             self.buttons_seen.update(b.id for b in reply.buttons)
             message = self.to_json(reply)
-            self.out.write((json.dumps(message, ensure_ascii=False) if self.as_json else _human(message)) + "\n")
+            if self.terminal:
+                self._show(message)
+            else:
+                self.out.write((json.dumps(message, ensure_ascii=False) if self.as_json else _human(message)) + "\n")
             self.out.flush()
+
+    def _show(self, message: dict[str, Any]) -> None:
+        from rich.console import Console
+
+        if message["buttons"]:
+            self.numbered = [b["id"] for b in message["buttons"]]
+        Console(file=self.out, highlight=False).print(rendered(message))
 
     def to_json(self, reply: Reply) -> dict[str, Any]:
         """The contract's `chat --json` object for a reply."""
@@ -148,11 +175,43 @@ def _human(message: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def rendered(message: dict[str, Any]) -> Any:
+    """A chat message for rich: its markdown rendered, then its buttons by number and its images' paths."""
+    from rich.console import Group
+    from rich.markdown import Markdown
+    from rich.text import Text
+
+    parts: list[Any] = [Text("(edited)", style="dim")] if message["edit"] else []
+    parts.append(Markdown(message["text"], hyperlinks=False))  # the address shown, whatever the terminal
+    for number, button in enumerate(message["buttons"], start=1):
+        line = Text.assemble((f"  [{number}] ", "bold cyan"), button["label"] or button["id"])
+        parts.append(line.append(f"  ({button['id']})", style="dim"))
+    parts += [Text(f"  image: {path}", style="dim") for path in message["images"]]
+    return Group(*parts, Text(""))
+
+
 async def run_console(chat: ConsoleChat, read_line: Callable[[], str]) -> None:
     """Feed stdin lines until end of input, then wait for pending jobs."""
     while True:
         line = await asyncio.to_thread(read_line)
         if line == "":
+            break
+        await chat.feed(line)
+    await chat.drain()
+
+
+async def run_terminal(chat: ConsoleChat, session: PromptSession[str], prompt: str = "you> ") -> None:
+    """Read lines with prompt_toolkit (editing, history) until Ctrl-D, then wait for pending jobs.
+
+    Ctrl-C drops the line being typed. Replies print above the prompt when the caller patches stdout
+    (prompt_toolkit's `patch_stdout`).
+    """
+    while True:
+        try:
+            line = await session.prompt_async(prompt)
+        except KeyboardInterrupt:
+            continue
+        except EOFError:
             break
         await chat.feed(line)
     await chat.drain()

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.cli.output import emit
 from bot.config import get_settings
+
+if TYPE_CHECKING:
+    from prompt_toolkit import PromptSession
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -34,28 +40,51 @@ def run(args: argparse.Namespace) -> int:
     user_id = args.user or _login()
     # The person at the terminal may do what a channel admin may (schedule study questions, turn /run on).
     person = Person(platform_id=user_id, name=user_id, can_manage_channel=True)
-    chat = ConsoleChat(runtime.tutor, person, args.channel, as_json=args.json,
-                       image_dir=settings.cache_dir.parent / "images")
-    if not args.json and sys.stdin.isatty():
-        emit("torchtutor chat: type /help, /ask QUESTION, or a question. Ctrl-D to quit.")
-    runtime.outbox.register(PLATFORM, chat, channels=[args.channel])  # other terminals show their own channels
-    asyncio.run(_chat(runtime, chat))
+    terminal = not args.json and sys.stdin.isatty() and sys.stdout.isatty()
+    history = settings.cache_dir.parent / "chat_history"
+    with _replies_above_the_prompt() if terminal else contextlib.nullcontext():
+        chat = ConsoleChat(runtime.tutor, person, args.channel, as_json=args.json, terminal=terminal,
+                           image_dir=settings.cache_dir.parent / "images")
+        if terminal:
+            emit("torchtutor chat: type /help, /ask QUESTION, or a question; press a button by its number. "
+                 "Up/Down for history, Ctrl-D to quit.")
+        runtime.outbox.register(PLATFORM, chat, channels=[args.channel])  # other terminals show their own channels
+        asyncio.run(_chat(runtime, chat, history if terminal else None))
     runtime.close()
     return 0
 
 
-async def _chat(runtime, chat) -> None:  # type: ignore[no-untyped-def]
+def _replies_above_the_prompt() -> contextlib.AbstractContextManager[None]:
+    """stdout through prompt_toolkit, so that replies arriving while a line is typed print above the prompt."""
+    from prompt_toolkit.patch_stdout import patch_stdout
+
+    return patch_stdout(raw=True)  # raw: rich's colours pass through
+
+
+async def _chat(runtime, chat, history: Path | None) -> None:  # type: ignore[no-untyped-def]
     """The conversation, with the study scheduler running beside it for this terminal's channels."""
-    from bot.adapters.console import run_console
+    from bot.adapters.console import run_console, run_terminal
 
     loop = runtime.quizzes.loop if runtime.quizzes is not None else None
     if loop is not None:
         loop.start()
     try:
-        await run_console(chat, sys.stdin.readline)
+        if history is None:
+            await run_console(chat, sys.stdin.readline)
+        else:
+            await run_terminal(chat, _prompt_session(history))
     finally:
         if loop is not None:
             await loop.stop()
+
+
+def _prompt_session(history_file: Path) -> PromptSession[str]:
+    """Line editing, with history kept across sessions in var/chat_history."""
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.history import FileHistory
+
+    history_file.parent.mkdir(parents=True, exist_ok=True)
+    return PromptSession(history=FileHistory(str(history_file)))
 
 
 def _login() -> str:

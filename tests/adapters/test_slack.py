@@ -538,7 +538,7 @@ def test_mrkdwn_escapes_what_slack_would_parse() -> None:
                       "[x](javascript:alert(1))\n# Heading\n- item\n```python\nx = a < b\n```")
     assert "&lt;!channel&gt;" in shown and "&amp;" in shown and "&lt;@U1&gt;" in shown
     assert "@\u200bhere" in shown and "*bold*" in shown and "_it_" in shown and "`&lt;code&gt;`" in shown
-    assert "docs (<https://pytorch.org/?a=1&amp;b=2>)" in shown and "<javascript" not in shown
+    assert "<https://pytorch.org/?a=1&amp;b=2|docs>" in shown and "<javascript" not in shown
     assert "*Heading*" in shown and "• item" in shown and "```\nx = a &lt; b\n```" in shown
 
 

@@ -71,3 +71,98 @@ def test_feedback_button_is_recorded_once_per_person(runtime) -> None:  # type: 
         assert question.status == "answered" and question.platform == "console"
         votes = s.scalars(select(Feedback)).all()
         assert [v.vote for v in votes] == [-1]  # changed, not doubled
+
+
+# ----- a person at a terminal: rich rendering, numbered buttons, prompt_toolkit input
+
+def shown(message: dict) -> str:  # type: ignore[type-arg]
+    import io
+
+    from rich.console import Console
+
+    from bot.adapters.console import rendered
+
+    out = io.StringIO()
+    Console(file=out, width=70, highlight=False).print(rendered(message))
+    return "\n".join(line.rstrip() for line in out.getvalue().splitlines())
+
+
+def test_a_terminal_shows_markdown_rendered_and_buttons_by_number() -> None:
+    text = ("**Broadcasting**\n\nShapes are **aligned** from the `right`.\n\n- one\n- two\n\n"
+            "```python\nx = a < b\n```\n\n_Source: entry (doc.md)_\n\nDocs: [torch.cat](https://docs.pytorch.org/c)")
+    screen = shown({"edit": True, "text": text, "images": ["/tmp/x.png"], "ephemeral": False,
+                    "buttons": [{"id": "feedback:up:1", "label": "👍 Helpful"}, {"id": "demo:run:x", "label": ""}]})
+    assert "**" not in screen and "`" not in screen and "_Source" not in screen and "```" not in screen
+    assert "Shapes are aligned from the right." in screen and "• one" in screen and "x = a < b" in screen
+    assert "Source: entry (doc.md)" in screen and "torch.cat (https://docs.pytorch.org/c)" in screen
+    assert screen.startswith("(edited)")
+    assert "[1] 👍 Helpful  (feedback:up:1)" in screen and "[2] demo:run:x  (demo:run:x)" in screen
+    assert "image: /tmp/x.png" in screen
+
+
+def test_numbers_press_buttons_only_on_a_terminal(runtime) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+    import io
+
+    from sqlalchemy import select
+
+    from bot.db.models import Feedback
+
+    async def session(terminal: bool) -> tuple[ConsoleChat, str, str]:
+        out = io.StringIO()
+        chat = ConsoleChat(runtime.tutor, Person("carol", "Carol"), "c2", out=out, terminal=terminal)
+        await chat.feed("/ask what is a dynamic computation graph?")
+        await chat.drain()
+        answer = out.getvalue()
+        number = next(n for n, i in enumerate(chat.numbered, 1) if i.startswith("feedback:down:")) if terminal else 1
+        await chat.feed(str(number) if terminal else "!click 1")
+        await chat.drain()
+        return chat, answer, out.getvalue()[len(answer):]
+
+    chat, answer, after = asyncio.run(session(terminal=True))
+    assert "Source:" in answer and "**" not in answer
+    down = next(n for n, i in enumerate(chat.numbered, 1) if i.startswith("feedback:down:"))
+    assert f"[{down}] 👎 Not helpful" in answer
+    assert "Thanks" in after
+    with runtime.database.session() as s:
+        assert [v.vote for v in s.scalars(select(Feedback)).all()] == [-1]
+    assert chat.press_by_number(f"!click {down}") == f"!click {chat.numbered[down - 1]}"
+    assert chat.press_by_number(str(len(chat.numbered) + 1)) == str(len(chat.numbered) + 1), "no such button: a line"
+
+    plain, _, after = asyncio.run(session(terminal=False))
+    assert plain.press_by_number("1") == "1" and "no button `1`" in after, "scripts keep ids only"
+
+
+def test_the_terminal_reads_lines_with_editing_and_history(runtime) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+    import io
+
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.history import InMemoryHistory
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output import DummyOutput
+
+    from bot.adapters.console import run_terminal
+
+    async def session() -> tuple[str, list[str]]:
+        out = io.StringIO()
+        chat = ConsoleChat(runtime.tutor, Person("dan", "Dan"), "c3", out=out, terminal=True)
+
+        async def shown(times: int) -> None:  # typed keys wait for the screen, as a person would
+            while out.getvalue().count("I teach PyTorch") < times:
+                await asyncio.sleep(0.02)
+
+        with create_pipe_input() as keys:
+            prompt = PromptSession(input=keys, output=DummyOutput(), history=InMemoryHistory())
+            reading = asyncio.create_task(run_terminal(chat, prompt))
+            keys.send_text("/elp\x01\x1b[Ch\r")  # `/elp`, Ctrl-A (start of line), Right, `h`: `/help`
+            await asyncio.wait_for(shown(1), 60)
+            keys.send_text("\x1b[A\r")  # Up: the line from history, again
+            await asyncio.wait_for(shown(2), 60)
+            keys.send_text("\x04")  # Ctrl-D
+            await asyncio.wait_for(reading, 60)
+        return out.getvalue(), list(prompt.history.get_strings())
+
+    screen, history = asyncio.run(session())
+    assert history == ["/help"], "kept once: prompt_toolkit skips a repeat of the last line"
+    assert screen.count("I teach PyTorch") == 2 and "**" not in screen, "the help shown twice, rendered"

@@ -267,7 +267,8 @@ def test_targets_run_as_a_non_root_user(target: str) -> None:
 def test_torch_and_the_dependencies_are_layered_before_the_source(target: str) -> None:
     steps = chain(dockerfile()[0], target)
     torch = next(i for i, (k, rest) in enumerate(steps) if k == "RUN" and re.search(r"pip install .*torch==", rest))
-    requirements = next(i for i, (k, rest) in enumerate(steps) if k == "RUN" and "-r /tmp/requirements.txt" in rest)
+    requirements = next(i for i, (k, rest) in enumerate(steps)
+                        if k == "RUN" and "--require-hashes -r /tmp/requirements.lock" in rest)
     source = next(i for i, step in enumerate(steps) if _is_source_copy(*step))
     assert torch < requirements < source
 

@@ -34,11 +34,16 @@ ACTION_ID_PREFIX = "tt:"
 BLOCK_ID_PREFIX = "tt:"
 _FENCE = "```"
 
+_BOLD_ITALIC = re.compile(r"\*\*\*(?=\S)(.+?)(?<=\S)\*\*\*")
 _BOLD = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*|__(?=\S)(.+?)(?<=\S)__")
 _ITALIC = re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])")
+_STRIKE = re.compile(r"~~(?=\S)(.+?)(?<=\S)~~")
 _LINK = re.compile(r"\[([^\]\n]+)\]\((https?://[^\s()|<>\"]+)\)")
+_LOOKS_LIKE_ADDRESS = re.compile(r"://|\bwww\.|\b[\w-]+\.(?:com|org|net|io|dev|ai|co|me|app|gg)\b", re.IGNORECASE)
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$")
 _BULLET = re.compile(r"^(\s*)[-*+]\s+")
+_QUOTE = re.compile(r"^\s{0,3}>\s?")
+_RULE = re.compile(r"^\s{0,3}([-*_])(?:\s*\1){2,}\s*$")
 _CODE_SPAN = re.compile(r"(`+)(.+?)\1")
 _STRONG = "\x00"
 
@@ -55,8 +60,17 @@ def plain(text: str, limit: int | None = None) -> str:
     return _cap(text, limit) if limit else text
 
 
+def code_escape(text: str) -> str:
+    """Code shown verbatim: only Slack's three control characters escaped (mentions are never parsed in code)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def to_mrkdwn(markdown: str) -> str:
-    """The core's markdown as Slack mrkdwn: bold, italics, code, links and headings translated, all else escaped."""
+    """The core's markdown as Slack mrkdwn (api.slack.com/reference/surfaces/formatting).
+
+    Bold, italics, strikethrough, code, links, quotes, headings (as bold lines), bullets and rules translated;
+    code kept verbatim with only `&`, `<`, `>` escaped; every other control character escaped.
+    """
     lines: list[str] = []
     in_code = False
     for line in markdown.replace("\r\n", "\n").replace("\x00", "").split("\n"):
@@ -64,39 +78,54 @@ def to_mrkdwn(markdown: str) -> str:
             in_code = not in_code
             lines.append(_FENCE)  # Slack shows a language tag as code, so drop it
             continue
-        lines.append(escape(line) if in_code else _inline(line))
+        lines.append(code_escape(line) if in_code else _line(line))
     if in_code:
         lines.append(_FENCE)
     return "\n".join(lines)
 
 
-def _inline(line: str) -> str:
+def _line(line: str) -> str:
+    if _RULE.match(line):
+        return "―" * 12  # Slack has no rule: a line of bars
     heading = _HEADING.match(line)
     if heading:
         return f"*{_inline(heading.group(1)).replace('*', '')}*"
-    line = _BULLET.sub(lambda m: f"{m.group(1)}• ", line)
+    quote = _QUOTE.match(line)
+    if quote:  # `>` is escaped everywhere else; at the start of a line it is Slack's own quote mark
+        return "> " + _line(line[quote.end():])
+    return _inline(_BULLET.sub(lambda m: f"{m.group(1)}• ", line))
+
+
+def _inline(line: str) -> str:
     parts: list[str] = []
     position = 0
     for span in _CODE_SPAN.finditer(line):
         parts.append(_format(line[position:span.start()]))
-        parts.append(f"`{escape(span.group(2))}`")
+        parts.append(f"`{code_escape(span.group(2))}`")
         position = span.end()
     parts.append(_format(line[position:]))
     return "".join(parts)
+
+
+def _link(label: str, url: str) -> str:
+    """`<url|label>`; a label that itself looks like an address shows the real one, so no link is disguised."""
+    url = url.replace("&", "&amp;")
+    return f"<{url}>" if _LOOKS_LIKE_ADDRESS.search(label) else f"<{url}|{escape(label)}>"
 
 
 def _format(text: str) -> str:
     links: list[str] = []
 
     def keep_link(match: re.Match[str]) -> str:
-        # The label stays plain text and the real address is shown: echoed text can never disguise a link.
-        links.append(f"{escape(match.group(1))} (<{match.group(2).replace('&', '&amp;')}>)")
+        links.append(_link(match.group(1), match.group(2)))
         return f"\x01{len(links) - 1}\x01"
 
     text = _LINK.sub(keep_link, text.replace("\x01", ""))
     text = escape(text)
+    text = _BOLD_ITALIC.sub(lambda m: f"{_STRONG}_{m.group(1)}_{_STRONG}", text)
     text = _BOLD.sub(lambda m: f"{_STRONG}{m.group(1) or m.group(2)}{_STRONG}", text)
     text = _ITALIC.sub(lambda m: f"_{m.group(1)}_", text)
+    text = _STRIKE.sub(lambda m: f"~{m.group(1)}~", text)
     text = text.replace(_STRONG, "*")
     return re.sub("\x01(\\d+)\x01", lambda m: links[int(m.group(1))], text)
 
