@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from knowledge.entries import Entry
 from knowledge.index import Hit
 from knowledge.precision import (
     COVERAGE_FLOOR,
+    SURE_DENSE,
+    UNCOVERED_PENALTY,
     UNNAMED_PENALTY,
     about,
     discounted,
@@ -69,3 +73,15 @@ def test_entries_that_never_write_the_name_or_the_question_lose_score() -> None:
     assert discounted(hit, ["logsoftmaxbackward0"], "RuntimeError: 'LogSoftmaxBackward0' nan").score == 0.6
     assert uncovered(hit, COVERAGE_FLOOR).score == 0.6
     assert uncovered(hit, 0.0).score < uncovered(hit, COVERAGE_FLOOR / 2).score < 0.6
+
+
+def test_a_close_meaning_outweighs_missing_words() -> None:
+    """The coverage penalty fades as the dense score rises through SURE_DENSE: a question that means an entry
+    (high cosine) is not punished for words of its own, such as "total beginner here"."""
+    low, high = SURE_DENSE
+    ask = entry("What is PyTorch?")
+    vague, middle, sure = (Hit(ask, 0.6, dense=d) for d in (low, (low + high) / 2, high))
+    full = 0.6 - uncovered(vague, 0.0).score
+    assert full == pytest.approx(UNCOVERED_PENALTY)
+    assert 0.6 - uncovered(middle, 0.0).score == pytest.approx(full / 2)
+    assert uncovered(sure, 0.0).score == 0.6
