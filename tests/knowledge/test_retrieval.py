@@ -158,7 +158,8 @@ def test_an_index_without_entries_finds_nothing() -> None:
 
 
 def test_an_entry_asking_about_the_words_outranks_one_whose_answer_merely_writes_them(embedder) -> None:  # type: ignore[no-untyped-def]
-    asks = Entry("asks", "What can I do about overfitting in a small model?", "Collect more data, regularise, stop early.")
+    asks = Entry("asks", "What can I do about overfitting in a small model?",
+                 "Collect more data, regularise, stop early.")
     mentions = Entry("mentions", "How do I add dropout?", "Dropout reduces overfitting: add `nn.Dropout(p)`.")
     index = KnowledgeIndex.build([asks, mentions], embedder)
     silent = np.zeros(384, dtype=np.float32)  # no dense part: the lexical match alone decides
