@@ -91,14 +91,20 @@ def mentions(entry: Entry, names: Sequence[str]) -> bool:
 
 
 def prefer_named(hits: Sequence[Hit], names: Sequence[str], margin: float | None = None) -> list[Hit]:
-    """The hits with the entry most about the named APIs first, among those within `margin` of the best."""
+    """The hits with the entry most about the named APIs first, among those within `margin` of the best; when no
+    close entry is about them, one that at least writes them (in its answer or code) first, among those within
+    `UNNAMED_PENALTY`, the score an entry that never writes them loses anyway."""
     if not hits or not names:
         return list(hits)
     margin = RERANK_MARGIN if margin is None else margin
     best = hits[0]
     close = [(about(hit.entry, names), -i) for i, hit in enumerate(hits) if hit.score >= best.score - margin]
     count, position = max(close)
-    if count == 0 or position == 0:
+    if count == 0:
+        writers = [i for i, hit in enumerate(hits) if hit.score >= best.score - UNNAMED_PENALTY
+                   and mentions(hit.entry, names)]
+        position = -writers[0] if writers else 0
+    if position == 0:
         return list(hits)
     winner = hits[-position]
     return [winner, *[hit for hit in hits if hit is not winner]]

@@ -85,3 +85,14 @@ def test_a_close_meaning_outweighs_missing_words() -> None:
     assert full == pytest.approx(UNCOVERED_PENALTY)
     assert 0.6 - uncovered(middle, 0.0).score == pytest.approx(full / 2)
     assert uncovered(sure, 0.0).score == 0.6
+
+
+def test_without_an_entry_about_the_name_one_that_writes_it_wins_over_one_that_never_does() -> None:
+    """Terse Q&A entries name APIs only in their code: `torch.from_numpy` goes to the entry whose code uses it,
+    if it scores within UNNAMED_PENALTY of the best (which would lose that much for never writing the name)."""
+    memory = Hit(entry("How do I optimise memory usage?", answer="Free what you no longer need."), 0.50)
+    writes = Hit(entry("How do I convert a NumPy array?", answer="`t = torch.from_numpy(a)`"), 0.50 - UNNAMED_PENALTY)
+    far = Hit(writes.entry, 0.49 - UNNAMED_PENALTY)
+    assert prefer_named([memory, writes], ["torch.from_numpy"])[0] is writes
+    assert prefer_named([memory, far], ["torch.from_numpy"])[0] is memory
+    assert prefer_named([memory, writes], ["torch.stack"])[0] is memory
