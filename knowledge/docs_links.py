@@ -6,8 +6,12 @@ import importlib
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote_plus
 
 BASE_URL = "https://docs.pytorch.org/docs/stable"
+SEARCH_LABEL = "Search the PyTorch documentation"
+# Characters of the question put in a search link.
+SEARCH_QUERY_LIMIT = 200
 
 # Named notes pages (`Docs: notes/cuda`): the ones PyTorch publishes under docs/stable/notes/.
 NOTES = frozenset(
@@ -78,6 +82,12 @@ def url_for(name: str) -> str:
 def links(names: tuple[str, ...] | list[str]) -> tuple[tuple[str, str], ...]:
     """(label, url) for each well-formed name, in order; malformed ones are left out."""
     return tuple((name, url_for(name)) for name in names if is_well_formed(name))
+
+
+def search(question: str) -> tuple[str, str]:
+    """(label, url) of a search of the official documentation for the question's words."""
+    words = " ".join(question.split())[:SEARCH_QUERY_LIMIT]
+    return SEARCH_LABEL, f"{BASE_URL}/search.html?q={quote_plus(words)}"
 
 
 def resolve(name: str) -> Any:

@@ -4,7 +4,8 @@ Each entry is matched through every text that can stand for it: its question, it
 ("Also asked:") and the passages of its answer, by cosine similarity (the best text wins); and through its
 words, by BM25 over the question field (question, phrasings, tags) and over the answer (code included, so
 pasted identifiers and error messages match), the better of the two normalised to 0..1. The two scores are
-fused by `knowledge.retrieval.fuse`.
+fused by `knowledge.retrieval.fuse`. Ranking weighs a match in the answer a little less than one in the question
+field (`ANSWER_RANK_WEIGHT`): an entry that asks what the question asks beats one that merely mentions it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 from knowledge.cache import EmbeddingCache
 from knowledge.entries import Entry
 from knowledge.lexical import LexicalIndex, tokenize
-from knowledge.retrieval import DENSE_WEIGHT, best_per_run, fuse, top_k
+from knowledge.retrieval import ANSWER_RANK_WEIGHT, DENSE_WEIGHT, best_per_run, fuse, top_k
 
 MAX_PASSAGES = 12
 _MIN_PASSAGE_CHARS = 20
@@ -149,13 +150,18 @@ class KnowledgeIndex:
 
     def scores(self, query: np.ndarray, text: str = "") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(fused, dense, lexical) scores of every entry for one query vector and the query's text."""
+        dense, question, answer = self._parts(query, text)
+        lexical = np.maximum(question, answer)
+        return fuse(dense, lexical, self.dense_weight), dense, lexical
+
+    def _parts(self, query: np.ndarray, text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per entry: the dense score, and the lexical scores of its question field and of its answer."""
         if not self.entries:
             empty = np.zeros(0, dtype=np.float32)
             return empty, empty, empty
         dense = best_per_run(self._vectors @ np.asarray(query, dtype=np.float32), self._starts)
         terms = tokenize(text) if text else []
-        lexical = np.maximum(self._questions.scores(terms), self._answers.scores(terms))
-        return fuse(dense, lexical, self.dense_weight), dense, lexical
+        return dense, self._questions.scores(terms), self._answers.scores(terms)
 
     def coverage(self, entry_id: str, text: str) -> float:
         """The IDF-weighted share of the text's terms that an entry writes anywhere (question field or answer):
@@ -179,10 +185,13 @@ class KnowledgeIndex:
             return vocabulary
 
     def search(self, query: np.ndarray, top_k: int = 5, *, text: str = "") -> list[Hit]:
-        """Entries ranked by fused score for one query vector; pass the query's text for the lexical part."""
-        fused, dense, lexical = self.scores(query, text)
-        return [Hit(self.entries[i], float(fused[i]), float(dense[i]), float(lexical[i]))
-                for i in _top(fused, top_k)]
+        """The top_k entries for one query vector (pass the query's text for the lexical part), ranked with the
+        answer's lexical match weighed by `ANSWER_RANK_WEIGHT`; each hit's score is the fused score all the same."""
+        dense, question, answer = self._parts(query, text)
+        lexical = np.maximum(question, answer)
+        fused = fuse(dense, lexical, self.dense_weight)
+        ranking = fuse(dense, np.maximum(question, ANSWER_RANK_WEIGHT * answer), self.dense_weight)
+        return [Hit(self.entries[i], float(fused[i]), float(dense[i]), float(lexical[i])) for i in _top(ranking, top_k)]
 
 
 def question_field_terms(entry: Entry) -> list[str]:

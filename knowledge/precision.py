@@ -22,8 +22,12 @@ RERANK_MARGIN = 0.10
 UNNAMED_PENALTY = 0.05
 # An entry that writes less than this share of the question's words (IDF-weighted) loses up to
 # UNCOVERED_PENALTY x (COVERAGE_FLOOR - share) / COVERAGE_FLOOR: "YOLO loss" is not answered by the NaN-loss entry.
-COVERAGE_FLOOR = 0.5
+COVERAGE_FLOOR = 0.6
 UNCOVERED_PENALTY = 0.15
+# ...unless the meaning matches so closely that the words do not matter: the penalty fades out as the dense
+# (MiniLM cosine) score rises from the first to the second value. "what even is pytorch? total beginner here"
+# writes none of the "What is PyTorch" entry's words but one, and means exactly that entry (cosine 0.86).
+SURE_DENSE = (0.60, 0.75)
 
 _DOTTED = re.compile(r"(?<![\w.])[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+(?:\(\))?")
 _CALL = re.compile(r"(?<![\w.])[A-Za-z_]\w*\(\)")
@@ -87,14 +91,20 @@ def mentions(entry: Entry, names: Sequence[str]) -> bool:
 
 
 def prefer_named(hits: Sequence[Hit], names: Sequence[str], margin: float | None = None) -> list[Hit]:
-    """The hits with the entry most about the named APIs first, among those within `margin` of the best."""
+    """The hits with the entry most about the named APIs first, among those within `margin` of the best; when no
+    close entry is about them, one that at least writes them (in its answer or code) first, among those within
+    `UNNAMED_PENALTY`, the score an entry that never writes them loses anyway."""
     if not hits or not names:
         return list(hits)
     margin = RERANK_MARGIN if margin is None else margin
     best = hits[0]
     close = [(about(hit.entry, names), -i) for i, hit in enumerate(hits) if hit.score >= best.score - margin]
     count, position = max(close)
-    if count == 0 or position == 0:
+    if count == 0:
+        writers = [i for i, hit in enumerate(hits) if hit.score >= best.score - UNNAMED_PENALTY
+                   and mentions(hit.entry, names)]
+        position = -writers[0] if writers else 0
+    if position == 0:
         return list(hits)
     winner = hits[-position]
     return [winner, *[hit for hit in hits if hit is not winner]]
@@ -109,8 +119,11 @@ def discounted(hit: Hit, names: Sequence[str], question: str, penalty: float | N
 
 
 def uncovered(hit: Hit, share: float, question: str = "") -> Hit:
-    """The hit with its score lowered when its entry writes too little of the question (`share`, 0..1); pasted
-    error messages are spared, since their paths, shapes and internals are words no entry needs to write."""
+    """The hit with its score lowered when its entry writes too little of the question (`share`, 0..1), the less
+    the closer its meaning (`SURE_DENSE`); pasted error messages are spared, since their paths, shapes and
+    internals are words no entry needs to write."""
     if share >= COVERAGE_FLOOR or is_pasted_error(question):
         return hit
-    return replace(hit, score=hit.score - UNCOVERED_PENALTY * (COVERAGE_FLOOR - share) / COVERAGE_FLOOR)
+    low, high = SURE_DENSE
+    doubt = min(1.0, max(0.0, (high - hit.dense) / (high - low)))
+    return replace(hit, score=hit.score - doubt * UNCOVERED_PENALTY * (COVERAGE_FLOOR - share) / COVERAGE_FLOOR)

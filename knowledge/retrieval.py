@@ -7,6 +7,11 @@ import numpy as np
 # Weight of the dense (MiniLM cosine) score in the fused score; the lexical (normalised BM25) score gets the rest.
 # Tuned with `torchtutor eval` on knowledge/eval/tuning_questions.tsv (see README, "Retrieval and abstention").
 DENSE_WEIGHT = 0.6
+# In ranking (not in the score a threshold judges), a match in an entry's answer counts this much of one in its
+# question field: "overfitting what to do" is about the entry that asks about overfitting, not the dropout entry
+# whose one-line answer says it prevents overfitting. Tuned like DENSE_WEIGHT, and on
+# knowledge/eval/thirdparty_questions.tsv, whose terse entries have no phrasings or tags.
+ANSWER_RANK_WEIGHT = 0.7
 
 
 def semantic_search(queries: np.ndarray, corpus: np.ndarray, top_k: int = 10) -> list[list[tuple[int, float]]]:

@@ -76,8 +76,9 @@ def _database_ready() -> bool:
 
 
 def _human(result: dict) -> str:  # type: ignore[type-arg]
+    docs = "".join(f"\n  docs: {d['title']} <{d['url']}>" for d in result["docs"])
     if result["status"] != "answered":
-        return f"Q: {result['question']}\n(no answer in the knowledge base)\n"
+        return f"Q: {result['question']}\n(no answer in the knowledge base){docs}\n"
     related = "".join(f"\n  related: {r['entry_question']}" for r in result["related"])
     return (f"Q: {result['question']}\n[{result['entry_id']}, score {result['score']:.2f}] "
-            f"{result['entry_question']}\n\n{result['answer']}{related}\n")
+            f"{result['entry_question']}\n\n{result['answer']}{related}{docs}\n")

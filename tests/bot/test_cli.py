@@ -10,7 +10,8 @@ import pytest
 from tests.conftest import REPO, SEED, cli
 
 TENSOR_ENTRY = "how-does-pytorch-s-tensor-object-differ-from-a-numpy-ndarray"
-ASK_KEYS = {"question", "status", "entry_id", "entry_question", "score", "answer", "related"}
+ASK_KEYS = {"question", "status", "entry_id", "entry_question", "score", "answer", "related", "docs"}
+DOCS = "https://docs.pytorch.org/docs/stable"
 
 
 def test_ask_json_answers_and_declines_in_input_order(tmp_path: Path) -> None:
@@ -25,13 +26,27 @@ def test_ask_json_answers_and_declines_in_input_order(tmp_path: Path) -> None:
     assert isinstance(lines[0]["score"], float)
 
 
-def test_ask_with_the_default_knowledge_answers_the_done_when_question() -> None:
-    result = cli("ask", "--json", "How is a PyTorch tensor different from a numpy array?")
+def test_ask_with_the_default_knowledge_answers_the_done_when_question(tmp_path: Path) -> None:
+    questions = tmp_path / "questions.txt"
+    questions.write_text("How is a PyTorch tensor different from a numpy array?\nHow do I center a div in CSS?\n"
+                         "how do I bake sourdough bread\nwhat even is pytorch? total beginner here\n"
+                         "what is the PyTorch equivalent of tf.function\n")
+    result = cli("ask", "--json", "--from-file", str(questions))
     assert result.returncode == 0, result.stderr
-    payload = json.loads(result.stdout)
-    assert payload["entry_id"] == TENSOR_ENTRY
-    declined = json.loads(cli("ask", "--json", "How do I center a div in CSS?").stdout)
-    assert declined["status"] == "no_match"
+    tensor, css, bread, beginner, compared = (json.loads(line) for line in result.stdout.splitlines())
+    assert tensor["entry_id"] == TENSOR_ENTRY
+    # The answer links the documentation its entry cites; a decline links a search of the docs for the question,
+    # unless the question is about another technology altogether.
+    assert {"title": "torch.from_numpy", "url": f"{DOCS}/generated/torch.from_numpy.html"} in tensor["docs"]
+    assert css["status"] == "no_match" and css["docs"] == []
+    assert bread["status"] == "no_match"
+    assert bread["docs"] == [{"title": "Search the PyTorch documentation",
+                              "url": f"{DOCS}/search.html?q=how+do+I+bake+sourdough+bread"}]
+    # A broad question that means an entry is answered despite its own words ("total beginner here").
+    assert beginner["status"] == "answered" and beginner["entry_question"].startswith("What is PyTorch")
+    # Naming both frameworks says which entry is meant: the comparison entry needs only the related threshold.
+    assert compared["status"] == "answered"
+    assert compared["entry_question"] == "How does PyTorch compare with TensorFlow?"
 
 
 @pytest.mark.parametrize("args", [

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from knowledge.entries import Entry
 from knowledge.index import Hit
 from knowledge.precision import (
     COVERAGE_FLOOR,
+    SURE_DENSE,
+    UNCOVERED_PENALTY,
     UNNAMED_PENALTY,
     about,
     discounted,
@@ -69,3 +73,26 @@ def test_entries_that_never_write_the_name_or_the_question_lose_score() -> None:
     assert discounted(hit, ["logsoftmaxbackward0"], "RuntimeError: 'LogSoftmaxBackward0' nan").score == 0.6
     assert uncovered(hit, COVERAGE_FLOOR).score == 0.6
     assert uncovered(hit, 0.0).score < uncovered(hit, COVERAGE_FLOOR / 2).score < 0.6
+
+
+def test_a_close_meaning_outweighs_missing_words() -> None:
+    """The coverage penalty fades as the dense score rises through SURE_DENSE: a question that means an entry
+    (high cosine) is not punished for words of its own, such as "total beginner here"."""
+    low, high = SURE_DENSE
+    ask = entry("What is PyTorch?")
+    vague, middle, sure = (Hit(ask, 0.6, dense=d) for d in (low, (low + high) / 2, high))
+    full = 0.6 - uncovered(vague, 0.0).score
+    assert full == pytest.approx(UNCOVERED_PENALTY)
+    assert 0.6 - uncovered(middle, 0.0).score == pytest.approx(full / 2)
+    assert uncovered(sure, 0.0).score == 0.6
+
+
+def test_without_an_entry_about_the_name_one_that_writes_it_wins_over_one_that_never_does() -> None:
+    """Terse Q&A entries name APIs only in their code: `torch.from_numpy` goes to the entry whose code uses it,
+    if it scores within UNNAMED_PENALTY of the best (which would lose that much for never writing the name)."""
+    memory = Hit(entry("How do I optimise memory usage?", answer="Free what you no longer need."), 0.50)
+    writes = Hit(entry("How do I convert a NumPy array?", answer="`t = torch.from_numpy(a)`"), 0.50 - UNNAMED_PENALTY)
+    far = Hit(writes.entry, 0.49 - UNNAMED_PENALTY)
+    assert prefer_named([memory, writes], ["torch.from_numpy"])[0] is writes
+    assert prefer_named([memory, far], ["torch.from_numpy"])[0] is memory
+    assert prefer_named([memory, writes], ["torch.stack"])[0] is memory

@@ -90,8 +90,9 @@ def test_fusion_beats_dense_alone_and_lexical_alone(fixture_index: KnowledgeInde
     vectors = embedder.encode([question for question, _ in LABELLED])
 
     def correct(weight: float) -> int:
+        # The fused score itself (what a threshold judges); ranking also weighs answer matches down, tested below.
         fixture_index.dense_weight = weight
-        return sum(fixture_index.search(v, top_k=1, text=q)[0].entry.id == want
+        return sum(fixture_index.entries[int(np.argmax(fixture_index.scores(v, q)[0]))].id == want
                    for (q, want), v in zip(LABELLED, vectors, strict=True))
 
     try:
@@ -154,3 +155,16 @@ def test_an_index_without_entries_finds_nothing() -> None:
     assert index.search(np.ones(384, dtype=np.float32), text="zero_grad") == [] and len(index) == 0
     entry = Entry(id="x", question="What is x?", answer="x is x.")
     assert len(KnowledgeIndex([entry], np.ones((1, 384), dtype=np.float32), np.array([0]))) == 1
+
+
+def test_an_entry_asking_about_the_words_outranks_one_whose_answer_merely_writes_them(embedder) -> None:  # type: ignore[no-untyped-def]
+    asks = Entry("asks", "What can I do about overfitting in a small model?",
+                 "Collect more data, regularise, stop early.")
+    mentions = Entry("mentions", "How do I add dropout?", "Dropout reduces overfitting: add `nn.Dropout(p)`.")
+    index = KnowledgeIndex.build([asks, mentions], embedder)
+    silent = np.zeros(384, dtype=np.float32)  # no dense part: the lexical match alone decides
+    fused, _, _ = index.scores(silent, "overfitting")
+    assert fused[1] > fused[0]  # the short answer's match scores higher...
+    hits = index.search(silent, top_k=2, text="overfitting")
+    assert [hit.entry.id for hit in hits] == ["asks", "mentions"]  # ...but the entry that asks about it ranks first
+    assert [hit.score for hit in hits] == pytest.approx([fused[0], fused[1]])  # scores stay the fused ones

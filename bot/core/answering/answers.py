@@ -9,7 +9,6 @@ import uuid
 from concurrent.futures import Future
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote_plus
 
 from bot.core.answering.matching import Answer, AskService
 from bot.core.conversation import Button, Reply, Request
@@ -33,7 +32,6 @@ DECLINE = ("I don't know that one yet, so I won't guess. I only answer from my P
 NO_COMPARISON = ("I have no entry that compares PyTorch with {framework}, so I won't guess. "
                  "Your question has been noted for the people who maintain my knowledge base.")
 CLOSE_CALL = "_Two entries fit your question about equally well. This is one; the other is “{other}” (button below)._"
-DOCS_QUERY_LIMIT = 200
 OFF_TOPIC = ("That looks like a question about {topic}, and I only answer questions about PyTorch, so I won't guess. "
              "If it is about PyTorch, mention PyTorch in the question.")
 
@@ -234,14 +232,7 @@ def render_answer(answer: Answer, question_id: int | None) -> Reply:
     text = DECLINE if answer.compared is None else NO_COMPARISON.format(framework=answer.compared)
     if suggestions:
         text += "\n\nThe nearest entries I have, in case one of them helps:"
-    return Reply(text, title="No answer yet", buttons=tuple(suggestions), docs=(docs_search(answer.question),),
-                 kind="no_match")
-
-
-def docs_search(question: str) -> tuple[str, str]:
-    """(label, url) of a search of the official PyTorch documentation for the question's words."""
-    words = " ".join(question.split())[:DOCS_QUERY_LIMIT]
-    return "Search the PyTorch documentation", f"{docs_links.BASE_URL}/search.html?q={quote_plus(words)}"
+    return Reply(text, title="No answer yet", buttons=tuple(suggestions), docs=answer.docs, kind="no_match")
 
 
 def render_entry(entry: Entry, question_id: int | None, related: list[Entry] | None = None,

@@ -9,7 +9,8 @@ The decision, tuned with `torchtutor eval` on `knowledge/eval/dev_wild.tsv` and 
   configuration fixes it, else the bot declines and offers the nearest entries instead;
 - a question that names another framework or technology (TensorFlow, JAX, CSS, ...) and not PyTorch is
   declined whatever its score: similarity cannot tell "CUDA out of memory in TensorFlow" from the PyTorch entry;
-  one that weighs PyTorch against another framework is answered only by an entry about that framework;
+  one that weighs PyTorch against another framework is answered only by an entry about that framework, which
+  then needs only the related threshold (naming both frameworks already says which entry is meant);
 - when another entry scores within `CLOSE_MARGIN` of the answer, the answer says so and offers it;
 - related entries are the next best distinct entries scoring at least the related threshold, at most three.
 """
@@ -25,6 +26,7 @@ from typing import Any
 
 from bot.core.answering.knowledge import KnowledgeService
 from bot.core.text import has_words, normalise_question
+from knowledge import docs_links
 from knowledge.batching import MicroBatcher
 from knowledge.calibration import Calibration, fixed
 from knowledge.index import Encoder, Hit
@@ -74,6 +76,14 @@ class Answer:
         """The other framework or technology the question was about, when it was declined for that."""
         return self.note.split(":", 1)[1] if self.note and self.note.startswith("off_topic:") else None
 
+    @property
+    def docs(self) -> tuple[tuple[str, str], ...]:
+        """(label, url) links to the official documentation: the pages the answer's entry cites, or for a decline
+        a search of the docs for the question (none for a question about another technology)."""
+        if self.answered and self.hit is not None:
+            return docs_links.links(self.hit.entry.docs)
+        return () if self.off_topic is not None else (docs_links.search(self.question),)
+
     def to_json(self) -> dict[str, Any]:
         """The `ask --json` object of the contract."""
         entry = self.hit.entry if self.hit and self.answered else None
@@ -88,6 +98,7 @@ class Answer:
                 {"entry_id": h.entry.id, "entry_question": h.entry.question, "score": round(h.score, 4)}
                 for h in self.related
             ],
+            "docs": [{"title": title, "url": url} for title, url in self.docs],
         }
 
 
@@ -221,7 +232,8 @@ class AskService:
                              text)
         note = (f"off_topic:{foreign}" if foreign else f"no_comparison:{compared}" if compared and not hits
                 else "truncated" if truncated else None)
-        if best is not None and best.score >= calibration.answer and not foreign:
+        bar = calibration.related if compared and hits else calibration.answer
+        if best is not None and best.score >= bar and not foreign:
             alternative = _close_alternative(hits[1:], best, max(best.score - CLOSE_MARGIN, calibration.related))
             related = self._related(hits[1:], best, calibration.related)
             if alternative is not None:
