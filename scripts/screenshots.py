@@ -63,7 +63,7 @@ def seed(env: dict[str, str]) -> dict[str, int]:
     """Migrate the database `env` names, add the admin, type CONVERSATIONS and spread them over SPREAD_DAYS days;
     the number of messages each person got."""
     from bot.config import Settings
-    from bot.core.accounts import create_account
+    from bot.core.admin.accounts import create_account
     from bot.db.migrate import upgrade
     from bot.runtime import build_runtime
 
