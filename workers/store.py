@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, aliased
 from bot.db.base import rowcount, utcnow
 from bot.db.engine import Database
 from bot.db.job_models import Job, JobImage
-from bot.db.models import User
+from bot.db.models import Channel, User
 from workers.jobs import (
     ACTIVE,
     CANCELLED,
@@ -106,6 +106,42 @@ class JobStore:
                                    .where(Job.worker.is_not(None), Job.updated_at >= since)
                                    .group_by(Job.queue)).all()
         return {queue: int(count) for queue, count in rows}
+
+    # --- the dashboard's lists ------------------------------------------------------------------------------
+
+    def recent(self, limit: int) -> list[JobListing]:
+        """The newest jobs, newest first, with who started them and where."""
+        query = (select(Job, User.display_name, User.platform_user_id, Channel.name, Channel.platform_channel_id)
+                 .outerjoin(User, User.id == Job.user_id).outerjoin(Channel, Channel.id == Job.channel_id)
+                 .order_by(Job.created_at.desc(), Job.id.desc()).limit(limit))
+        with self.database.session() as session:
+            return [JobListing(job.id, job.demo, dict(job.params or {}), dict(job.result or {}), job.status,
+                               job.progress, job.stage, job.platform, name or user_id, channel_name or channel_id,
+                               job.created_at, job.worker)
+                    for job, name, user_id, channel_name, channel_id in session.execute(query)]
+
+    def active_by_queue(self) -> dict[str, tuple[int, int]]:
+        """{queue: (jobs queued, jobs running)} for queues with active jobs."""
+        query = (select(Job.queue, func.coalesce(func.sum(case((Job.status == QUEUED, 1), else_=0)), 0),
+                        func.coalesce(func.sum(case((Job.status == RUNNING, 1), else_=0)), 0))
+                 .where(Job.status.in_(ACTIVE)).group_by(Job.queue))
+        with self.database.session() as session:
+            return {queue: (int(waiting), int(running)) for queue, waiting, running in session.execute(query)}
+
+    def workers_seen(self, limit: int) -> list[tuple[str, str, datetime]]:
+        """(worker, a queue it served, when a job of it last changed) for the workers that ran jobs, latest first."""
+        query = (select(Job.worker, func.max(Job.queue), func.max(Job.updated_at)).where(Job.worker.is_not(None))
+                 .group_by(Job.worker).order_by(func.max(Job.updated_at).desc()).limit(limit))
+        with self.database.session() as session:
+            return [(worker, queue, last) for worker, queue, last in session.execute(query)]
+
+    def count_started(self, *, session: Session, since: datetime, until: datetime, platform: str | None = None
+                      ) -> int:
+        """Jobs created from `since` to before `until`, on one platform or all."""
+        query = select(func.count(Job.id)).where(Job.created_at >= since, Job.created_at < until)
+        if platform:
+            query = query.where(Job.platform == platform)
+        return int(session.scalar(query) or 0)
 
     # --- reads ---------------------------------------------------------------------------------------------
 
@@ -236,6 +272,24 @@ class JobStore:
                 if self.finish(row.id, FAILED, error=f"no worker picked it up within {queue_timeout_s:.0f} s"):
                     reaped.append(row.id)
         return reaped
+
+
+@dataclass(frozen=True)
+class JobListing:
+    """A job as the dashboard's list shows it: who asked (name or platform id) and where (channel name or id)."""
+
+    id: str
+    demo: str
+    params: dict[str, Any]
+    result: dict[str, Any]
+    status: str
+    progress: float
+    stage: str
+    platform: str
+    person: str | None
+    where: str | None
+    created_at: datetime
+    worker: str | None
 
 
 def _snapshot(job: Job, requester: str | None, requester_platform: str | None,

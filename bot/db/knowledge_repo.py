@@ -68,10 +68,12 @@ def entry_version(*, session: Session, entry_id: str, version: int) -> Knowledge
     return session.scalar(query)
 
 
-def gap_candidates(*, session: Session, low_score: float, since: datetime | None = None, limit: int = 5000
+def gap_candidates(*, session: Session, low_score: float, since: datetime | None = None,
+                   until: datetime | None = None, platform: str | None = None, limit: int = 5000
                    ) -> list[tuple[Question, int]]:
     """Questions that show a gap, newest first, with their number of 👎 votes: declined, answered with a score
-    below `low_score`, or voted down; questions already dismissed or resolved are left out."""
+    below `low_score`, or voted down; questions already dismissed or resolved are left out. Optionally only those
+    asked from `since` to before `until`, on one platform."""
     downvotes = (select(Feedback.question_id, func.count().label("votes")).where(Feedback.vote < 0)
                  .group_by(Feedback.question_id).subquery())
     query = (
@@ -86,6 +88,10 @@ def gap_candidates(*, session: Session, low_score: float, since: datetime | None
     )
     if since is not None:
         query = query.where(Question.created_at >= since)
+    if until is not None:
+        query = query.where(Question.created_at < until)
+    if platform:
+        query = query.where(Question.platform == platform)
     return [(question, int(votes)) for question, votes in session.execute(query)]
 
 

@@ -27,6 +27,7 @@ from bot.runtime import Runtime
 from bot.web import api, jobs_api, limits, playground, security, stats_api
 from bot.web.auth import require_metrics_access
 from bot.web.dashboard import catalogue, knowledge, login, pages, quiz_panels  # noqa: F401  (registers tables)
+from bot.web.dashboard import gaps as dashboard_gaps
 from bot.web.dashboard import jobs as dashboard_jobs
 from bot.web.middleware import RequestContext
 from bot.web.reindex import Reindexer
@@ -85,6 +86,7 @@ def create_app(runtime: Runtime, *, connect_chat: bool = False) -> FastAPI:
     app.state.slack = slack
     app.state.login_policy = LoginPolicy()
     app.state.reindexer = Reindexer(runtime.knowledge.reload)
+    runtime.knowledge_admin.on_change = app.state.reindexer.request  # dashboard saves reindex in the background
     app.state.web_chat = WebChat(runtime.tutor, runtime.settings.session_secret())
     app.state.playground_limiters = (security.SlidingWindowLimiter(*playground.PER_VISITOR),
                                      security.SlidingWindowLimiter(*playground.PER_ADDRESS))
@@ -100,7 +102,7 @@ def create_app(runtime: Runtime, *, connect_chat: bool = False) -> FastAPI:
         app.add_exception_handler(unavailable, _database_error)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     routers = (api.router, jobs_api.router, stats_api.router, login.router, pages.router, dashboard_jobs.router,
-               knowledge.router, playground.router)
+               dashboard_gaps.router, knowledge.router, playground.router)
     for router in routers:
         app.include_router(router)
     app.add_api_route("/healthz", healthz, methods=["GET"])

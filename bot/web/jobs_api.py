@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -85,8 +85,14 @@ async def get_job(job_id: str, request: Request) -> dict[str, Any]:
 
 @router.get("/jobs/{job_id}/events")
 async def job_events(job_id: str, request: Request) -> StreamingResponse:
-    """Server-Sent Events: `progress` events (never going down), then one `result` event."""
-    demos = _demos(request)
+    """Server-Sent Events: `progress` events (never going down, with the status), then one `result` event."""
+    return await job_event_stream(_demos(request), job_id, lambda result: _image_urls(request, result))
+
+
+async def job_event_stream(demos: DemoJobs, job_id: str, image_urls: Callable[[JobResult], list[str]]
+                           ) -> StreamingResponse:
+    """A job's progress stream as Server-Sent Events (the API's and the dashboard's): `progress` events with
+    the job's status, then one `result` whose images are `image_urls(result)`; 404 for an unknown job."""
     if await asyncio.to_thread(demos.store.get, job_id) is None:
         raise HTTPException(404, "no such job")
 
@@ -94,9 +100,9 @@ async def job_events(job_id: str, request: Request) -> StreamingResponse:
         try:
             async for event in demos.events(job_id):
                 if event.result is not None:
-                    yield _sse("result", result_json(event.result, _image_urls(request, event.result)))
+                    yield _sse("result", result_json(event.result, image_urls(event.result)))
                     return
-                yield _sse("progress", progress_json(event))
+                yield _sse("progress", progress_json(event) | {"status": event.status})
         except UnknownJob:
             yield _sse("error", {"error": "no such job"})
 

@@ -10,7 +10,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from bot.config import Settings
-from bot.core.admin.entry_editing import stored_entries
 from bot.db.account_models import Account
 from bot.db.job_models import Job
 from bot.web import security
@@ -20,7 +19,7 @@ from tests.web.conftest import PASSWORD, csrf, log_in
 
 ENTRY = "what-is-pytorch-and-what-are-its-two-main-features"
 JOB = "census-job"
-SAMPLE_PARAMS = {"entry_id": ENTRY, "name": "people", "job_id": JOB}
+SAMPLE_PARAMS = {"entry_id": ENTRY, "name": "people", "job_id": JOB, "key": "gap-1"}
 # Routes anyone may use: health, the playground, the login form, static files, the API's own token rule, docs.
 PUBLIC = {"/", "/healthz", "/login", "/logout", "/playground", "/playground/send", "/api/v1/ask", "/api/docs",
           "/api/docs/oauth2-redirect", "/openapi.json"}
@@ -60,7 +59,7 @@ def test_the_route_census_covers_the_dashboard_and_the_stats_api(app) -> None:  
     assert {"/dashboard", "/dashboard/quizzes", "/dashboard/knowledge", "/dashboard/gaps", "/dashboard/jobs",
             "/dashboard/export/{name}.csv", "/api/v1/stats", "/api/v1/stats/overview", "/api/v1/stats/{name}",
             "/dashboard/knowledge/{entry_id}/edit", "/dashboard/jobs/{job_id}", "/dashboard/jobs/{job_id}/events",
-            "/dashboard/jobs/{job_id}/cancel"} <= paths
+            "/dashboard/jobs/{job_id}/cancel", "/dashboard/gaps/{key}/dismiss"} <= paths
     assert all(p.startswith(("/dashboard", "/api/v1/stats")) for p in paths), paths
 
 
@@ -78,8 +77,7 @@ def test_a_stranger_sees_nothing(app, client_for) -> None:  # type: ignore[no-un
             assert response.status_code == 303, (method, url, response.status_code)
             assert response.headers["location"].startswith("/login?next=/dashboard")
         assert "question" not in response.text.lower()
-    with app.state.runtime.database.session() as session:
-        assert stored_entries(session=session) == []
+    assert [info for info in app.state.runtime.knowledge_admin.list(include_deleted=True) if info.version] == []
 
 
 @pytest.mark.usefixtures("finished_job")
@@ -94,8 +92,7 @@ def test_a_viewer_reads_everything_but_changes_nothing(app, client_for) -> None:
         else:
             response = viewer.post(url, data={"csrf_token": token, **FORM}, follow_redirects=False)
             assert response.status_code == 403, (url, response.status_code)
-    with app.state.runtime.database.session() as session:
-        assert stored_entries(session=session) == []
+    assert [info for info in app.state.runtime.knowledge_admin.list(include_deleted=True) if info.version] == []
     page = viewer.get(f"/dashboard/knowledge/{ENTRY}").text
     assert "/edit" not in page and "New entry" not in viewer.get("/dashboard/knowledge").text
 

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import discord
 
+from bot.adapters.api_errors import api_error_kind
 from bot.adapters.discord.render import SHOW_MORE_PREFIX, Rendered, render
 from bot.adapters.discord.translate import PLATFORM
 from bot.core.conversation import Placement, Reply
@@ -78,17 +79,6 @@ class _Bounded(OrderedDict[K, V]):
         self.move_to_end(key)
         while len(self) > self.capacity:
             self.popitem(last=False)
-
-
-def api_error_kind(status: int | None) -> str:
-    """The `kind` label of a failed platform call from its HTTP status."""
-    if status == 429:
-        return "rate_limited"
-    if status is not None and 400 <= status < 500:
-        return "http_4xx"
-    if status is not None and status >= 500:
-        return "http_5xx"
-    return "other"
 
 
 class Delivery:

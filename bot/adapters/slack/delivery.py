@@ -27,6 +27,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from bot.adapters.api_errors import api_error_kind
 from bot.adapters.slack.render import escape, render_message
 from bot.adapters.slack.translate import PLATFORM, SlackHandle, rename_commands
 from bot.core.conversation import Placement, Reply
@@ -46,19 +47,6 @@ def retry_handlers() -> list[Any]:
     """Retry handlers for every Slack client: connection resets, and 429 `ratelimited` after Retry-After."""
     return [AsyncConnectionErrorRetryHandler(max_retry_count=2),
             AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES)]
-
-
-def api_error_kind(status: int | None) -> str:
-    """The `kind` label of a failed Slack call: from its HTTP status; `rejected` for a 200 with `ok: false`."""
-    if status == 429:
-        return "rate_limited"
-    if status == 200:
-        return "rejected"
-    if status is not None and 400 <= status < 500:
-        return "http_4xx"
-    if status is not None and status >= 500:
-        return "http_5xx"
-    return "other"
 
 
 class EditPacer:

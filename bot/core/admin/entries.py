@@ -147,7 +147,7 @@ class KnowledgeAdmin:
                  on_change: Callable[[], object] | None = None) -> None:
         self._database = database
         self._documents = documents
-        self._on_change = on_change
+        self.on_change = on_change  # a server may swap in a background reindex, so saves return at once
 
     def add(self, draft: EntryDraft, *, by: str, entry_id: str | None = None) -> EntryVersion:
         """Store a new entry; its id is the question's slug (numbered if taken) unless given."""
@@ -279,8 +279,8 @@ class KnowledgeAdmin:
             raise EditConflict(entry_id, row.version if row else 0) from None
 
     def _changed(self) -> None:
-        if self._on_change is not None:
-            self._on_change()
+        if self.on_change is not None:
+            self.on_change()
 
 
 def _who(by: str) -> str:

@@ -7,6 +7,9 @@ is the member nearest the centroid. Questions that the knowledge base answers co
 entry since) drop out by themselves; an admin can also dismiss a gap or mark it resolved, which records every
 question in it in `knowledge_gap_marks` so it stays off the list.
 
+The one definition of a gap: `torchtutor gaps`, the dashboard's gaps page and `/api/v1/stats/gaps` all list
+(and mark) through `GapFinder`, so a gap dismissed in one is gone from the others.
+
 Platform-neutral and blocking (it encodes): call it off the event loop.
 """
 
@@ -30,6 +33,22 @@ SIMILARITY = 0.55
 MAX_QUESTIONS = 5000
 MAX_EXAMPLES = 5
 MARKS = ("dismissed", "resolved")
+
+
+@dataclass(frozen=True)
+class GapWindow:
+    """Which questions count: asked from `since` to before `until` (either open), on one platform or all."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    platform: str | None = None
+
+    @classmethod
+    def last_days(cls, days: float | None, now: datetime | None = None) -> GapWindow:
+        """The last `days` days up to now (every question when None)."""
+        if days is None:
+            return cls()
+        return cls(since=(now or datetime.now(UTC)) - timedelta(days=days))
 
 
 @dataclass(frozen=True)
@@ -102,10 +121,10 @@ class GapFinder:
         self._encoder = encoder
         self.similarity = similarity
 
-    def gaps(self, *, since_days: float | None = None, limit: int | None = None, now: datetime | None = None
-             ) -> list[Gap]:
-        """The current gaps, most asked first (then most recent)."""
-        questions = self._questions(since_days, now)
+    def gaps(self, *, since_days: float | None = None, limit: int | None = None, now: datetime | None = None,
+             window: GapWindow | None = None) -> list[Gap]:
+        """The current gaps, most asked first (then most recent), of the last `since_days` days or of `window`."""
+        questions = self._questions(window or GapWindow.last_days(since_days, now))
         if not questions:
             return []
         vectors = self._encoder.encode([q.text for q in questions])
@@ -121,25 +140,29 @@ class GapFinder:
         gaps.sort(key=lambda g: (-g.asked, -g.last_asked.timestamp(), g.key))
         return gaps[:limit] if limit else gaps
 
-    def mark(self, key: str, *, status: str, by: str, note: str = "", since_days: float | None = None) -> int:
-        """Take every question of a gap off the list as `dismissed` or `resolved`; how many questions."""
+    def mark(self, key: str, *, status: str, by: str, note: str = "", since_days: float | None = None,
+             window: GapWindow | None = None) -> int:
+        """Take every question of a gap off the list as `dismissed` or `resolved`; how many questions.
+
+        The gap is looked up among those listed for the same window, so the questions marked are the ones shown.
+        """
         if status not in MARKS:
             raise BadInput(f"A gap is marked {' or '.join(MARKS)}, not {status!r}.")
         by = " ".join((by or "").split())
         if not by:
             raise BadInput("Say who is marking the gap.")
-        gap = next((g for g in self.gaps(since_days=since_days) if g.key == key), None)
+        gap = next((g for g in self.gaps(since_days=since_days, window=window) if g.key == key), None)
         if gap is None:
             raise NotFound(f"There is no gap {key} (any more).")
         with self._database.transaction() as session:
             return knowledge_repo.mark_gap_questions(session=session, question_ids=gap.question_ids, status=status,
                                                      marked_by=by[:128], note=note)
 
-    def _questions(self, since_days: float | None, now: datetime | None) -> list[GapQuestion]:
-        since = (now or datetime.now(UTC)) - timedelta(days=since_days) if since_days is not None else None
+    def _questions(self, window: GapWindow) -> list[GapQuestion]:
         low = self._ask.threshold + self._ask.low_confidence_margin
         with self._database.session() as session:
-            rows = knowledge_repo.gap_candidates(session=session, low_score=low, since=since, limit=MAX_QUESTIONS)
+            rows = knowledge_repo.gap_candidates(session=session, low_score=low, since=window.since,
+                                                 until=window.until, platform=window.platform, limit=MAX_QUESTIONS)
         found = []
         for row, downvotes in rows:
             text, _ = normalise_question(row.text, self._ask.max_chars)

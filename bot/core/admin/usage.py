@@ -156,8 +156,3 @@ def platforms_seen(*, session: Session) -> list[str]:
     """Every platform any question came from."""
     return list(session.scalars(select(Question.platform).distinct().order_by(Question.platform)))
 
-
-def declined_questions(*, session: Session, period: Period, limit: int = 5000) -> list[Question]:
-    """The questions the bot declined in the period, newest first."""
-    return list(session.scalars(_in_period(select(Question).where(Question.status != "answered"), period)
-                                .order_by(Question.created_at.desc(), Question.id.desc()).limit(limit)))

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.core.admin import usage
-from bot.core.admin.entry_editing import stored_entries
-from bot.web.dashboard.sources import knowledge_gaps
+from bot.web.dashboard.gaps import gap_rows
 from bot.web.dashboard.tables import Chart, Column, Context, TableSpec, register
 
 ENTRY_LINK = "/dashboard/knowledge/{entry_id}"
@@ -37,31 +36,27 @@ def _people(ctx: Context) -> list[dict[str, Any]]:
     return usage.people_activity(session=ctx.session, period=ctx.period)
 
 
-def _gaps(ctx: Context) -> list[dict[str, Any]]:
-    return [{"question": g.question, "asked": g.asked, "people": g.people, "platforms": g.platforms,
-             "first_asked": g.first_asked, "last_asked": g.last_asked, "answered_by": g.answered_by}
-            for g in knowledge_gaps(ctx)]
-
-
 def knowledge_rows(ctx: Context) -> list[dict[str, Any]]:
     """Every live entry (documents and dashboard), plus stored ones not live (removed, or waiting for reindex)."""
-    stored = {row.id: row for row in stored_entries(session=ctx.session)}
+    stored = {info.entry.id: info for info in ctx.runtime.knowledge_admin.list(include_deleted=True)
+              if info.version}
     rows = []
     live = ctx.runtime.knowledge.index.entries
     for entry in live:
-        row = stored.get(entry.id)
-        pending = row is not None and (row.deleted or entry.source != "database" or row.version != entry.position)
+        info = stored.get(entry.id)
+        pending = info is not None and (info.deleted or entry.source != "database" or info.version != entry.position)
         rows.append({"entry_id": entry.id, "question": entry.question, "aliases": entry.aliases, "tags": entry.tags,
                      "demo": entry.demo, "answer": entry.answer, "source": _source(entry.source),
-                     "version": row.version if row else None, "updated_by": row.updated_by if row else None,
-                     "updated_at": row.updated_at if row else None, "status": "reindexing" if pending else "live"})
+                     "version": info.version if info else None, "updated_by": info.updated_by if info else None,
+                     "updated_at": info.updated_at if info else None, "status": "reindexing" if pending else "live"})
     live_ids = {entry.id for entry in live}
-    for row in stored.values():
-        if row.id not in live_ids:
-            rows.append({"entry_id": row.id, "question": row.question, "aliases": tuple(row.aliases),
-                         "tags": tuple(row.tags), "demo": row.demo, "answer": row.answer, "source": "dashboard",
-                         "version": row.version, "updated_by": row.updated_by, "updated_at": row.updated_at,
-                         "status": "removed" if row.deleted else "reindexing"})
+    for info in stored.values():
+        if info.entry.id not in live_ids:
+            e = info.entry
+            rows.append({"entry_id": e.id, "question": e.question, "aliases": e.aliases, "tags": e.tags,
+                         "demo": e.demo, "answer": e.answer, "source": "dashboard", "version": info.version,
+                         "updated_by": info.updated_by, "updated_at": info.updated_at,
+                         "status": "removed" if info.deleted else "reindexing"})
     query = ctx.query.casefold().strip()
     if query:
         rows = [r for r in rows if query in " ".join([r["entry_id"], r["question"], r["answer"], *r["aliases"],
@@ -107,8 +102,10 @@ register(
         Column("updated_by", "Edited by"), Column("updated_at", "Edited", "datetime"), Column("status", "Status"),
     ), knowledge_rows),
     TableSpec("gaps", "Knowledge gaps", "gaps", (
-        Column("question", "Question"), Column("asked", "Asked", "int"), Column("people", "People", "int"),
-        Column("platforms", "Platforms"), Column("first_asked", "First asked", "datetime"),
-        Column("last_asked", "Last asked", "datetime"), Column("answered_by", "Answered now by", link=ENTRY_LINK),
-    ), _gaps, description="Questions the bot declined, grouped by their wording; newest phrasing shown."),
+        Column("key", "Gap"), Column("question", "Question"), Column("asked", "Asked", "int"),
+        Column("people", "People", "int"), Column("platforms", "Platforms"), Column("reasons", "Why"),
+        Column("first_asked", "First asked", "datetime"), Column("last_asked", "Last asked", "datetime"),
+        Column("nearest_entry", "Nearest entry", link="/dashboard/knowledge/{nearest_entry}"),
+    ), gap_rows, description="Questions the bot declined, answered with low confidence or voted down, grouped by "
+                             "meaning; the question nearest each group's centre shown."),
 )

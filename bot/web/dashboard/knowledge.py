@@ -8,18 +8,8 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
-from bot.core.admin.entry_editing import (
-    EditConflict,
-    EntryDraft,
-    delete_entry,
-    entry_history,
-    new_entry_id,
-    save_entry,
-    stored_entries,
-    stored_entry,
-)
-from bot.core.answering.knowledge import entry_from_row
-from bot.core.errors import TorchtutorError
+from bot.core.admin.entries import EditConflict, EntryDraft, EntryInfo
+from bot.core.errors import NotFound, TorchtutorError
 from bot.web.dashboard import tables
 from bot.web.dashboard.catalogue import knowledge_rows
 from bot.web.dashboard.params import FiltersDep
@@ -72,17 +62,11 @@ def create_entry(request: Request, viewer: AdminDep,
                  demo: str = Form("", max_length=64)) -> Response:
     """Store a new entry and reindex; the id is the question's slug."""
     form = {"question": question, "answer": answer, "aliases": aliases, "tags": tags, "demo": demo}
-    runtime = request.app.state.runtime
+    admin = request.app.state.runtime.knowledge_admin
     try:
-        draft = EntryDraft.from_form(**form)
-        with runtime.database.transaction() as session:
-            taken = set(runtime.knowledge.index.by_id) | {row.id for row in stored_entries(session=session)}
-            row = save_entry(session=session, entry_id=new_entry_id(draft.question, taken), draft=draft,
-                             author=viewer.username, expected_version=0)
-            entry_id = row.id
+        entry_id = admin.add(EntryDraft.from_form(**form), by=viewer.username).entry_id
     except TorchtutorError as exc:
         return _form(request, viewer, None, form, version=0, error=exc.user_message(), status_code=400)
-    request.app.state.reindexer.request()
     return RedirectResponse(f"/dashboard/knowledge/{quote(entry_id)}?saved=1", 303)
 
 
@@ -91,20 +75,20 @@ def show_entry(request: Request, entry_id: str, viewer: ViewerDep, saved: int = 
     """One entry as the bot answers it, and every saved version."""
     runtime = request.app.state.runtime
     live = runtime.knowledge.index.by_id.get(entry_id)
-    with runtime.database.session() as session:
-        row = stored_entry(session=session, entry_id=entry_id)
-        history = entry_history(session=session, entry_id=entry_id)
-    if live is None and row is None:
+    info = runtime.knowledge_admin.get(entry_id)
+    if live is None and info is None:
         raise HTTPException(404, f"there is no entry {entry_id!r}")
-    # What the bot answers now, or (until the reindex catches up, or once removed) the saved row.
+    row = info if info is not None and info.version else None  # the stored versions' latest, if any
+    history = runtime.knowledge_admin.history(entry_id)
+    # What the bot answers now, or (until the reindex catches up, or once removed) the saved version.
     is_live = live is not None and (row is None or _is_current(live, row))
-    current = live if is_live or row is None else entry_from_row(row)
+    current = live if is_live or row is None else row.entry
     return render(request, "dashboard/entry.html", section="knowledge", viewer=viewer, entry_id=entry_id, live=live,
                   row=row, current=current, is_live=is_live, history=history, saved=bool(saved),
                   status=_index_status(request))
 
 
-def _is_current(live: Entry, row: Any) -> bool:
+def _is_current(live: Entry, row: EntryInfo) -> bool:
     return live.source == "database" and live.position == row.version and not row.deleted
 
 
@@ -125,15 +109,12 @@ def update_entry(request: Request, entry_id: str, viewer: AdminDep,
     """Save a new version of the entry (409 when someone saved meanwhile) and reindex."""
     _current(request, entry_id)
     form = {"question": question, "answer": answer, "aliases": aliases, "tags": tags, "demo": demo}
+    admin = request.app.state.runtime.knowledge_admin
     try:
-        draft = EntryDraft.from_form(**form)
-        with request.app.state.runtime.database.transaction() as session:
-            save_entry(session=session, entry_id=entry_id, draft=draft, author=viewer.username,
-                       expected_version=version)
+        admin.save(entry_id, EntryDraft.from_form(**form), by=viewer.username, expected_version=version)
     except TorchtutorError as exc:
         status = 409 if isinstance(exc, EditConflict) else 400
         return _form(request, viewer, entry_id, form, version=version, error=exc.user_message(), status_code=status)
-    request.app.state.reindexer.request()
     return RedirectResponse(f"/dashboard/knowledge/{quote(entry_id)}?saved=1", 303)
 
 
@@ -141,28 +122,19 @@ def update_entry(request: Request, entry_id: str, viewer: AdminDep,
 def remove_entry(request: Request, entry_id: str, viewer: AdminDep,
                  version: int = Form(0)) -> Response:
     """Take the entry out of the knowledge base (its history stays) and reindex."""
-    runtime = request.app.state.runtime
     try:
-        with runtime.database.transaction() as session:
-            delete_entry(session=session, entry_id=entry_id, author=viewer.username, expected_version=version,
-                         document_entry=runtime.knowledge.index.by_id.get(entry_id))
+        request.app.state.runtime.knowledge_admin.delete(entry_id, by=viewer.username, expected_version=version)
     except TorchtutorError as exc:
-        raise HTTPException(409 if isinstance(exc, EditConflict) else 404, exc.user_message()) from None
-    request.app.state.reindexer.request()
+        raise HTTPException(404 if isinstance(exc, NotFound) else 409, exc.user_message()) from None
     return RedirectResponse(f"/dashboard/knowledge/{quote(entry_id)}?saved=1", 303)
 
 
 def _current(request: Request, entry_id: str) -> tuple[EntryDraft, int]:
-    """What the entry says now (the stored row wins over the document) and its stored version (0: none)."""
-    runtime = request.app.state.runtime
-    with runtime.database.session() as session:
-        row = stored_entry(session=session, entry_id=entry_id)
-    if row is not None:
-        return EntryDraft(row.question, row.answer, tuple(row.aliases), tuple(row.tags), row.demo), row.version
-    live = runtime.knowledge.index.by_id.get(entry_id)
-    if live is None:
+    """What the entry says now (the stored version wins over the document) and its stored version (0: none)."""
+    info = request.app.state.runtime.knowledge_admin.get(entry_id)
+    if info is None:
         raise HTTPException(404, f"there is no entry {entry_id!r}")
-    return EntryDraft.from_entry(live), 0
+    return EntryDraft.from_entry(info.entry), info.version
 
 
 def _form(request: Request, viewer: Viewer, entry_id: str | None, form: dict[str, str], *, version: int,

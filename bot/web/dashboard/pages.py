@@ -8,7 +8,8 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
 from bot.core.admin.usage import overview, platforms_seen
-from bot.web.dashboard import sources, tables
+from bot.web.dashboard import tables
+from bot.web.dashboard.jobs import demos_run, jobs_overview
 from bot.web.dashboard.params import RANGE_CHOICES, Filters, FiltersDep
 from bot.web.dashboard.tables import Context, TableSpec
 from bot.web.security import Viewer, ViewerDep
@@ -18,20 +19,17 @@ router = APIRouter(prefix="/dashboard")
 
 
 def table_rows(request: Request, spec: TableSpec, chosen: Filters) -> list[dict[str, Any]]:
-    """The rows of one table for the chosen filters; 404 for a table whose feature is not there yet."""
+    """The rows of one table for the chosen filters."""
     runtime = request.app.state.runtime
-    if not spec.is_available(runtime):
-        raise HTTPException(404, f"{spec.title} is not available yet")
     with runtime.database.session() as session:
         return spec.rows(Context(runtime, session, chosen.period, chosen.query))
 
 
 def _panels(request: Request, section: str, chosen: Filters) -> list[tuple[TableSpec, list[dict[str, Any]]]]:
     runtime = request.app.state.runtime
-    specs = [s for s in tables.in_section(section) if s.is_available(runtime)]
     with runtime.database.session() as session:
         ctx = Context(runtime, session, chosen.period, chosen.query)
-        return [(spec, spec.rows(ctx)) for spec in specs]
+        return [(spec, spec.rows(ctx)) for spec in tables.in_section(section)]
 
 
 def _page(request: Request, template: str, section: str, chosen: Filters, viewer: Viewer, **context: Any) -> Response:
@@ -49,7 +47,7 @@ def overview_page(request: Request, viewer: ViewerDep,
     runtime = request.app.state.runtime
     with runtime.database.session() as session:
         ctx = Context(runtime, session, chosen.period)
-        headline = overview(session=session, period=chosen.period) | {"demos_run": sources.demos_run(ctx)}
+        headline = overview(session=session, period=chosen.period) | {"demos_run": demos_run(ctx)}
     return _page(request, "dashboard/overview.html", "overview", chosen, viewer, headline=headline,
                  panels=_panels(request, "overview", chosen))
 
@@ -64,19 +62,18 @@ def quizzes_page(request: Request, viewer: ViewerDep,
 
 @router.get("/gaps")
 def gaps_page(request: Request, viewer: ViewerDep,
-              chosen: FiltersDep) -> Response:
-    """What people asked that the bot could not answer, one click from a new entry."""
+              chosen: FiltersDep, dismissed: str = "") -> Response:
+    """What people asked that the bot could not answer well, one click from a new entry or a dismissal."""
     spec = tables.get("gaps")
     assert spec is not None
     return _page(request, "dashboard/gaps.html", "gaps", chosen, viewer, spec=spec,
-                 rows=table_rows(request, spec, chosen))
+                 rows=table_rows(request, spec, chosen), dismissed=dismissed[:64])
 
 
 @router.get("/jobs")
 def jobs_page(request: Request, viewer: ViewerDep) -> Response:
-    """Demo jobs with live progress, workers and queues (an empty state until demo jobs are merged)."""
-    runtime = request.app.state.runtime
-    jobs = sources.jobs_overview(runtime) if sources.jobs_enabled(runtime) else None
+    """Demo jobs with live progress, workers and queues."""
+    jobs = jobs_overview(request.app.state.runtime)
     return render(request, "dashboard/jobs.html", section="jobs", viewer=viewer, jobs=jobs)
 
 

@@ -1,65 +1,54 @@
-"""Quiz statistics: the tables and charts of the dashboard's quiz section, declared ahead of the quiz feature.
-
-SEAM (issue 5). The layouts below are final; their rows come from `bot.core.admin.quiz_stats`, which the quiz
-branch provides. Until it is merged and migrated (`sources.quizzes_enabled`), the section shows an empty state and
-the API and export answer 404 for these names. Wiring after the merge: give `bot.core.admin.quiz_stats` the functions
-named in `_FUNCTIONS` (keyword-only `session` and `period`, returning dicts with the column keys), or point
-`_FUNCTIONS` at whatever it offers instead.
-"""
+"""Quiz statistics: the tables and charts of the dashboard's quiz section, rows from `bot.core.admin.quiz_stats`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from bot.web.dashboard.sources import optional_module, quizzes_enabled
+from bot.core.admin import quiz_stats
 from bot.web.dashboard.tables import Chart, Column, Context, TableSpec, register
+from knowledge.quiz_bank import QuizItem
 
-# table name -> function of bot.core.admin.quiz_stats giving its rows (TODO(issue 5): confirm the names at merge)
-_FUNCTIONS = {
-    "quiz-attempts-per-day": "attempts_per_day",
-    "quiz-difficulty": "by_question",
-    "quiz-topics": "by_topic",
-    "quiz-channels": "by_channel",
-    "quiz-leaderboard": "leaderboard",
-    "quiz-review-backlog": "review_backlog",
+# table name -> the function of quiz_stats giving its rows (keyword-only `session` and `period`)
+_FUNCTIONS: dict[str, Callable[..., list[dict[str, Any]]]] = {
+    "quiz-attempts-per-day": quiz_stats.attempts_per_day,
+    "quiz-difficulty": quiz_stats.by_question,
+    "quiz-topics": quiz_stats.by_topic,
+    "quiz-channels": quiz_stats.by_channel,
+    "quiz-leaderboard": quiz_stats.leaderboard,
+    "quiz-review-backlog": quiz_stats.review_backlog,
 }
 
 
-def _rows(name: str) -> Any:
+def _rows(name: str) -> Callable[[Context], list[dict[str, Any]]]:
     def rows(ctx: Context) -> list[dict[str, Any]]:
-        module = optional_module("bot.core.admin.quiz_stats")
-        if module is None:
-            return []
         extra = {"prompts": _prompts(ctx), "items": _items(ctx)} if name == "quiz-difficulty" else {}
-        return list(getattr(module, _FUNCTIONS[name])(session=ctx.session, period=ctx.period, **extra))
+        return list(_FUNCTIONS[name](session=ctx.session, period=ctx.period, **extra))
 
     return rows
 
 
-def _prompts(ctx: Context) -> Any:
+def _prompts(ctx: Context) -> Callable[[str], str | None]:
     """An item id's question text from the runtime's quiz bank (None for an item it no longer has)."""
-    features = getattr(ctx.runtime, "quizzes", None)
-    if features is None:
-        return lambda item_id: None
-    snapshot = features.bank.snapshot()
+    item_by_id = _items(ctx)
 
     def prompt(item_id: str) -> str | None:
-        item = snapshot.get(item_id)
+        item = item_by_id(item_id)
         return item.prompt if item is not None else None
 
     return prompt
 
 
-def _items(ctx: Context) -> Any:
+def _items(ctx: Context) -> Callable[[str], QuizItem | None]:
     """An item by id from the runtime's quiz bank (None for one it no longer has)."""
-    features = getattr(ctx.runtime, "quizzes", None)
-    if features is None:
-        return lambda item_id: None
-    return features.bank.snapshot().get
+    features = ctx.runtime.quizzes
+    assert features is not None, "build_runtime installs the quiz features"
+    get: Callable[[str], QuizItem | None] = features.bank.snapshot().get
+    return get
 
 
 def _quiz(name: str, title: str, columns: tuple[Column, ...], *charts: Chart, description: str = "") -> TableSpec:
-    return TableSpec(name, title, "quizzes", columns, _rows(name), charts, description, available=quizzes_enabled)
+    return TableSpec(name, title, "quizzes", columns, _rows(name), charts, description)
 
 
 register(

@@ -60,11 +60,6 @@ class TableSpec:
     rows: Callable[[Context], list[dict[str, Any]]] = field(compare=False)
     charts: tuple[Chart, ...] = ()
     description: str = ""
-    # None: always there; else whether its feature is merged and migrated (see sources.py).
-    available: Callable[[Runtime], bool] | None = field(default=None, compare=False)
-
-    def is_available(self, runtime: Runtime) -> bool:
-        return self.available is None or self.available(runtime)
 
 
 _REGISTRY: dict[str, TableSpec] = {}

@@ -38,6 +38,7 @@
       var data = JSON.parse(event.data);
       source.close();
       data.stage = data.error || "";
+      data.progress = 1;
       show(data);
       el.dataset.active = "false";
       el.querySelectorAll("form[data-cancel]").forEach(function (form) { form.remove(); });
