@@ -10,7 +10,8 @@ shared machine's load hits both sides alike:
 - open-loop Poisson arrivals at half the bare batched capacity: HTTP p99 / bare single encode p50 [<= 5x];
 - `/healthz` ready after start: first (empty embedding cache) and warm [<= 10 s / <= 3 s];
 - `torchtutor ask "..."`, one question, warm [<= 3 s]; the serving process's RSS after the load [<= 400 MB];
-- retrieval quality: `torchtutor eval` on knowledge/eval/*.tsv gives the same report with each backend;
+- retrieval quality: every question of knowledge/eval/*.tsv gets the same outcome (answered or declined, entry,
+  related entries) from `torchtutor ask` with each backend;
 plus a repeated question (answer cache) and index search at 10k/100k synthetic entries (not with --quick).
 Figures are printed, never asserted; on a shared machine, run it more than once and compare medians.
 """
@@ -315,15 +316,54 @@ def cli_seconds(env: dict[str, str], *args: str) -> float:
     return time.perf_counter() - started
 
 
-def eval_reports(env: dict[str, str]) -> dict[str, bool]:
-    """For each evaluation file, whether `torchtutor eval --json` reports the same with the torch and onnx backends."""
-    same = {}
-    for path in sorted((REPO / "knowledge" / "eval").glob("*.tsv")):
-        reports = [subprocess.run([sys.executable, "-m", "bot.cli.main", "eval", str(path), "--json"],
-                                  env={**env, "TORCHTUTOR_ENCODER_BACKEND": backend}, check=True, cwd=REPO,
-                                  capture_output=True, text=True).stdout for backend in ("torch", "onnx")]
-        same[path.name] = reports[0] == reports[1]
-    return same
+def eval_outcomes(env: dict[str, str], third_party: list[Path]) -> dict[str, dict[str, object]]:
+    """For each evaluation file, how many questions get a different outcome from the torch and onnx backends.
+
+    Compared question by question on what a person sees (answered or declined, the entry, the related entries),
+    not as report text: the thresholds are fitted per knowledge base from each backend's own vectors, so they
+    legitimately differ in the ninth decimal, and so may a score rounded to four. `thirdparty_questions.tsv` is
+    labelled for a third-party knowledge base: with `third_party` it is asked against that, else the pack.
+    """
+    from knowledge.evaluation import read_cases
+
+    files = {path.name: [case.question for case in read_cases(path)]
+             for path in sorted((REPO / "knowledge" / "eval").glob("*.tsv"))}
+    # One `ask --from-file` per backend and knowledge base (each loads the model and builds the index once).
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for name in files:
+        knowledge = [a for p in third_party for a in ("--knowledge", str(p))] if "thirdparty" in name else []
+        groups.setdefault(tuple(knowledge), []).append(name)
+    results: dict[str, dict[str, object]] = {}
+    for knowledge, names in groups.items():
+        questions = [q for name in names for q in files[name]]
+        with tempfile.NamedTemporaryFile("w", suffix=".txt") as listing:
+            listing.write("\n".join(questions) + "\n")
+            listing.flush()
+            by_torch, by_onnx = (_ask_all(env, backend, listing.name, list(knowledge)) for backend in ("torch", "onnx"))
+        assert len(by_torch) == len(by_onnx) == len(questions), names
+        start = 0
+        for name in names:
+            end = start + len(files[name])
+            pairs = list(zip(files[name], by_torch[start:end], by_onnx[start:end], strict=True))
+            start = end
+            different = [q for q, a, b in pairs if _outcome(a) != _outcome(b)]
+            results[name] = {"questions": len(pairs), "different": len(different), "examples": different[:3],
+                             "max_score_gap": max(abs(a["score"] - b["score"]) for _, a, b in pairs),
+                             "knowledge": "third-party" if knowledge else "pack"}
+    return results
+
+
+def _ask_all(env: dict[str, str], backend: str, listing: str, knowledge: list[str]) -> list[dict[str, object]]:
+    done = subprocess.run([sys.executable, "-m", "bot.cli.main", "ask", "--json", "--from-file", listing, *knowledge],
+                          env={**env, "TORCHTUTOR_ENCODER_BACKEND": backend}, check=True, cwd=REPO,
+                          capture_output=True, text=True)
+    return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+
+
+def _outcome(answer: dict[str, object]) -> tuple[object, ...]:
+    related = answer["related"]
+    assert isinstance(related, list)
+    return answer["status"], answer["entry_id"], tuple(r["entry_id"] for r in related)
 
 
 def index_scale(sizes: list[int], texts_per_entry: int = 4, queries: int = 30) -> list[dict[str, float]]:
@@ -362,7 +402,9 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="fewer requests, no index scale")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     parser.add_argument("--backend", choices=["onnx", "torch"], help="the server's encoder (default: its setting)")
-    parser.add_argument("--no-eval", action="store_true", help="skip comparing the backends' eval reports")
+    parser.add_argument("--no-eval", action="store_true", help="skip comparing the backends' eval outcomes")
+    parser.add_argument("--thirdparty-knowledge", action="append", type=Path, default=[], metavar="PATH",
+                        help="knowledge file or folder that thirdparty_questions.tsv is labelled for (repeatable)")
     args = parser.parse_args()
     n_single, n_load, open_s = (40, 256, 5.0) if args.quick else (100, 640, 10.0)
 
@@ -401,7 +443,7 @@ def main() -> int:
         asks = [cli_seconds(env, "ask", ASK) for _ in range(3)]
         figures["ask_cli"] = {"warm_s": statistics.median(asks), "all_s": asks}
         if not args.no_eval:
-            figures["eval_same"] = eval_reports(env)
+            figures["eval"] = eval_outcomes(env, args.thirdparty_knowledge)
     figures["bare_after"] = bare.figures(" again")  # the machine may be shared: a second look shows how steady
     figures["index"] = [] if args.quick else index_scale([10_000, 100_000])
     if args.json:
@@ -436,9 +478,15 @@ def report(f: dict) -> None:  # type: ignore[type-arg]
     for name, detail, value, unit, goal in rows:
         shown = f"{value:.2f}{unit}" if unit == "x" else f"{value:.1f}{unit}" if unit == " s" else f"{value:.0f}{unit}"
         print(f"| {name} | {detail} | **{shown}** | {goal} |")
-    if "eval_same" in f:
-        same = ", ".join(f"{name}: {'identical' if ok else 'DIFFERENT'}" for name, ok in f["eval_same"].items())
-        print(f"| retrieval quality | eval report, torch vs onnx backend | {same} | unchanged |")
+    if "eval" in f:
+        same = ", ".join(f"{name} ({row['knowledge']}): {row['questions'] - row['different']}/{row['questions']}"
+                         for name, row in f["eval"].items())
+        changed = sum(row["different"] for row in f["eval"].values())
+        print(f"| retrieval quality | eval questions with the same outcome, torch vs onnx: {same} | "
+              f"**{'identical' if not changed else f'{changed} DIFFERENT'}** | unchanged, to the question |")
+        for name, row in f["eval"].items():
+            for question in row["examples"]:
+                print(f"  different in {name}: {question}")
     hit = f["cached"]
     print(f"repeated question (cache): answer {hit['answer_p50_ms']:.3f} ms p50; whole app {hit['app_p50_ms']:.3f} ms "
           f"p50 / {hit['app_p99_ms']:.3f} ms p99")

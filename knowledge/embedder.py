@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 MODEL_NAME = "all-MiniLM-L6-v2"
 DIMENSION = 384
 BACKENDS = ("onnx", "torch")
+BULK_CALLERS = 2  # batches run at once when encoding many texts
 
 
 class Embedder:
@@ -87,7 +89,7 @@ class OnnxEmbedder:
                 from knowledge import onnx_model
 
                 path = self._model_path or onnx_model.ensure(self._cache_dir)
-                self._tokenizer = _tokenizer(onnx_model.source_dir())
+                self._tokenizer = _tokenizer(onnx_model.source_dir(), padding=False)
                 self._session = _session(path, self._threads)
                 log.info("loaded %s (ONNX Runtime) from %s", MODEL_NAME, path)
 
@@ -97,17 +99,29 @@ class OnnxEmbedder:
         if not texts:
             return out
         self.load()
-        # Longest first, as sentence-transformers batches: texts of a batch have similar lengths (less padding).
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        for start in range(0, len(order), self._batch_size):
-            rows = order[start : start + self._batch_size]
-            out[rows] = self._encode_batch([texts[i] for i in rows])
+        encodings = self._tokenizer.encode_batch([text.strip() for text in texts])
+        # Longest first by tokens, not characters: a batch then holds texts of one length and little padding
+        # (a quarter less work building an index). A row's vector does not depend on its batch or padding.
+        order = sorted(range(len(texts)), key=lambda i: -len(encodings[i].ids))
+        batches = [order[start : start + self._batch_size] for start in range(0, len(order), self._batch_size)]
+        if len(batches) == 1:
+            out[batches[0]] = self._encode_batch([encodings[i] for i in batches[0]])
+            return out
+        # Many batches (building an index): two callers share the session, so one batch's single-threaded
+        # stretches overlap another's work; one session keeps one copy of the weights.
+        with ThreadPoolExecutor(BULK_CALLERS, thread_name_prefix="onnx-encode") as pool:
+            for rows, vectors in zip(batches, pool.map(lambda rows: self._encode_batch(
+                    [encodings[i] for i in rows]), batches), strict=True):
+                out[rows] = vectors
         return out
 
-    def _encode_batch(self, texts: list[str]) -> np.ndarray:
-        encodings = self._tokenizer.encode_batch([text.strip() for text in texts])
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+    def _encode_batch(self, encodings: list[Any]) -> np.ndarray:
+        length = max(len(e.ids) for e in encodings)
+        ids = np.zeros((len(encodings), length), dtype=np.int64)
+        mask = np.zeros((len(encodings), length), dtype=np.int64)
+        for row, encoding in enumerate(encodings):
+            ids[row, : len(encoding.ids)] = encoding.ids
+            mask[row, : len(encoding.ids)] = 1
         (hidden,) = self._session.run(None, {"input_ids": ids, "attention_mask": mask,
                                              "token_type_ids": np.zeros_like(ids)})
         return mean_pool_normalise(hidden, mask)
@@ -122,15 +136,18 @@ def mean_pool_normalise(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return normalised.astype(np.float32)
 
 
-def _tokenizer(source: Path) -> Any:
+def _tokenizer(source: Path, padding: bool = True) -> Any:
     """The model's fast tokenizer, set up as sentence-transformers uses it: truncation at max_seq_length,
-    padding to the longest text of the batch."""
+    padding (unless told not to) to the longest text of the batch."""
     from tokenizers import Tokenizer
 
     max_length = json.loads((source / "sentence_bert_config.json").read_text())["max_seq_length"]
     tokenizer = Tokenizer.from_file(str(source / "tokenizer.json"))
     tokenizer.enable_truncation(max_length=max_length)
-    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+    if padding:
+        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+    else:
+        tokenizer.no_padding()  # the file itself pads every text to 128 tokens
     return tokenizer
 
 

@@ -54,7 +54,8 @@ def _answers(embedder, cache: EmbeddingCache, questions: list[str]) -> list[tupl
     knowledge.reload()
     service = AskService(knowledge, embedder)
     return [(a.status, a.note, a.hit.entry.id if a.hit else None, a.hit.score if a.hit else 0.0,
-             [h.entry.id for h in a.related]) for a in service.answer_many(questions)]
+             [h.entry.id for h in a.related], a.alternative.entry.id if a.alternative else None)
+            for a in service.answer_many(questions)]
 
 
 @pytest.mark.parametrize("path", EVAL_FILES, ids=[p.name for p in EVAL_FILES])
@@ -63,8 +64,10 @@ def test_every_eval_question_gets_the_same_answer_from_both_backends(
     questions = [case.question for case in read_cases(path)]
     by_torch = _answers(torch_embedder, caches["torch"], questions)
     by_onnx = _answers(onnx_embedder, caches["onnx"], questions)
-    for question, (status, note, entry, score, related), other in zip(questions, by_torch, by_onnx, strict=True):
-        assert (other[0], other[1], other[2], other[4]) == (status, note, entry, related), question
+    for question, (status, note, entry, score, related, alternative), other in zip(questions, by_torch, by_onnx,
+                                                                                   strict=True):
+        assert (other[0], other[1], other[2], other[4], other[5]) == (status, note, entry, related, alternative), \
+            question
         assert other[3] == pytest.approx(score, abs=1e-5), question
     assert {status for status, *_ in by_onnx} == {"answered", "no_match"}  # the set exercises both outcomes
 
