@@ -133,7 +133,7 @@ class JobStore:
         query = (select(Job.worker, func.max(Job.queue), func.max(Job.updated_at)).where(Job.worker.is_not(None))
                  .group_by(Job.worker).order_by(func.max(Job.updated_at).desc()).limit(limit))
         with self.database.session() as session:
-            return [(worker, queue, last) for worker, queue, last in session.execute(query)]
+            return [(str(worker), queue, last) for worker, queue, last in session.execute(query)]
 
     def count_started(self, *, session: Session, since: datetime, until: datetime, platform: str | None = None
                       ) -> int:

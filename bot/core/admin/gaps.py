@@ -178,7 +178,7 @@ class GapFinder:
         if not answer.answered or self._ask.is_low_confidence(answer):
             return False
         if question.reason == "downvoted":  # the same entry that earned the 👎 is no fix
-            return answer.hit.entry.id != question.entry_id
+            return bool(answer.hit.entry.id != question.entry_id)
         return True
 
 

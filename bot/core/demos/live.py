@@ -15,7 +15,7 @@ import logging
 import math
 import shlex
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -215,7 +215,7 @@ class DemoJobs:
         """The job's state now, then live events, ending with its result (UnknownJob if there is no such job)."""
         return watch(job_id, self.store, self.backend.bus, poll_s=self.poll_s)
 
-    async def follow(self, started: StartedJob, *, resumed: bool = False) -> AsyncIterator[Reply]:
+    async def follow(self, started: StartedJob, *, resumed: bool = False) -> AsyncGenerator[Reply, None]:
         """The job's message: first as queued, then edits (about one a second) until the final result.
 
         `resumed`: the message is already on screen (posted before a restart); only edits of it are yielded.

@@ -40,7 +40,7 @@ def knowledge_rows(ctx: Context) -> list[dict[str, Any]]:
     """Every live entry (documents and dashboard), plus stored ones not live (removed, or waiting for reindex)."""
     stored = {info.entry.id: info for info in ctx.runtime.knowledge_admin.list(include_deleted=True)
               if info.version}
-    rows = []
+    rows: list[dict[str, Any]] = []
     live = ctx.runtime.knowledge.index.entries
     for entry in live:
         info = stored.get(entry.id)
