@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bot.adapters.web import WebChat
+from bot.adapters.playground import WebChat
 from bot.core.admin.accounts import LoginPolicy
 from bot.db.availability import DatabaseUnavailable, is_unavailable
 from bot.health import run_checks
