@@ -12,6 +12,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi import Request as HttpRequest
+from pydantic import SecretStr
 
 from bot.adapters.slack import SlackAdapter
 from bot.adapters.slack.delivery import EditPacer
@@ -89,8 +90,9 @@ async def slack_harness(request: pytest.FixtureRequest) -> AsyncIterator[SlackHa
     tutor, outbox = ContractTutor(), Outbox()
     with FakeSlack() as fake:
         fake.add_user("U2147483697", "Steve", admin=True)
-        settings = Settings(database_url=migrated.database_url, slack_bot_token="xoxb-test-token",
-                            slack_signing_secret=SECRET, slack_api_url=fake.api_url, slack_command_prefix=PREFIX)
+        settings = Settings(database_url=migrated.database_url, slack_bot_token=SecretStr("xoxb-test-token"),
+                            slack_signing_secret=SecretStr(SECRET), slack_api_url=fake.api_url,
+                            slack_command_prefix=PREFIX)
         database = Database.from_url(settings.database_url)
         adapter = SlackAdapter(tutor=tutor, settings=settings, database=database, outbox=outbox,
                                pacer=EditPacer(min_interval=0.2))
