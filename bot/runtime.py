@@ -4,6 +4,8 @@ Seams other parts plug into (register them in `build_runtime` or right after it)
 
 * `runtime.metrics`: the process's Prometheus series (bot.metrics); scrape-time sources for shared state.
 * `runtime.add_health_check(name, probe)`: one more dependency `/healthz` must find usable.
+* `runtime.add_adapter(adapter)`: a chat platform (bot.core.adapter.Adapter) the web app's lifespan runs with
+  the background loops (`start_faces`) and stops after the shutdown hooks (`stop_faces`).
 * `runtime.add_shutdown_hook(name, hook)`: called once when the process stops (SIGTERM, SIGINT, lifespan end).
   `runtime.draining` turns true first, so code taking new work can refuse it from then on.
 """
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import Settings
+from bot.core.adapter import Adapter
 from bot.core.admin.entries import KnowledgeAdmin
 from bot.core.admin.gaps import GapFinder
 from bot.core.answering.answers import QuestionAnswering
@@ -90,6 +93,10 @@ class Runtime:
     job_messages: JobMessagesLoop | None = None
     journal: Journal | None = None
     _workers_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    adapters: list[Adapter] = field(default_factory=list)
+    _faces: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
+    _face_failed: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+    face_failure: BaseException | None = None
 
     def start(self) -> None:
         """Load the model, build the index and start watching for admin edits (slow: call it off the event loop)."""
@@ -160,6 +167,52 @@ class Runtime:
             except Exception:
                 log.exception("shutdown hook %s failed", item.name)
         log.info("shutdown hooks done")
+
+    def add_adapter(self, adapter: Adapter) -> None:
+        """Run `adapter` (a chat platform) with this runtime: started by `start_faces`, stopped by `stop_faces`."""
+        self.adapters.append(adapter)
+
+    async def start_faces(self) -> None:
+        """Run every adapter as a task of its own, then the background loops that post through them (the study
+        scheduler, the demo messages another process left). Call it on the event loop, once."""
+        for adapter in self.adapters:
+            face = asyncio.create_task(adapter.run(), name=adapter.platform)
+            face.add_done_callback(self._face_ended)
+            self._faces.append(face)
+        if self.quizzes is not None:
+            self.quizzes.loop.start()
+        if self.job_messages is not None:
+            self.job_messages.start()
+
+    async def stop_faces(self) -> None:
+        """Stop the background loops, then cancel every adapter and wait for it to close (idempotent)."""
+        if self.job_messages is not None:
+            await self.job_messages.stop()
+        if self.quizzes is not None:
+            await self.quizzes.loop.stop()
+        faces, self._faces = self._faces, []
+        for face in faces:
+            face.cancel()
+        if faces:
+            await asyncio.wait(faces)
+
+    async def first_face_failure(self) -> BaseException:
+        """Wait until an adapter stops with an error; that error (the platform refused the connection)."""
+        await self._face_failed.wait()
+        assert self.face_failure is not None
+        return self.face_failure
+
+    def _face_ended(self, face: asyncio.Task[None]) -> None:
+        if face.cancelled():
+            return
+        error = face.exception()
+        if error is None:
+            log.info("the %s adapter stopped", face.get_name())
+            return
+        log.error("the %s adapter stopped: %s", face.get_name(), error)
+        if self.face_failure is None:
+            self.face_failure = error
+            self._face_failed.set()
 
     def require_schema(self) -> None:
         """Raise SchemaNotReady unless the database is at the newest migration."""

@@ -89,36 +89,30 @@ async def serve_all(runtime: Runtime, settings: Settings, host: str, port: int, 
     config = uvicorn.Config(create_app(runtime, connect_chat=chat), host=host, port=port, lifespan="on",
                             log_config=None, log_level="info", access_log=False, proxy_headers=False,
                             timeout_graceful_shutdown=max(1, int(settings.shutdown_timeout)))
+    if chat and settings.has_discord:
+        from bot.adapters.discord import DiscordAdapter
+
+        runtime.add_adapter(DiscordAdapter(runtime, settings))  # started and stopped by the app's lifespan
     server = GracefulServer(config, runtime)
     web = asyncio.create_task(server.serve(), name="web")
-    faces = {web}
-    if chat and settings.has_discord:
-        from bot.adapters.discord import start_discord
-
-        faces.add(asyncio.create_task(start_discord(runtime, settings), name="discord"))
+    failed = asyncio.create_task(runtime.first_face_failure(), name="adapters")
     try:
-        pending = set(faces)
-        while web in pending:  # a chat platform that stops cleanly leaves the web app serving
-            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            for face in done:
-                _raise_failure(face)
+        await asyncio.wait({web, failed}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        server.should_exit = True  # the web app shuts down gracefully; the others are cancelled
-        for face in faces - {web}:
-            face.cancel()
-        await asyncio.wait(faces)
+        server.should_exit = True  # the web app shuts down gracefully; its lifespan stops every adapter
+        failed.cancel()
+        await asyncio.wait({web, failed})
+    web.result()
+    if not failed.cancelled():
+        _raise_failure(failed.result())
 
 
-def _raise_failure(face: asyncio.Task[None]) -> None:
+def _raise_failure(exc: BaseException) -> None:
     """Turn a chat platform's start-up failure into one line for the operator."""
-    if face.cancelled() or face.exception() is None:
-        return
-    exc = face.exception()
-    if face.get_name() == "discord":
-        import discord
+    import discord
 
-        if isinstance(exc, discord.LoginFailure):
-            raise CommandFailed("Discord refused the bot token: check TORCHTUTOR_DISCORD_TOKEN") from exc
-        if isinstance(exc, discord.PrivilegedIntentsRequired):
-            raise CommandFailed(f"Discord refused the connection: {exc}") from exc
-    raise exc  # type: ignore[misc]
+    if isinstance(exc, discord.LoginFailure):
+        raise CommandFailed("Discord refused the bot token: check TORCHTUTOR_DISCORD_TOKEN") from exc
+    if isinstance(exc, discord.PrivilegedIntentsRequired):
+        raise CommandFailed(f"Discord refused the connection: {exc}") from exc
+    raise exc

@@ -82,6 +82,19 @@ class Placement:
                    dict(address.get("message") or {}))
 
 
+@dataclass(frozen=True)
+class Progress:
+    """How far a long task (a demo job) has got, for adapters that draw it (a bar, a percentage): a field of the
+    reply, so nothing reads it back out of the text."""
+
+    fraction: float  # 0..1, clamped
+    label: str = ""  # the stage: "queued", "epoch 2/5", "succeeded"
+    done: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fraction", min(1.0, max(0.0, float(self.fraction))))
+
+
 def new_reply_id() -> str:
     """A short unique id for a reply."""
     return uuid.uuid4().hex[:12]
@@ -89,7 +102,8 @@ def new_reply_id() -> str:
 
 @dataclass(frozen=True)
 class Reply:
-    """What the core says: markdown text, buttons, images; `edits` names an earlier reply it replaces."""
+    """What the core says: markdown text, buttons, images; `edits` names an earlier reply it replaces;
+    `progress` how far the task it reports on has got (None: not a progress report)."""
 
     text: str
     title: str | None = None
@@ -102,6 +116,7 @@ class Reply:
     id: str = field(default_factory=new_reply_id)
     fields: tuple[tuple[str, str], ...] = ()
     kind: str = "message"
+    progress: Progress | None = None
 
     def edit(self, **changes: Any) -> Reply:
         """A reply that replaces this one on screen."""

@@ -4,7 +4,8 @@ Scheduled study questions and the results of a channel round are not answers to 
 go through an Outbox, and so do edits of a message another process posted (a demo job's message picked up
 after a restart). Each platform adapter registers one ChannelPoster for its platform when it connects
 (the console adapter prints; Discord and Slack send a message); the scheduler only works on channels of
-platforms that have a poster, so a process never claims a question it cannot deliver.
+platforms that have a poster, so a process never claims a question it cannot deliver. The whole adapter
+contract, of which the poster is the outbound half, is bot/core/adapter.py.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bot.adapters.web import WebChat
+from bot.adapters.playground import WebChat
 from bot.core.admin.accounts import LoginPolicy
 from bot.db.availability import DatabaseUnavailable, is_unavailable
 from bot.health import run_checks
@@ -43,38 +43,26 @@ log = logging.getLogger(__name__)
 def create_app(runtime: Runtime, *, connect_chat: bool = False) -> FastAPI:
     """The FastAPI app serving this runtime; the model and index load in the background at start-up.
 
-    `connect_chat` (`torchtutor run`) also opens the chat connections that need no inbound URL: Slack's
-    Socket Mode when TORCHTUTOR_SLACK_APP_TOKEN is set. The app's lifespan owns the runtime's end: when the
-    server stops, the shutdown hooks run and the runtime's connections are closed.
+    `connect_chat` (`torchtutor run`) also connects Slack's Socket Mode when TORCHTUTOR_SLACK_APP_TOKEN is set.
+    Every adapter is the runtime's (`runtime.add_adapter`: Slack's here, as its HTTP endpoint lives in this app;
+    Discord's by `torchtutor run`): the lifespan starts them with the background loops and, when the server
+    stops, runs the shutdown hooks, stops them and closes the runtime's connections.
     """
-    slack = _slack_adapter(runtime)
+    slack = _slack_adapter(runtime, socket_mode=connect_chat)
+    if slack is not None:
+        runtime.add_adapter(slack)  # also without Socket Mode: it serves POST /slack/events and posts to channels
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         task = asyncio.create_task(_start(runtime))
-        if slack is not None and connect_chat and runtime.settings.has_slack_socket_mode:
-            try:
-                await slack.start_socket_mode()
-            except Exception as exc:  # the web app stays useful; the operator sees why Slack is not connected
-                log.error("Slack Socket Mode could not connect: %s", exc)
-        # The study scheduler ticks for the platforms whose adapters registered a poster on runtime.outbox.
-        study_loop = runtime.quizzes.loop if runtime.quizzes is not None else None
-        if study_loop is not None:
-            study_loop.start()
-        # Demo messages that a stopped process was keeping current are picked up by this one (same outbox).
-        if runtime.job_messages is not None:
-            runtime.job_messages.start()
+        await runtime.start_faces()
         try:
             yield
         finally:
             task.cancel()
-            if runtime.job_messages is not None:
-                await runtime.job_messages.stop()
-            if study_loop is not None:
-                await study_loop.stop()
-            if slack is not None:
-                await slack.aclose()
+            # The shutdown hooks first: a job finishing in the drain still has its adapter to post the result.
             await runtime.shutdown("server stopping")  # the "workers" hook stops the pool within the deadline
+            await runtime.stop_faces()
             runtime.close()
             log.info("stopped")
 
@@ -121,12 +109,12 @@ def create_app(runtime: Runtime, *, connect_chat: bool = False) -> FastAPI:
     return app
 
 
-def _slack_adapter(runtime: Runtime) -> SlackAdapter | None:
+def _slack_adapter(runtime: Runtime, *, socket_mode: bool) -> SlackAdapter | None:
     if not runtime.settings.has_slack:
         return None
     from bot.adapters.slack import build_slack_adapter
 
-    return build_slack_adapter(runtime)
+    return build_slack_adapter(runtime, socket_mode=socket_mode)
 
 
 async def slack_events(request: Request) -> Response:

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
-from bot.adapters.web import Visitor, WebChat
+from bot.adapters.playground import Visitor, WebChat
 from bot.core.tutor import COMMANDS_HELP, UNAVAILABLE
 from bot.web.security import SlidingWindowLimiter, current_viewer, require_csrf, visitor_id
 from bot.web.templating import render

@@ -11,7 +11,7 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
-from bot.web.markup import to_html
+from bot.adapters.html import to_html
 from bot.web.security import csrf_token, current_viewer
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"

@@ -102,7 +102,11 @@ def test_a_demo_is_one_message_edited_as_it_runs_and_ending_with_its_result(runn
     assert all("in line" in edit.text for edit in waiting)  # its place in the queue, once it is known
     progress = edits[len(waiting):-1]
     assert progress and all(edit.buttons == first.buttons and "%" in edit.text for edit in progress)
+    assert first.progress is not None and (first.progress.fraction, first.progress.done) == (0.0, False)
+    fractions = [edit.progress.fraction for edit in progress if edit.progress is not None]
+    assert len(fractions) == len(progress) and fractions == sorted(fractions)  # a field, rising as it runs
     final = edits[-1]
+    assert final.progress is not None and (final.progress.fraction, final.progress.done) == (1.0, True)
     assert final.kind == "job_result" and final.buttons == () and final.title == first.title
     assert "**Train a tiny MLP**" in final.text and "```python\ndef train_mlp(" in final.text
     assert dict(final.fields)["Device"] == "cpu" and "final_loss" in dict(final.fields)

@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import select
 
-from bot.core.conversation import Image, Reply, Request
+from bot.adapters.html import to_html
+from bot.core.conversation import Image, Progress, Reply, Request
 from bot.db.models import Feedback, User
 from bot.web import playground
-from bot.web.markup import to_html
 from bot.web.security import SlidingWindowLimiter
 from tests.web.conftest import csrf
 
@@ -77,16 +77,16 @@ def test_a_logged_in_account_talks_as_itself(app, client_for) -> None:  # type: 
 
 def test_edits_stream_live_and_replace_the_message(app, runtime, client_for) -> None:  # type: ignore[no-untyped-def]
     async def countdown(request: Request) -> AsyncIterator[Reply]:
-        first = Reply("Running…", title="Demo", fields=(("Progress", "0%"),))
+        first = Reply("Running… 0%", title="Demo", progress=Progress(0.0, "queued"))
         yield first
         for done in (50, 100):
             await asyncio.sleep(0.01)
-            yield first.edit(text="Done" if done == 100 else "Running…", fields=(("Progress", f"{done}%"),),
+            yield first.edit(text="Done" if done == 100 else "Running… 99%", progress=Progress(done / 100, "step"),
                              images=(Image(PNG),) if done == 100 else ())
 
     runtime.tutor.command("countdown", countdown)
     messages = send(client_for(), {"text": "/countdown"})
-    assert [m["progress"] for m in messages] == [0.0, 0.5, 1.0]
+    assert [m["progress"] for m in messages] == [0.0, 0.5, 1.0]  # from the field: the text's "99%" is not read
     assert [m["edit"] for m in messages] == [False, True, True]
     assert len({m["message_id"] for m in messages}) == 1
     assert messages[-1]["images"][0].startswith("data:image/png;base64,")

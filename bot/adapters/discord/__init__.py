@@ -7,12 +7,13 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from bot.adapters.discord.client import TorchtutorDiscord, question_suggester
+from bot.adapters.discord.translate import PLATFORM
 
 if TYPE_CHECKING:
     from bot.config import Settings
     from bot.runtime import Runtime
 
-__all__ = ["TorchtutorDiscord", "build_client", "start_discord"]
+__all__ = ["DiscordAdapter", "TorchtutorDiscord", "build_client", "start_discord"]
 
 log = logging.getLogger(__name__)
 READY_POLL_S = 0.2
@@ -46,3 +47,16 @@ async def start_discord(runtime: Runtime, settings: Settings, **options: Any) ->
     client = build_client(runtime, settings, **options)
     async with client:
         await client.start(settings.discord_token.get_secret_value())
+
+
+class DiscordAdapter:
+    """Discord as the runtime starts every adapter (bot.core.adapter.Adapter): `run()` until cancelled."""
+
+    platform = PLATFORM
+
+    def __init__(self, runtime: Runtime, settings: Settings, **options: Any) -> None:
+        self.runtime, self.settings, self.options = runtime, settings, options
+
+    async def run(self) -> None:
+        """Connect once the index is ready; a refused token or intent is raised for `torchtutor run` to report."""
+        await start_discord(self.runtime, self.settings, **self.options)

@@ -85,13 +85,17 @@ class PeopleCache:
 
 
 class SlackAdapter:
-    """Owns the Bolt app, its listeners, and the tasks that answer after the acknowledgement."""
+    """Owns the Bolt app, its listeners, and the tasks that answer after the acknowledgement
+    (bot.core.adapter.Adapter: the runtime runs it)."""
+
+    platform = translate.PLATFORM
 
     def __init__(self, *, tutor: Tutor, settings: Settings, database: Database,
                  ready: Callable[[], bool] = lambda: True, pacer: EditPacer | None = None,
                  telemetry: Telemetry | None = None,
-                 outbox: CoreOutbox | None = None) -> None:
+                 outbox: CoreOutbox | None = None, socket_mode: bool = False) -> None:
         self.tutor = tutor
+        self.socket_mode = socket_mode  # `run()` connects over Socket Mode (`torchtutor run`, not `serve`)
         self.telemetry = telemetry
         self.settings = settings
         self.database = database
@@ -304,6 +308,19 @@ class SlackAdapter:
         await self._socket_mode.connect_async()
         log.info("Slack Socket Mode connected")
 
+    async def run(self) -> None:
+        """The adapter's life as the runtime runs it: Socket Mode when `socket_mode` and its token are set (a
+        refused connection is logged and the HTTP endpoint stays), then serve until cancelled and close."""
+        try:
+            if self.socket_mode and self.settings.has_slack_socket_mode:
+                try:
+                    await self.start_socket_mode()
+                except Exception as exc:  # the web app stays useful; the operator sees why Slack is not connected
+                    log.error("Slack Socket Mode could not connect: %s", exc)
+            await asyncio.Event().wait()
+        finally:
+            await self.aclose()
+
     async def aclose(self, timeout: float = DRAIN_TIMEOUT_S) -> None:
         """Stop posting to channels, stop Socket Mode and let answers in flight finish (up to `timeout`)."""
         if self.outbox is not None:
@@ -357,7 +374,8 @@ class SlackChannelPoster:
         await outbox.update(rename_commands(reply, adapter.prefix), posted, reply.edits or reply.id)
 
 
-def build_slack_adapter(runtime: Any) -> SlackAdapter:
+def build_slack_adapter(runtime: Any, *, socket_mode: bool = False) -> SlackAdapter:
     """The adapter for a runtime whose settings have Slack credentials; it posts study channels' questions."""
     return SlackAdapter(tutor=runtime.tutor, settings=runtime.settings, database=runtime.database,
-                        ready=lambda: bool(runtime.ready), telemetry=runtime.metrics, outbox=runtime.outbox)
+                        ready=lambda: bool(runtime.ready), telemetry=runtime.metrics, outbox=runtime.outbox,
+                        socket_mode=socket_mode)

@@ -17,13 +17,13 @@ import shlex
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from bot.core.conversation import Button, Image, Person, Reply, Request, new_reply_id
+from bot.core.conversation import Button, Image, Person, Progress, Reply, Request, new_reply_id
 from bot.core.demos.snippet_replies import render_run_result
 from bot.core.errors import BadInput, Forbidden, NotFound, QueueFull, TorchtutorError
 from bot.db import repo
@@ -224,7 +224,7 @@ class DemoJobs:
         shown_params = None if is_run else started.params  # a snippet shows its own output, not its code again
         first = Reply(render_status(shown_params, QUEUED, 0.0, ""), title=started.demo.title,
                       buttons=(Button(f"job:cancel:{started.job_id}", "Cancel", style="danger"),), kind="job",
-                      id=started.message_ref or new_reply_id())
+                      id=started.message_ref or new_reply_id(), progress=Progress(0.0, QUEUED))
         shown = None
         if not resumed:
             yield first
@@ -235,14 +235,15 @@ class DemoJobs:
             async for event in throttle(events, self.edit_interval):
                 if event.kind == RESULT and event.result is not None:
                     finished = True
-                    yield (render_run_result(first, event.result) if is_run
-                           else render_result(first, started.demo, started.params, event.result))
+                    final = (render_run_result(first, event.result) if is_run
+                             else render_result(first, started.demo, started.params, event.result))
+                    yield replace(final, progress=Progress(1.0, event.result.status, done=True))
                     await asyncio.to_thread(self.followers.delivered, started.job_id)
                     return
                 body = render_status(shown_params, event.status, event.progress, event.stage, event.position)
                 if body != shown:
                     shown = body
-                    yield first.edit(text=body)
+                    yield first.edit(text=body, progress=Progress(event.progress, event.stage or event.status))
         finally:
             if not finished:
                 # Synchronous on purpose: this also runs while the task is being cancelled at shutdown.

@@ -30,7 +30,7 @@
     var q = function (sel) { return item.querySelector(sel); };
     q(".title").innerHTML = message.title_html; // escaped and marked up on the server, like the body
     q(".title").hidden = !message.title;
-    q(".body").innerHTML = message.html; // escaped and marked up on the server (bot/web/markup.py)
+    q(".body").innerHTML = message.html; // escaped and marked up on the server (bot/adapters/html.py)
     var wrap = q(".progress-wrap");
     wrap.hidden = message.progress === null || message.progress === undefined;
     if (!wrap.hidden) {
@@ -40,7 +40,6 @@
     var fields = q(".fields");
     fields.textContent = "";
     message.fields.forEach(function (f) {
-      if (f.name.toLowerCase() === "progress" && !wrap.hidden) return;
       var dt = document.createElement("dt"); dt.textContent = f.name;
       var dd = document.createElement("dd"); dd.textContent = f.value;
       fields.appendChild(dt); fields.appendChild(dd);

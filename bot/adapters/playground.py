@@ -1,14 +1,14 @@
 """The web playground adapter: a browser's line or button press in, each neutral reply (or edit) out as HTML data.
 
 Like the console adapter it translates, calls `tutor.handle`, and renders; the HTTP and streaming parts live in
-bot/web/playground.py. Buttons travel as signed tokens bound to the visitor, so a page can only press buttons the
-bot showed that visitor (the console's "no button on screen" rule, without keeping state on the server).
+bot/web/playground.py, which imports this module (never the other way round). Buttons travel as signed tokens
+bound to the visitor, so a page can only press buttons the bot showed that visitor (the console's "no button on
+screen" rule, without keeping state on the server).
 """
 
 from __future__ import annotations
 
 import base64
-import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -16,13 +16,11 @@ from typing import Any
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from bot.adapters.console import parse_line
+from bot.adapters.html import inline_html, to_html
 from bot.core.conversation import Image, Person, Reply, Request
 from bot.core.tutor import Tutor
-from bot.web.markup import inline_html, to_html
 
 PLATFORM = "web"
-_PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
-_JOB_BAR = re.compile(r"[█░]+ (\d+)%")  # bot.core.demos.live.progress_bar in a demo job's message
 
 
 @dataclass(frozen=True)
@@ -83,7 +81,8 @@ class WebChat:
             "title_html": str(inline_html(reply.title)) if reply.title else "",
             "html": str(to_html(reply.text)),
             "fields": fields,
-            "progress": _progress(reply),
+            "progress": reply.progress.fraction if reply.progress is not None else None,
+            "progress_label": reply.progress.label if reply.progress is not None else "",
             "citation": reply.citation,
             "docs": [{"label": label, "url": url} for label, url in reply.docs],
             "buttons": [{"token": self._buttons.dumps([b.id, visitor.id]), "label": b.label, "style": b.style}
@@ -110,21 +109,3 @@ def _is_png(image: Image) -> bool:
 def _data_url(media_type: str, data: bytes) -> str:
     """Attachments ride in the visitor's own reply stream, as images do: no URL another visitor could fetch."""
     return f"data:{media_type};base64,{base64.b64encode(data).decode('ascii')}"
-
-
-def _progress(reply: Reply) -> float | None:
-    """How far a demo job is, 0..1, so the page can draw a progress bar; None for other messages.
-
-    From a 'Progress' field ("40%"), else from a job message: its text bar (`███░░ 40%`), 0 while queued, 1 once
-    its result is in.
-    """
-    for name, value in reply.fields:
-        match = _PERCENT.match(value) if name.strip().lower() == "progress" else None
-        if match:
-            return max(0.0, min(1.0, float(match.group(1)) / 100))
-    if reply.kind == "job":
-        bar = _JOB_BAR.search(reply.text)
-        return max(0.0, min(1.0, int(bar.group(1)) / 100)) if bar else 0.0
-    if reply.kind == "job_result":
-        return 1.0
-    return None
