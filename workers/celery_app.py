@@ -31,7 +31,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from celery.worker.request import Request
 from kombu.entity import Exchange, Queue
 
-from bot.db.engine import Database
+from bot.db.engine import LOCK_TIMEOUT_S, Database
 from workers.events import EventBus, RedisBus
 from workers.jobs import FAILED, QUEUES, RESULT, TIMED_OUT, JobEvent, JobSpec
 from workers.runner import MAX_ATTEMPTS, PROGRESS_LOCK_TIMEOUT_S, run_job
@@ -47,8 +47,12 @@ _worker_app: Celery | None = None  # the app of this worker process (set in work
 
 
 def make_app(*, broker_url: str, database_url: str, demo_modules: Sequence[str] = (), max_attempts: int = MAX_ATTEMPTS,
-             max_tasks_per_child: int = 100, threads: int | None = None) -> Celery:
-    """A Celery app for torchtutor jobs: used by `torchtutor worker --backend celery` and to submit jobs."""
+             max_tasks_per_child: int = 100, threads: int | None = None,
+             lock_timeout_s: float = LOCK_TIMEOUT_S) -> Celery:
+    """A Celery app for torchtutor jobs: used by `torchtutor worker --backend celery` and to submit jobs.
+
+    `lock_timeout_s` bounds a worker's statements' wait for a lock, as in the local pool (progress writes wait
+    at most PROGRESS_LOCK_TIMEOUT_S); claims and results are retried past it (workers.runner.retrying)."""
     app = Celery("torchtutor", set_as_current=False)
     app.conf.update(
         broker_url=broker_url,
@@ -71,6 +75,7 @@ def make_app(*, broker_url: str, database_url: str, demo_modules: Sequence[str] 
         worker_send_task_events=True,
         task_send_sent_event=True,
         torchtutor_database_url=database_url,
+        torchtutor_lock_timeout_s=lock_timeout_s,
         torchtutor_demo_modules=list(demo_modules),
         torchtutor_max_attempts=max_attempts,
         torchtutor_threads=threads,
@@ -85,7 +90,8 @@ def app_from_settings(settings: Any) -> Celery:
     """The app configured from TORCHTUTOR_* settings (`bot.config.Settings`)."""
     return make_app(broker_url=settings.queue_url, database_url=settings.database_url,
                     demo_modules=settings.demo_module_names(), max_attempts=settings.job_max_attempts,
-                    max_tasks_per_child=settings.worker_max_tasks_per_child)
+                    max_tasks_per_child=settings.worker_max_tasks_per_child,
+                    lock_timeout_s=settings.database_lock_timeout_s)
 
 
 @functools.cache
@@ -134,8 +140,9 @@ def _context(app: Celery) -> _Context:
         if context is not None:  # inherited from the parent: drop its pool without touching the parent's sockets
             context.database.engine.dispose(close=False)
             context.store.progress_database.engine.dispose(close=False)
-        database = Database.from_url(app.conf.torchtutor_database_url)
-        progress = Database.from_url(app.conf.torchtutor_database_url, lock_timeout_s=PROGRESS_LOCK_TIMEOUT_S)
+        url, lock_timeout_s = app.conf.torchtutor_database_url, app.conf.torchtutor_lock_timeout_s
+        database = Database.from_url(url, lock_timeout_s=lock_timeout_s)
+        progress = Database.from_url(url, lock_timeout_s=min(lock_timeout_s, PROGRESS_LOCK_TIMEOUT_S))
         context = _Context(os.getpid(), database, JobStore(database, progress_database=progress),
                            RedisBus(app.conf.broker_url))
         app._torchtutor_context = context

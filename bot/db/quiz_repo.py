@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, delete, false, func, or_, select, update
+from sqlalchemy import and_, case, delete, false, func, inspect, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -51,6 +51,12 @@ def create_session(*, session: Session, mode: str, channel: Channel, owner: User
     session.add(row)
     session.flush()
     return row
+
+
+def detached_copy(quiz: QuizSession, **changes: Any) -> QuizSession:
+    """A copy of a session's values that no database session tracks, to keep in memory (`changes` applied)."""
+    values = {column.key: getattr(quiz, column.key) for column in inspect(QuizSession).column_attrs}
+    return QuizSession(**{**values, **changes})
 
 
 def live_key(mode: str, channel_id: int) -> str:

@@ -130,8 +130,7 @@ async def test_a_quiz_answer_during_a_lock_is_graded_now_and_recorded_once(fast_
     env.force_items("dynamic-graph-when-built")
     [question] = await env.command("/quiz")
     journal = env.runtime.journal
-    # On PostgreSQL the lock is on the table the answer is written to but not checked against (with
-    # quiz_attempts locked too the answer cannot be checked, and is refused with one line instead).
+    # On PostgreSQL the lock is on a table the answer is written to but not checked against.
     with released_after(30, env.runtime.settings.database_url, ("review_states",)) as release:
         pressed = choice_button(env, question, 1)
         [result] = await env.click(pressed)
@@ -144,3 +143,79 @@ async def test_a_quiz_answer_during_a_lock_is_graded_now_and_recorded_once(fast_
     assert [(a.slot, a.answer) for a in attempts] == [(0, pressed.rsplit(":", 1)[1])]  # the choice as shown
     [again] = await env.click(choice_button(env, question, 2))  # the same question again: the first answer counts
     assert "already answered" in again.text
+
+
+QUIZ_TABLES = ("quiz_attempts", "quiz_sessions")  # on PostgreSQL not even readable while locked
+TYPED = ("dynamic-graph-define", "its a graph thats made while the model runs, new one every forward pass")
+
+
+def _quiz_rows(env):  # type: ignore[no-untyped-def]
+    """(attempts as (slot, answer, correct), review states as item ids, sessions as (current index, state))."""
+    from bot.db.quiz_models import QuizAttempt, QuizSession, ReviewState
+
+    with env.database.session() as session:
+        attempts = session.scalars(select(QuizAttempt).order_by(QuizAttempt.id)).all()
+        reviews = list(session.scalars(select(ReviewState.item_id)))
+        quizzes = session.scalars(select(QuizSession).order_by(QuizSession.id)).all()
+    return [(a.slot, a.answer, a.correct) for a in attempts], reviews, [(q.current_index, q.state) for q in quizzes]
+
+
+async def test_an_answer_while_the_quiz_tables_are_locked_is_graded_now_and_lands_once(fast_retries, env) -> None:  # type: ignore[no-untyped-def]
+    from tests.bot.quiz_fixtures import button, choice_button
+
+    env.force_items("dynamic-graph-when-built", "dynamic-graph-fixed-reuse")
+    [question] = await env.command("/quiz")
+    pressed = choice_button(env, question, 1)  # the right answer, wherever the shuffle put it
+    journal = env.runtime.journal
+    with released_after(20, env.runtime.settings.database_url, QUIZ_TABLES) as release:
+        [result] = await env.click(pressed)
+        assert result.kind == "quiz_result" and "✅" in result.text and "saved and will count" in result.text
+        assert result.title == "Answer 1 of 2 · autograd"
+        [again] = await env.click(pressed)  # kept, not yet written: still the first answer that counts
+        assert again.kind == "error" and "already answered question 1" in again.text
+        assert journal.pending == 1
+        release.set()
+    wait_until(lambda: journal.pending == 0, timeout=30, what="the kept answer to be recorded")
+    attempts, reviews, sessions = _quiz_rows(env)
+    assert attempts == [(0, pressed.rsplit(":", 1)[1], True)]
+    assert reviews == ["dynamic-graph-when-built"]  # its review is scheduled
+    assert sessions == [(1, "active")]  # and the quiz moved on to question 2
+    [following] = await env.click(button(result, "quiz:next:"))
+    assert following.title == "Question 2 of 2 · autograd"
+
+
+async def test_a_typed_answer_while_the_quiz_tables_are_locked_is_graded_now_and_lands_once(fast_retries, env) -> None:  # type: ignore[no-untyped-def]
+    env.force_items(TYPED[0], "dynamic-graph-when-built")
+    [question] = await env.command("/quiz")
+    assert "sentence or two" in question.text
+    journal = env.runtime.journal
+    with released_after(20, env.runtime.settings.database_url, QUIZ_TABLES) as release:
+        [result] = await env.answer(TYPED[1])
+        assert result.kind == "quiz_result" and "Well answered" in result.text and "saved and will count" in result.text
+        assert journal.pending == 1
+        release.set()
+    wait_until(lambda: journal.pending == 0, timeout=30, what="the kept answer to be recorded")
+    attempts, reviews, sessions = _quiz_rows(env)
+    assert attempts == [(0, TYPED[1], True)] and reviews == [TYPED[0]] and sessions == [(1, "active")]
+    [after] = await env.answer("something else")  # that question is answered: nothing waits for typing
+    assert after.kind == "error" and "no question waiting" in after.text.lower()
+    assert len(_quiz_rows(env)[0]) == 1
+
+
+async def test_a_forged_press_while_the_quiz_tables_are_locked_is_still_refused(fast_retries, env) -> None:  # type: ignore[no-untyped-def]
+    from tests.bot.quiz_fixtures import choice_button
+
+    env.force_items("dynamic-graph-when-built")
+    [question] = await env.command("/quiz")
+    pressed = choice_button(env, question, 1)
+    journal = env.runtime.journal
+    with released_after(20, env.runtime.settings.database_url, QUIZ_TABLES) as release:
+        [forged] = await env.click(pressed, user="bob")  # `!click <alice's button>` typed by bob
+        assert forged.kind == "error" and "Alice's" in forged.text
+        [typed] = await env.answer("a", user="bob")
+        assert typed.kind == "error" and "no question waiting" in typed.text.lower()
+        assert journal.pending == 0  # nothing kept to write later
+        release.set()
+    assert _quiz_rows(env) == ([], [], [(0, "active")])
+    result, summary = await env.click(pressed)  # the question is still alice's to answer (its only one)
+    assert result.kind == "quiz_result" and "✅" in result.text and summary.kind == "quiz_summary"

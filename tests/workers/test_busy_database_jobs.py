@@ -15,6 +15,7 @@ from tests.jobs_support import insert_job, sample_demos_registered
 from tests.workers.sample_demos import MODULE
 from workers.jobs import RUNNING, SUCCEEDED
 from workers.local import LocalBackend
+from workers.store import JobStore
 
 
 @contextmanager
@@ -79,3 +80,38 @@ def test_a_lock_longer_than_the_time_limit_costs_progress_not_the_job(migrated) 
         job = wait_until(lambda: (j := pool.store.get(spec.job_id)) and j.terminal and j, timeout=60,
                          what="the job's result")
         assert job.status == SUCCEEDED, job.error
+
+
+def _lock_wait_ms(database: Database) -> int:
+    """How long this engine's statements wait for a lock, as the database itself says."""
+    with database.engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            return int(connection.exec_driver_sql("PRAGMA busy_timeout").scalar_one())
+        shown = str(connection.exec_driver_sql("SHOW lock_timeout").scalar_one())
+    return int(float(shown.removesuffix("ms"))) if shown.endswith("ms") else int(float(shown.rstrip("s")) * 1000)
+
+
+def test_a_celery_worker_waits_for_locks_as_configured_and_its_job_outlives_one(migrated) -> None:  # type: ignore[no-untyped-def]
+    """The Celery task (run in this process, as a worker process runs it) waits for a lock no longer than
+    TORCHTUTOR_DATABASE_LOCK_TIMEOUT_S, and a job whose claim meets a lock is run once the lock goes."""
+    from tests.jobs_support import claimed_redis_url
+    from workers.celery_app import TASK_NAME, _context, app_from_settings
+
+    database = Database.from_url(migrated.database_url)
+    with claimed_redis_url() as queue_url, sample_demos_registered():
+        settings = migrated.model_copy(update={"database_lock_timeout_s": 0.3, "queue_url": queue_url,
+                                               "demo_modules": MODULE})
+        app = app_from_settings(settings)
+        context = _context(app)
+        assert _lock_wait_ms(context.database) == 300
+        assert _lock_wait_ms(context.store.progress_database) == 200  # progress gives up sooner, as in the pool
+        spec = insert_job(context.store, "test-sleep", {"seconds": 0.5})
+        with released_after(3, migrated.database_url, ("jobs",)):
+            outcome = app.tasks[TASK_NAME].apply(args=[spec.job_id]).get()
+        assert outcome == SUCCEEDED
+        job = JobStore(database).get(spec.job_id)
+        assert job is not None and job.status == SUCCEEDED and job.result is not None
+        assert job.result.text == "slept 0.5 s"
+        context.database.dispose()
+        context.store.progress_database.dispose()
+    database.dispose()

@@ -24,10 +24,12 @@ from bot.core.errors import BadInput, Forbidden, NotFound, TorchtutorError
 from bot.core.identity import find_channel, find_user, identify
 from bot.core.learning.bank import BankSnapshot, QuizBank
 from bot.core.learning.review import MISTAKES_ACTION, Reviewer, rating_for
+from bot.core.learning.shown_questions import ShownQuestions, ShownSession, person_key
 from bot.core.outbox import Post, Reach
 from bot.core.telemetry import NoTelemetry, Telemetry
 from bot.core.text import chat_escape, plain_text
 from bot.db import quiz_repo as repo
+from bot.db.availability import DatabaseUnavailable, is_unavailable
 from bot.db.base import utcnow
 from bot.db.engine import Database
 from bot.db.journal import Journal
@@ -150,6 +152,8 @@ class QuizService:
         self.telemetry: Telemetry = telemetry or NoTelemetry()
         # Answers the database cannot take now are kept there and recorded, at the moment given, once it is back.
         self.journal = journal
+        # What this process showed, so an answer can be checked and graded while the quiz tables can't be read.
+        self.shown = ShownQuestions()
         if journal is not None:
             journal.register(ANSWER_RECORD, self._record_kept)
         self.bank = bank
@@ -203,6 +207,8 @@ class QuizService:
                                    item_ids=[item.id for item in items], topic=topic, ephemeral=True, now=now,
                                    choice_orders=self.choice_orders(items))
         repo.set_prompt(session=session, user_id=user.id, channel_id=channel.id, session_id=quiz.id, slot=0, now=now)
+        self.remember(session, quiz)
+        self.shown.point(channel, user, quiz.id, 0)
         reply = render_question(quiz, 0, items[0], now=now)
         if replaced:
             reply = Reply(f"_Your unfinished quiz in this channel was closed; here is a new one._\n\n{reply.text}",
@@ -222,10 +228,18 @@ class QuizService:
                                    item_ids=[item.id for item in items], topic=topic, ephemeral=False, now=now,
                                    window_seconds=self.settings.round_window_s,
                                    choice_orders=self.choice_orders(items))
+        self.remember(session, quiz)
         starter = chat_escape(user.display_name or user.platform_user_id)
         reply = render_question(quiz, 0, items[0], now=now)
         intro = f"**Team round** started by {starter}: {len(items)} questions, everyone answers once.\n\n"
         return Reply(intro + reply.text, title=reply.title, buttons=reply.buttons, kind=reply.kind)
+
+    def remember(self, session: Session, quiz: QuizSession) -> None:
+        """Keep the session as just shown or read, to check answers to it while the database can't be read."""
+        channel = session.get(Channel, quiz.channel_id)
+        owner = session.get(User, quiz.owner_id) if quiz.owner_id else None
+        if channel is not None:
+            self.shown.remember(quiz, channel, owner)
 
     def choice_orders(self, items: Sequence[QuizItem]) -> list[list[int] | None]:
         """A fresh shown order for each item's choices, fixed when the session is created."""
@@ -274,11 +288,24 @@ class QuizService:
 
     async def typed_answer(self, request: Request) -> AsyncIterator[Reply]:
         """A typed answer (`!answer TEXT` in the terminal) to this person's pending question in this channel."""
-        session_id, slot = await asyncio.to_thread(self._pending, request)
-        for reply in await self._answer(request, session_id, slot, request.text, typed=True):
+        session_id, slot, busy = await asyncio.to_thread(self._pending, request)
+        for reply in await self._answer(request, session_id, slot, request.text, typed=True, busy=busy):
             yield reply
 
-    def _pending(self, request: Request) -> tuple[int, int]:
+    def _pending(self, request: Request) -> tuple[int, int, bool]:
+        """The question the typed answer goes to, and whether the database was too busy to say (this process's
+        memory of what it asked said instead)."""
+        try:
+            return (*self._pending_now(request), False)
+        except Exception as exc:
+            found = self.shown.prompt(request) if self.journal is not None and is_unavailable(exc) else None
+            if found is None:
+                raise
+            log.warning("the quiz tables are busy (%s); checking a typed answer against what was shown",
+                        type(exc).__name__)
+            return (*found, True)
+
+    def _pending_now(self, request: Request) -> tuple[int, int]:
         with self.database.transaction() as session:
             user, channel = find_user(session, request), find_channel(session, request)
             prompt = (repo.get_prompt(session=session, user_id=user.id, channel_id=channel.id)
@@ -299,9 +326,9 @@ class QuizService:
         return found
 
     async def _answer(self, request: Request, session_id: int, slot: int, given: str | None,
-                      typed: bool) -> list[Reply]:
+                      typed: bool, busy: bool = False) -> list[Reply]:
         snapshot = await asyncio.to_thread(self.bank.snapshot)
-        quiz = await asyncio.to_thread(self._check_open, request, session_id, slot)
+        quiz, busy = await asyncio.to_thread(self._check_open, request, session_id, slot, busy)
         item = snapshot.get(quiz.item_ids[slot])
         if item is None:
             raise QuestionClosed("That question is no longer in the quiz bank. Press Next or start a new /quiz.")
@@ -312,36 +339,67 @@ class QuizService:
             given = _button_answer(item, given)
         result = await asyncio.to_thread(_grade, item, given, self.encoder)
         try:
-            replies = await asyncio.to_thread(self._record_or_keep, request, quiz, slot, item, given or "", result)
+            replies = await asyncio.to_thread(self._record_or_keep, request, quiz, slot, item, given or "", result,
+                                              busy)
         except IntegrityError:
             raise AlreadyAnswered(slot + 1) from None
         if given:  # a skip is recorded but not graded
             self.telemetry.quiz_attempted(correct=bool(result.correct))
         return replies
 
-    def _check_open(self, request: Request, session_id: int, slot: int) -> QuizSession:
-        """The session, if this person may answer this slot now; otherwise a clear refusal."""
+    def _check_open(self, request: Request, session_id: int, slot: int, busy: bool) -> tuple[QuizSession, bool]:
+        """The session, if this person may answer this slot now (otherwise a clear refusal), and whether the
+        database was too busy to say, so that this process's memory of what it showed said instead."""
+        if not busy:
+            try:
+                return self._check_open_now(request, session_id, slot), False
+            except Exception as exc:
+                if not (is_unavailable(exc) and self.journal is not None and self.shown.get(session_id)):
+                    raise
+                log.warning("the quiz tables are busy (%s); checking an answer against what was shown",
+                            type(exc).__name__)
+        shown = self.shown.get(session_id)
+        if shown is None or self.journal is None:
+            raise DatabaseUnavailable()
+        check_shown(shown, slot, request, self.now())
+        return shown.quiz, True
+
+    def _check_open_now(self, request: Request, session_id: int, slot: int) -> QuizSession:
         with self.database.session() as session:
             quiz = repo.get_session(session=session, session_id=session_id)
             if quiz is None or not 0 <= slot < quiz.total:
                 raise NotFound("That quiz no longer exists.")
             authorise(session, quiz, request)
             user = find_user(session, request)
+            shown = self.shown.get(session_id)
+            if shown is not None and (slot, person_key(request)) in shown.answered:  # kept, not yet recorded
+                raise AlreadyAnswered(slot + 1)
             explain_closed(session, quiz, slot, user, self.now())
+            self.remember(session, quiz)
             return quiz
 
     def _record_or_keep(self, request: Request, quiz: QuizSession, slot: int, item: QuizItem, given: str,
-                        result: Grade) -> list[Reply]:
-        """Record the graded answer, or keep it for when the database is back and say so."""
+                        result: Grade, busy: bool) -> list[Reply]:
+        """Record the graded answer, or keep it for when the database is back and say so (at once when `busy`:
+        the check just met the lock, so the write would only wait for it too)."""
+        replies = self._record_or_keep_now(request, quiz, slot, item, given, result, busy)
+        self.shown.answered(quiz.id, slot, request, advance=quiz.mode not in ROUND_MODES)
+        return replies
+
+    def _record_or_keep_now(self, request: Request, quiz: QuizSession, slot: int, item: QuizItem, given: str,
+                            result: Grade, busy: bool) -> list[Reply]:
         now = self.now()
         if self.journal is None:
             return self._record(request, quiz.id, slot, item, given, result, now)
         record = {"request": _request_record(request), "session_id": quiz.id, "slot": slot, "item_id": item.id,
                   "given": given, "grade": dataclasses.asdict(result), "at": now.isoformat()}
-        stored = self.journal.write_batch(
-            ANSWER_RECORD, [record], lambda _: [self._record(request, quiz.id, slot, item, given, result, now)])
-        if stored is not None:
-            return stored[0]
+        if busy:
+            self.journal.keep(ANSWER_RECORD, record)
+        else:
+            stored = self.journal.write_batch(
+                ANSWER_RECORD, [record], lambda _: [self._record(request, quiz.id, slot, item, given, result, now)])
+            if stored is not None:
+                return stored[0]
         kept = "_Your answer is saved and will count once my database is back (it is busy right now)._"
         if quiz.mode in ROUND_MODES:
             reply = render_ack(quiz, slot, item, given, now)
@@ -412,6 +470,10 @@ class QuizService:
                 raise QuestionClosed("That question is no longer in the quiz bank; start a new /quiz.")
             repo.set_prompt(session=session, user_id=user.id, channel_id=quiz.channel_id, session_id=quiz.id,
                             slot=slot, now=self.now())
+            self.remember(session, quiz)
+            channel = session.get(Channel, quiz.channel_id)
+            if channel is not None:
+                self.shown.point(channel, user, quiz.id, slot)
             return render_question(quiz, slot, item, now=self.now())
 
     def _explain(self, request: Request, session_id: int, slot: int) -> Reply:
@@ -463,6 +525,7 @@ class QuizService:
             quiz = repo.get_session(session=session, session_id=session_id)
             channel = session.get(Channel, quiz.channel_id) if quiz else None
             assert quiz is not None and channel is not None
+            self.remember(session, quiz)
             answers = repo.slot_answers(session=session, session_id=session_id, slot=slot)
             item = snapshot.get(quiz.item_ids[slot])
             item = shown(quiz, slot, item) if item is not None else None
@@ -506,23 +569,46 @@ def _request_from(record: dict[str, Any]) -> Request:
 
 def authorise(session: Session, quiz: QuizSession, request: Request) -> None:
     """Only the owner presses a personal quiz's buttons; a round's buttons work for anyone in its channel."""
+    channel = session.get(Channel, quiz.channel_id)
+    owner = session.get(User, quiz.owner_id) if quiz.owner_id else None
+    check_presser(quiz, request,
+                  channel=(channel.platform, channel.workspace_id, channel.platform_channel_id) if channel else None,
+                  owner=(owner.platform, owner.platform_user_id) if owner else None,
+                  owner_name=(owner.display_name or owner.platform_user_id) if owner else None)
+
+
+def check_presser(quiz: QuizSession, request: Request, *, channel: tuple[str, str | None, str] | None,
+                  owner: tuple[str, str] | None, owner_name: str | None) -> None:
+    """`authorise`, given the session's channel and owner as (platform, ...) keys."""
     if quiz.mode in ROUND_MODES:
-        channel = session.get(Channel, quiz.channel_id)
-        if channel is None or (channel.platform, channel.workspace_id, channel.platform_channel_id) != (
-                request.platform, request.workspace_id, request.channel_id):
+        if channel is None or channel != (request.platform, request.workspace_id, request.channel_id):
             raise Forbidden("That question belongs to another channel's round.")
         return
-    owner = session.get(User, quiz.owner_id) if quiz.owner_id else None
-    if owner is None or (owner.platform, owner.platform_user_id) != (request.platform, request.user.platform_id):
-        name = chat_escape(owner.display_name or owner.platform_user_id) if owner else "someone else"
+    if owner is None or owner != (request.platform, request.user.platform_id):
+        name = chat_escape(owner_name) if owner_name else "someone else"
         raise Forbidden(f"That quiz is {name}'s, so only they can answer it. Start your own with /quiz.")
+
+
+def check_shown(shown: ShownSession, slot: int, request: Request, now: datetime) -> None:
+    """`authorise` and `explain_closed` against what this process showed, when the database can't be read."""
+    if not 0 <= slot < shown.quiz.total:
+        raise NotFound("That quiz no longer exists.")
+    check_presser(shown.quiz, request, channel=shown.channel, owner=shown.owner, owner_name=shown.owner_name)
+    if (slot, person_key(request)) in shown.answered:
+        raise AlreadyAnswered(slot + 1)
+    explain_not_open(shown.quiz, slot, now)
 
 
 def explain_closed(session: Session, quiz: QuizSession, slot: int, user: User | None, now: datetime) -> None:
     """Raise the reason this person cannot answer `slot` now; return quietly when it is open to them."""
-    number = slot + 1
     if user is not None and repo.find_attempt(session=session, session_id=quiz.id, slot=slot, user_id=user.id):
-        raise AlreadyAnswered(number)
+        raise AlreadyAnswered(slot + 1)
+    explain_not_open(quiz, slot, now)
+
+
+def explain_not_open(quiz: QuizSession, slot: int, now: datetime) -> None:
+    """Raise the reason `slot` of the session is not open now (for anyone)."""
+    number = slot + 1
     if quiz.state == ABANDONED:
         raise QuestionClosed("That quiz was replaced by a newer one, so its buttons no longer work. "
                              "Start again with /quiz.")

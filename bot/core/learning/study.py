@@ -302,6 +302,7 @@ class StudyService:
                                        item_ids=[items[0].id], topic=row.topic, ephemeral=False, now=now,
                                        window_seconds=row.window_minutes * 60, schedule_id=row.id,
                                        choice_orders=self.quiz.choice_orders(items))
+            self.quiz.remember(session, quiz)
             row.rounds += 1
             question = render_question(quiz, 0, items[0], now=now)
             reply = Reply(f"📚 Study question for this channel.\n\n{question.text}", title=question.title,
