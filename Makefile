@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup run test test-postgres lint bench clean
+.PHONY: setup run test test-postgres lint bench slack-manifests clean
 
 # The ONNX export of the packaged model (knowledge/onnx_model.py) is made once, offline; a no-op once it exists.
 setup: $(STAMP)
@@ -38,6 +38,10 @@ lint: setup
 
 bench: setup
 	$(BIN)/python benchmarks/ask.py
+
+# The Slack app manifests (HTTP and Socket Mode), built from the command catalogue; a test checks they are current.
+slack-manifests: setup
+	$(BIN)/python -m bot.adapters.slack.manifest --write deploy/slack
 
 clean:
 	rm -rf $(VENV) var/*.db var/cache
