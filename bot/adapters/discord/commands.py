@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, Protocol
 
 import discord
@@ -162,7 +162,7 @@ def _run_call(runner: CommandRunner) -> OnCall:
     return run
 
 
-def _run_message(runner: CommandRunner) -> Callable[[discord.Interaction, discord.Message], Awaitable[None]]:
+def _run_message(runner: CommandRunner) -> Callable[[discord.Interaction, discord.Message], Coroutine[Any, Any, None]]:
     """The "Run with torchtutor" message command: `/run` on the message's text."""
 
     async def run_message(interaction: discord.Interaction, message: discord.Message) -> None:

@@ -72,7 +72,7 @@ def _url(key: str, url: str | None) -> dict[str, str]:
 
 def manifest_yaml(mode: Mode, host: str = EXAMPLE_HOST, prefix: str = "") -> str:
     """The manifest as the YAML text of the file in deploy/slack/."""
-    body = yaml.safe_dump(manifest(mode, host, prefix), sort_keys=False, width=120, allow_unicode=True)
+    body: str = yaml.safe_dump(manifest(mode, host, prefix), sort_keys=False, width=120, allow_unicode=True)
     return HEADER + body
 
 
