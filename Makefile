@@ -9,7 +9,7 @@ DEV_LOCK := requirements-dev.lock
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup lock run test test-postgres lint bench screenshots clean
+.PHONY: setup lock run test test-postgres lint bench screenshots slack-manifests clean
 
 # The ONNX export of the packaged model (knowledge/onnx_model.py) is made once, offline; a no-op once it exists.
 setup: $(STAMP)
@@ -62,6 +62,10 @@ bench: setup
 # Needs Debian's chromium (and fonts-noto-color-emoji for the emoji on buttons).
 screenshots: setup
 	$(BIN)/python scripts/screenshots.py
+
+# The Slack app manifests (HTTP and Socket Mode), built from the command catalogue; a test checks they are current.
+slack-manifests: setup
+	$(BIN)/python -m bot.adapters.slack.manifest --write deploy/slack
 
 clean:
 	rm -rf $(VENV) var/*.db var/cache

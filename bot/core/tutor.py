@@ -7,6 +7,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+from bot.core.commands import help_lines
 from bot.core.conversation import Placement, Reply, Request
 from bot.core.errors import TorchtutorError
 from bot.db.availability import is_unavailable
@@ -17,17 +18,6 @@ Handler = Callable[[Request], AsyncIterator[Reply] | Awaitable[Reply]]
 ShownHandler = Callable[[Reply, Placement], Awaitable[None]]
 
 UNAVAILABLE = "My database is busy or unreachable right now, so I couldn't do that. Try again in a minute."
-COMMANDS_HELP = [
-    ("/ask QUESTION", "answer a PyTorch question from the knowledge base, with its source"),
-    ("/demo NAME [key=value ...]", "run a live PyTorch demo on a worker and watch it progress"),
-    ("/quiz [topic]", "take a short quiz, graded at once"),
-    ("/review [mistakes]", "review the questions that are due for you, or retry the ones you got wrong"),
-    ("/study start|stop|status [schedule]", "scheduled questions for this channel"),
-    ("/run CODE", "run your own PyTorch snippet in the sandbox (`/run on|off|status`: channel admins)"),
-    ("/stats [@user]", "progress: attempts, accuracy, streak"),
-    ("/leaderboard", "this channel's ranking"),
-    ("/help", "this list"),
-]
 
 
 class Tutor:
@@ -117,7 +107,7 @@ class Tutor:
         return self._commands.get(request.command, self._unknown_command)
 
     async def _help(self, request: Request) -> Reply:
-        lines = [f"`{usage}`: {what}" for usage, what in COMMANDS_HELP if usage.split()[0][1:] in self._commands]
+        lines = help_lines(self._commands)
         notes = await asyncio.to_thread(lambda: [note() for note in self._help_notes])
         text = "I teach PyTorch. Ask me anything about it, or try a live demo.\n\n" + "\n".join(lines + notes)
         return Reply(text, title="torchtutor", ephemeral=True, kind="help")

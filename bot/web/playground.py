@@ -17,7 +17,8 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from bot.adapters.playground import Visitor, WebChat
-from bot.core.tutor import COMMANDS_HELP, UNAVAILABLE
+from bot.core.commands import CATALOGUE
+from bot.core.tutor import UNAVAILABLE
 from bot.web.security import SlidingWindowLimiter, current_viewer, require_csrf, visitor_id
 from bot.web.templating import render
 
@@ -47,8 +48,8 @@ def _visitor(request: Request) -> Visitor:
 def page(request: Request) -> Response:
     """The chat page."""
     visitor = _visitor(request)
-    commands = [(usage, what) for usage, what in COMMANDS_HELP
-                if usage.split()[0][1:] in request.app.state.runtime.tutor.command_names]
+    available = request.app.state.runtime.tutor.command_names
+    commands = [(command.usage, command.summary) for command in CATALOGUE if command.name in available]
     return render(request, "playground.html", section="playground", visitor=visitor, commands=commands)
 
 

@@ -18,6 +18,7 @@ from discord.http import Route
 from pydantic import SecretStr
 
 from bot.adapters.discord import TorchtutorDiscord
+from bot.core.commands import BY_NAME, CATALOGUE, Audience, OptionKind
 from bot.core.conversation import Button, Image, Reply, Request
 from bot.core.tutor import Tutor
 from tests.fakes.discord_server import EPHEMERAL, LOADING, FakeDiscord, ManualClock, RecordedRequest, start_fake_discord
@@ -725,3 +726,59 @@ async def test_a_demo_message_is_picked_up_by_the_next_process_and_finished_once
     final = fake.messages[message_id]
     assert "slept 3 s" in final["embeds"][0]["description"] and final["components"] == []
 
+
+
+# -- the command catalogue ---------------------------------------------------------------------------------
+
+
+class CatalogueTutor(Tutor):
+    """Every catalogue command registered; each records the request it got."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list[Request] = []
+        for spec in CATALOGUE:
+            self.command(spec.name, self._record)
+
+    async def _record(self, request: Request) -> Reply:
+        self.requests.append(request)
+        return Reply(f"got {request.command}", ephemeral=True)
+
+
+async def test_the_synced_commands_are_the_catalogue(fake: FakeDiscord) -> None:
+    async with running(fake, StubTutor()):
+        synced = {c["name"]: c for c in fake.commands[None] if c.get("type", 1) == 1}
+        assert sorted(synced) == sorted(spec.name for spec in CATALOGUE)
+        for spec in CATALOGUE:
+            command = synced[spec.name]
+            assert command["description"] == spec.summary
+            options = command.get("options", [])
+            assert [(o["name"], o["description"], bool(o.get("required"))) for o in options] == [
+                (o.name, o.description, o.required) for o in spec.options]
+            assert [o["type"] for o in options] == [6 if o.kind is OptionKind.PERSON else 3 for o in spec.options]
+            for option, sent in zip(spec.options, options, strict=True):
+                if option.choices:
+                    assert [(c["value"], c["name"]) for c in sent["choices"]] == [
+                        (c.value, c.label) for c in option.choices]
+            managers = spec.audience is Audience.CHANNEL_MANAGERS
+            assert (str(command["default_member_permissions"]) == "16") == managers, spec.name
+
+
+async def test_each_command_hands_its_options_to_the_core_as_the_catalogue_text(fake: FakeDiscord) -> None:
+    tutor = CatalogueTutor()
+    other = {"id": "4242", "username": "bob", "discriminator": "0", "avatar": None, "global_name": "Bob"}
+    sent_values = {"ask": {"question": "what is a tensor?"}, "demo": {"name": "train-tiny", "params": "steps=5"},
+                   "run": {"code": "print(1)"}, "quiz": {"topic": "autograd"}, "review": {"what": "mistakes"},
+                   "study": {"action": "status"}, "leaderboard": {}, "help": {}}
+    async with running(fake, tutor):
+        for name, values in sent_values.items():
+            sent = await fake.send_slash_command(name, values)
+            await fake.wait_for_ack(sent.id)
+        person = {**fake._command_data("stats", [{"type": 6, "name": "user", "value": other["id"]}]),
+                  "resolved": {"users": {other["id"]: other}}}
+        await fake.wait_for_ack((await fake.send_interaction(2, person)).id)
+        await until(lambda: len(tutor.requests) == len(CATALOGUE))
+    got = {r.command: r.text for r in tutor.requests}
+    expected = {name: BY_NAME[name].text(values) for name, values in sent_values.items()}
+    assert got == {**expected, "stats": "<@4242>"}
+    assert got["demo"] == "train-tiny steps=5" and got["study"] == "status"

@@ -22,14 +22,19 @@ from urllib.parse import parse_qsl, urlencode
 
 import httpx
 import pytest
+import yaml
 from fastapi import FastAPI
 from fastapi import Request as HttpRequest
 from pydantic import SecretStr
 
 from bot.adapters.slack import SlackAdapter
+from bot.adapters.slack.app import BOT_SCOPES
 from bot.adapters.slack.delivery import EditPacer
+from bot.adapters.slack.manifest import MODES, Mode, file_name, manifest_yaml
 from bot.adapters.slack.render import render_blocks, split_mrkdwn, to_mrkdwn
+from bot.adapters.slack.translate import slash_commands
 from bot.config import Settings
+from bot.core.commands import BY_NAME, CATALOGUE, NAMES
 from bot.core.conversation import Button, Image, Person, Reply, Request
 from bot.core.tutor import Tutor
 from bot.db import slack as slack_db
@@ -637,20 +642,73 @@ def test_the_pacer_spaces_updates_by_how_many_messages_a_workspace_is_updating()
     assert pacer.interval(TEAM) == 1.0
 
 
-def test_the_readme_manifest_matches_the_app() -> None:
-    import re
-
-    import yaml
-
-    from bot.adapters.slack.app import BOT_SCOPES
-    from bot.adapters.slack.translate import slash_commands
-
-    readme = (REPO / "README.md").read_text()
-    manifest = yaml.safe_load(re.search(r"```yaml\n(.*?)```", readme, re.DOTALL).group(1))  # type: ignore[union-attr]
-    assert [c["command"] for c in manifest["features"]["slash_commands"]] == slash_commands("")
+@pytest.mark.parametrize("mode", MODES)
+def test_the_manifest_files_are_up_to_date_and_match_the_app(mode: Mode) -> None:
+    path = REPO / "deploy" / "slack" / file_name(mode)
+    assert path.read_text(encoding="utf-8") == manifest_yaml(mode), "run `make slack-manifests`"
+    manifest = yaml.safe_load(path.read_text(encoding="utf-8"))
+    commands = manifest["features"]["slash_commands"]
+    assert [c["command"] for c in commands] == slash_commands("") == [f"/{spec.name}" for spec in CATALOGUE]
+    assert [c["description"] for c in commands] == [spec.summary for spec in CATALOGUE]
+    assert [c["should_escape"] for c in commands] == [spec.name == "stats" for spec in CATALOGUE]
     assert set(manifest["oauth_config"]["scopes"]["bot"]) == set(BOT_SCOPES)
-    assert set(manifest["settings"]["event_subscriptions"]["bot_events"]) == {"app_mention", "message.im",
-                                                                              "app_home_opened"}
+    assert manifest["features"]["shortcuts"][0]["callback_id"] == "run_snippet"
+    events = manifest["settings"]["event_subscriptions"]
+    assert set(events["bot_events"]) == {"app_mention", "message.im", "app_home_opened"}
+    urls = [c.get("url") for c in commands] + [events.get("request_url"),
+                                               manifest["settings"]["interactivity"].get("request_url")]
+    if mode == "http":
+        assert set(urls) == {"https://bot.example.com/slack/events"} and not manifest["settings"]["socket_mode_enabled"]
+    else:
+        assert set(urls) == {None} and manifest["settings"]["socket_mode_enabled"]
+        assert "redirect_urls" not in manifest["oauth_config"]
+
+
+def test_the_manifest_command_writes_both_files_for_a_host_and_prefix(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "bot.adapters.slack.manifest", "--write", str(tmp_path),
+                             "--host", "tt.example.org", "--prefix", PREFIX], capture_output=True, text=True,
+                            cwd=REPO, timeout=120, check=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.http.yaml", "manifest.socket.yaml"]
+    assert result.stdout.count("wrote ") == 2
+    http = yaml.safe_load((tmp_path / "manifest.http.yaml").read_text(encoding="utf-8"))
+    assert http["features"]["slash_commands"][0] == {
+        "command": "/tt-ask", "url": "https://tt.example.org/slack/events", "description": BY_NAME["ask"].summary,
+        "usage_hint": "QUESTION", "should_escape": False}
+
+
+async def test_slack_handles_exactly_the_catalogue_commands(migrated: Settings) -> None:
+    recorded: list[Request] = []
+
+    async def record(request: Request) -> Reply:
+        recorded.append(request)
+        return Reply(f"got {request.command}", ephemeral=True)
+
+    tutor = Tutor()
+    for spec in CATALOGUE:
+        tutor.command(spec.name, record)
+    with FakeSlack() as fake:
+        settings = Settings(database_url=migrated.database_url, slack_bot_token="xoxb-test-token",
+                            slack_signing_secret=SECRET, slack_api_url=fake.api_url, slack_command_prefix=PREFIX)
+        database = Database.from_url(settings.database_url)
+        adapter = SlackAdapter(tutor=tutor, settings=settings, database=database)
+        app = FastAPI()
+
+        @app.post("/slack/events")
+        async def events(request: HttpRequest):  # type: ignore[no-untyped-def]
+            return await adapter.handler.handle(request)
+
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://slack.test") as client:
+            for spec in CATALOGUE:
+                body = form_body(slash_fields(f"/{PREFIX}{spec.name}", "x", channel="CCAT",
+                                              response_url=fake.response_url(spec.name)))
+                assert (await _signed(client, body))[0].status_code == 200, spec.name
+            unknown = form_body(slash_fields(f"/{PREFIX}unknown", "x", channel="CCAT",
+                                             response_url=fake.response_url("unknown")))
+            assert (await _signed(client, unknown))[0].status_code == 404  # no listener: Bolt answers 404
+            await _until(lambda: len(recorded) == len(CATALOGUE))
+            await adapter.aclose(timeout=10)
+        database.dispose()
+    assert sorted(r.command for r in recorded) == sorted(NAMES)
 
 
 # ----- the real quiz, study and demo features, in-process, on the loopback Slack

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from bot.adapters.console import ConsoleChat, parse_line
+from bot.core.commands import CATALOGUE
 from bot.core.conversation import Person, Request
 from tests.conftest import cli
 
@@ -29,7 +30,7 @@ def test_chat_json_session(migrated) -> None:  # type: ignore[no-untyped-def]
     messages = [json.loads(line) for line in result.stdout.splitlines()]
     assert all(set(m) == CHAT_KEYS for m in messages)
     texts = [m["text"] for m in messages]
-    assert "/ask" in texts[0] and messages[0]["ephemeral"]
+    assert all(spec.help_line in texts[0] for spec in CATALOGUE) and messages[0]["ephemeral"]  # /help
     answer = next(m for m in messages if "Source:" in m["text"])
     assert "how-does-pytorch-s-tensor-object-differ-from-a-numpy-ndarray" in answer["text"]
     stable = "https://docs.pytorch.org/docs/stable"

@@ -1,20 +1,23 @@
-"""The slash commands: each one acknowledges, then hands its options to the core as one text."""
+"""The slash commands, built from the core's catalogue: each one acknowledges, then hands its options to the core
+as one text."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+import inspect
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, Protocol
 
 import discord
 from discord import app_commands
 
+from bot.core.commands import CATALOGUE, Audience, Command, Option, OptionKind
 from workers.demos import Demo
 
 CHOICE_LIMIT = 25
 CHOICE_TEXT_LIMIT = 100
 # Commands whose first answer is usually for the invoker alone, so their deferral is ephemeral from the start.
-PRIVATE_COMMANDS = frozenset({"help", "quiz", "review", "stats"})
+PRIVATE_COMMANDS = frozenset(spec.name for spec in CATALOGUE if spec.private)
 
 
 class CommandRunner(Protocol):
@@ -24,41 +27,88 @@ class CommandRunner(Protocol):
 
 
 Suggest = Callable[[str], Sequence[str]]
+AppCommand = app_commands.Command[Any, ..., Any]
+# What a command does with its option values; by default, hands the catalogue's text to `runner.run_command`.
+OnCall = Callable[[discord.Interaction, dict[str, str | None]], Awaitable[None]]
+
+_PERMISSIONS = {Audience.CHANNEL_MANAGERS: discord.Permissions(manage_channels=True),
+                Audience.ADMINS: discord.Permissions(administrator=True)}
 
 
 def build_commands(runner: CommandRunner, demos: Sequence[Demo], suggest_questions: Suggest | None = None,
-                   suggest_topics: Suggest | None = None) -> list[app_commands.Command[Any, ..., Any]]:
-    """The application commands, each forwarding to `runner.run_command`."""
+                   suggest_topics: Suggest | None = None) -> list[AppCommand | app_commands.ContextMenu]:
+    """The application commands of the catalogue, each forwarding to `runner.run_command`, and the message command
+    "Run with torchtutor"."""
+    demo_choices = ([_choice(f"{d.name}: {d.title}", d.name) for d in demos]
+                    if 0 < len(demos) <= CHOICE_LIMIT else None)
+    built = {spec.name: app_command(spec, runner, on_call=_run_call(runner) if spec.name == "run" else None,
+                                    choices={"name": demo_choices} if spec.name == "demo" and demo_choices else None)
+             for spec in CATALOGUE}
+    _suggestions(built, demos, suggest_questions, suggest_topics, autocomplete_names=demo_choices is None)
+    return [*built.values(), app_commands.ContextMenu(name=RUN_MENU, callback=_run_message(runner))]
 
-    @app_commands.command(name="ask", description="Ask a PyTorch question; the answer cites its source")
-    @app_commands.describe(question="What you want to know, e.g. how do I move a tensor to the GPU?")
-    async def ask(interaction: discord.Interaction, question: app_commands.Range[str, 1, 2000]) -> None:
-        await runner.run_command(interaction, "ask", question)
 
-    @ask.autocomplete("question")
+def app_command(spec: Command, runner: CommandRunner, *, on_call: OnCall | None = None,
+                choices: dict[str, list[app_commands.Choice[str]]] | None = None) -> AppCommand:
+    """One catalogue command as a Discord app command: its options as typed parameters, described, with their
+    choices (or `choices` given here, for lists known only at start), shown to the command's audience."""
+
+    async def forward(interaction: discord.Interaction, values: dict[str, str | None]) -> None:
+        await runner.run_command(interaction, spec.name, spec.text(values))
+
+    call = on_call or forward
+
+    async def callback(interaction: discord.Interaction, **given: Any) -> None:
+        await call(interaction, {name: _as_text(value) for name, value in given.items()})
+
+    callback.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter("interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=discord.Interaction),
+         *(_parameter(option) for option in spec.options)])
+    described: Any = app_commands.describe(**{o.name: o.description for o in spec.options})(callback)
+    menus = {o.name: [app_commands.Choice(name=c.label, value=c.value) for c in o.choices]
+             for o in spec.options if o.choices}
+    if menus or choices:
+        described = app_commands.choices(**{**menus, **(choices or {})})(described)
+    if spec.audience in _PERMISSIONS:
+        described = app_commands.default_permissions(_PERMISSIONS[spec.audience])(described)
+    return app_commands.Command(name=spec.name, description=spec.summary, callback=described)
+
+
+def _parameter(option: Option) -> inspect.Parameter:
+    kind: Any = discord.User if option.kind is OptionKind.PERSON else str
+    if option.max_length is not None:
+        kind = app_commands.Range[str, 1, option.max_length]
+    return inspect.Parameter(option.name, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                             annotation=kind if option.required else kind | None,
+                             default=inspect.Parameter.empty if option.required else None)
+
+
+def _as_text(value: Any) -> str | None:
+    """An option's value as the core reads it: a person as the platform's mention syntax."""
+    if isinstance(value, discord.abc.User):
+        return f"<@{value.id}>"
+    return None if value is None else str(value)
+
+
+def _suggestions(built: dict[str, AppCommand], demos: Sequence[Demo], suggest_questions: Suggest | None,
+                 suggest_topics: Suggest | None, *, autocomplete_names: bool) -> None:
+    """Autocomplete for the options whose values are only known while running: questions, demos, topics."""
+    by_name = {demo.name: demo for demo in demos}
+
+    @built["ask"].autocomplete("question")
     async def ask_questions(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         if suggest_questions is None:
             return []
         return [_choice(q, q) for q in suggest_questions(current)[:CHOICE_LIMIT]]
 
-    by_name = {demo.name: demo for demo in demos}
-
-    @app_commands.command(name="demo", description="Run a live PyTorch demo and watch it progress")
-    @app_commands.describe(name="Which demo", params="Parameters as key=value pairs, e.g. steps=100 lr=0.01")
-    async def demo(interaction: discord.Interaction, name: str, params: str | None = None) -> None:
-        await runner.run_command(interaction, "demo", f"{name} {params or ''}")
-
-    if 0 < len(demos) <= CHOICE_LIMIT:
-        choices = [_choice(f"{d.name}: {d.title}", d.name) for d in demos]
-        demo = app_commands.choices(name=choices)(demo)
-    else:
-        @demo.autocomplete("name")
+    if autocomplete_names:
+        @built["demo"].autocomplete("name")
         async def demo_names(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
             typed = current.lower()
             found = [d for d in demos if typed in d.name or typed in d.title.lower()]
             return [_choice(f"{d.name}: {d.title}", d.name) for d in found[:CHOICE_LIMIT]]
 
-    @demo.autocomplete("params")
+    @built["demo"].autocomplete("params")
     async def demo_params(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         chosen = by_name.get(str(getattr(interaction.namespace, "name", "") or ""))
         hints = [current] if current.strip() else []
@@ -69,49 +119,13 @@ def build_commands(runner: CommandRunner, demos: Sequence[Demo], suggest_questio
                 hints.append(defaults)
         return [_choice(hint, hint) for hint in hints]
 
-    @app_commands.command(name="quiz", description="Take a short PyTorch quiz, graded at once")
-    @app_commands.describe(topic="Optional topic, e.g. autograd")
-    async def quiz(interaction: discord.Interaction, topic: str | None = None) -> None:
-        await runner.run_command(interaction, "quiz", topic or "")
-
-    @quiz.autocomplete("topic")
+    @built["quiz"].autocomplete("topic")
     async def quiz_topics(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         if suggest_topics is None:
             return []
         # The bank may be rebuilding (after a knowledge edit): never on the gateway's event loop.
         topics = await asyncio.to_thread(suggest_topics, current)
         return [_choice(topic, topic) for topic in topics[:CHOICE_LIMIT]]
-
-    @app_commands.command(name="review", description="Review the questions that are due for you")
-    @app_commands.describe(what="What to go over: the questions due now (default), or your mistakes")
-    @app_commands.choices(what=[app_commands.Choice(name="due now", value="due"),
-                                app_commands.Choice(name="my mistakes", value="mistakes")])
-    async def review(interaction: discord.Interaction, what: str | None = None) -> None:
-        await runner.run_command(interaction, "review", what or "")
-
-    @app_commands.command(name="study", description="Scheduled study questions for this channel")
-    # Shown to channel managers by default (a server can widen it); the core checks again for start and stop.
-    @app_commands.default_permissions(manage_channels=True)
-    @app_commands.describe(action="start, stop or status", schedule="When to post, e.g. daily 09:00")
-    @app_commands.choices(action=[app_commands.Choice(name=a, value=a) for a in ("start", "stop", "status")])
-    async def study(interaction: discord.Interaction, action: str, schedule: str | None = None) -> None:
-        await runner.run_command(interaction, "study", f"{action} {schedule or ''}")
-
-    @app_commands.command(name="stats", description="Progress: attempts, accuracy, streak")
-    @app_commands.describe(user="Whose progress (default: yours)")
-    async def stats(interaction: discord.Interaction, user: discord.User | None = None) -> None:
-        # The platform's mention syntax, which the core reads as a person on this platform.
-        await runner.run_command(interaction, "stats", f"<@{user.id}>" if user else "")
-
-    @app_commands.command(name="leaderboard", description="This channel's ranking")
-    async def leaderboard(interaction: discord.Interaction) -> None:
-        await runner.run_command(interaction, "leaderboard", "")
-
-    @app_commands.command(name="help", description="What torchtutor can do")
-    async def help_(interaction: discord.Interaction) -> None:
-        await runner.run_command(interaction, "help", "")
-
-    return [ask, demo, *run_commands(runner), quiz, review, study, stats, leaderboard, help_]
 
 
 RUN_MENU = "Run with torchtutor"
@@ -133,14 +147,11 @@ class SnippetModal(discord.ui.Modal, title="Run PyTorch code"):
         await self.runner.run_command(interaction, "run", self.code.value)
 
 
-def run_commands(runner: CommandRunner) -> list[Any]:
-    """`/run [code] [switch]` (no code: a modal asks for it) and the "Run with torchtutor" message command."""
+def _run_call(runner: CommandRunner) -> OnCall:
+    """`/run [code] [switch]`: the switch first; no code opens a form (a modal) that asks for it."""
 
-    @app_commands.command(name="run", description="Run your own PyTorch code in the sandbox")
-    @app_commands.describe(code="One line of code; leave empty for a form with room for more",
-                           switch="Channel admins: turn /run on or off here, or see its status")
-    @app_commands.choices(switch=[app_commands.Choice(name=a, value=a) for a in ("on", "off", "status")])
-    async def run(interaction: discord.Interaction, code: str | None = None, switch: str | None = None) -> None:
+    async def run(interaction: discord.Interaction, values: dict[str, str | None]) -> None:
+        switch, code = values.get("switch"), values.get("code")
         if switch:
             await runner.run_command(interaction, "run", switch)
         elif code and code.strip():
@@ -148,10 +159,16 @@ def run_commands(runner: CommandRunner) -> list[Any]:
         else:
             await interaction.response.send_modal(SnippetModal(runner))
 
+    return run
+
+
+def _run_message(runner: CommandRunner) -> Callable[[discord.Interaction, discord.Message], Coroutine[Any, Any, None]]:
+    """The "Run with torchtutor" message command: `/run` on the message's text."""
+
     async def run_message(interaction: discord.Interaction, message: discord.Message) -> None:
         await runner.run_command(interaction, "run", message.content)
 
-    return [run, app_commands.ContextMenu(name=RUN_MENU, callback=run_message)]
+    return run_message
 
 
 def _choice(name: str, value: str) -> app_commands.Choice[str]:

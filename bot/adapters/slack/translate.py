@@ -9,10 +9,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.adapters.slack.render import escape, message_block_id, reply_id_of_block
+from bot.core.commands import NAMES
 from bot.core.conversation import Person, Reply, Request
 
 PLATFORM = "slack"
-CHAT_COMMANDS = ("ask", "demo", "run", "quiz", "review", "study", "stats", "leaderboard", "help")
+CHAT_COMMANDS = NAMES  # the core's catalogue
 RUN_SHORTCUT = "run_snippet"  # the callback id of the "Run with torchtutor" message shortcut
 RUN_FORM = "run_code"  # the callback id of the modal `/run` opens when typed without code
 RUN_FORM_BLOCK = RUN_FORM_INPUT = "code"
