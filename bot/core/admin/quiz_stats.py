@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session
 from bot.core.admin.usage import Period, share
 from bot.core.learning.progress import day_streak
 from bot.db import quiz_stats_repo as repo
-from knowledge.grading import InvalidAnswer, parse_choice, parse_true_false
+from knowledge.grading import InvalidAnswer
 from knowledge.quiz_bank import QuizItem, presented
+from knowledge.quiz_kinds import kind_of
 
 COMMON_WRONG = 3  # wrong answers listed per question
 WRONG_TEXT = 80  # characters kept of each
@@ -62,12 +63,10 @@ def by_question(*, session: Session, period: Period, prompts: Callable[[str], st
 def answer_text(item: QuizItem | None, answer: str, order: list[int] | None) -> str:
     """What a stored answer said: for a choice, the text of the choice it named as shown (a button stores the
     number shown, a typed answer the letter); for true/false, True or False; otherwise the answer itself."""
-    if item is None or item.kind == "free_text":
+    if item is None:
         return answer
     try:
-        if item.kind == "choice":
-            return presented(item, order).choices[parse_choice(presented(item, order), answer)].text
-        return "True" if parse_true_false(answer) else "False"
+        return kind_of(item).said(presented(item, order), answer)
     except InvalidAnswer:
         return answer
 
