@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from knowledge.quiz_bank import KeyPoint, Misconception, QuizItem
+    from knowledge.quiz_bank import QuizItem
+    from knowledge.quiz_fields import KeyPoint, Misconception
 
 Encode = Callable[[list[str]], np.ndarray]
 

@@ -22,6 +22,8 @@ from knowledge.grading import (
 )
 from knowledge.quiz_fields import (
     InvalidItem,
+    KeyPoint,
+    Misconception,
     check_not_in_prompt,
     read_choices,
     read_key_points,
@@ -153,7 +155,8 @@ class FreeTextKind:
         check_not_in_prompt(points, base.prompt)
         roles = read_roles(raw.get("roles"))
         wrong = read_misconceptions(raw.get("misconceptions"))
-        for thing in (*points, *wrong):
+        things: tuple[KeyPoint | Misconception, ...] = (*points, *wrong)
+        for thing in things:
             if thing.about is not None and thing.about not in dict(roles):
                 raise InvalidItem(f"{thing.text!r} is about {thing.about!r}, which is not one of the item's roles")
         return replace(base, reference=text_field(raw, "reference"), key_points=points, misconceptions=wrong,

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import TypeVarTuple
 
-from sqlalchemy import ColumnElement, Row, Select, distinct, func, select
+from sqlalchemy import ColumnElement, Select, distinct, func, select
 from sqlalchemy.orm import Session
 
 from bot.db.models import Channel, User
 from bot.db.quiz_models import QuizAttempt, ReviewState
-from bot.db.usage_repo import Span, count_if, utc_day
+from bot.db.usage_repo import Rows, Span, count_if, utc_day
+
+_Ts = TypeVarTuple("_Ts")
 
 
-def _in_span(query: Select[Any], span: Span) -> Select[Any]:
+def _in_span(query: Select[*_Ts], span: Span) -> Select[*_Ts]:
     query = query.where(QuizAttempt.answered_at >= span.first, QuizAttempt.answered_at < span.after)
     if span.platform:
         query = query.where(QuizAttempt.user_id.in_(select(User.id).where(User.platform == span.platform)))
@@ -38,7 +40,7 @@ def attempts_per_day(*, session: Session, span: Span) -> dict[str, tuple[int, in
     return {str(d)[:10]: (attempts, correct, people) for d, attempts, correct, people in rows}
 
 
-def hardest_items(*, session: Session, span: Span, limit: int) -> list[Row[Any]]:
+def hardest_items(*, session: Session, span: Span, limit: int) -> Rows:
     """(item id, topic, attempts, correct) per item, lowest share correct first."""
     attempts = func.count(QuizAttempt.id)
     return list(session.execute(_in_span(
@@ -47,7 +49,7 @@ def hardest_items(*, session: Session, span: Span, limit: int) -> list[Row[Any]]
         .order_by((_correct() * 1.0 / attempts).asc(), attempts.desc(), QuizAttempt.item_id).limit(limit)).all())
 
 
-def wrong_answers(*, session: Session, span: Span, item_ids: Sequence[str]) -> list[Row[Any]]:
+def wrong_answers(*, session: Session, span: Span, item_ids: Sequence[str]) -> Rows:
     """(item id, answer, choice order shown) of every wrong, unskipped attempt at these items."""
     return list(session.execute(_in_span(
         select(QuizAttempt.item_id, QuizAttempt.answer, QuizAttempt.choice_order)
@@ -55,7 +57,7 @@ def wrong_answers(*, session: Session, span: Span, item_ids: Sequence[str]) -> l
                QuizAttempt.skipped.is_(False)), span)))
 
 
-def by_topic(*, session: Session, span: Span) -> list[Row[Any]]:
+def by_topic(*, session: Session, span: Span) -> Rows:
     """(topic, attempts, correct, people), busiest first."""
     attempts = func.count(QuizAttempt.id)
     return list(session.execute(_in_span(
@@ -63,7 +65,7 @@ def by_topic(*, session: Session, span: Span) -> list[Row[Any]]:
         .group_by(QuizAttempt.topic).order_by(attempts.desc(), QuizAttempt.topic)))
 
 
-def by_channel(*, session: Session, span: Span, limit: int) -> list[Row[Any]]:
+def by_channel(*, session: Session, span: Span, limit: int) -> Rows:
     """(platform, name, platform channel id, attempts, correct, people, last answer) per channel, busiest first."""
     attempts = func.count(QuizAttempt.id)
     return list(session.execute(_in_span(
@@ -74,7 +76,7 @@ def by_channel(*, session: Session, span: Span, limit: int) -> list[Row[Any]]:
         .order_by(attempts.desc(), Channel.id).limit(limit)))
 
 
-def ranking(*, session: Session, span: Span, limit: int) -> list[Row[Any]]:
+def ranking(*, session: Session, span: Span, limit: int) -> Rows:
     """(user id, platform, display name, platform user id, correct, attempts), most correct first."""
     correct = _correct()
     return list(session.execute(_in_span(
@@ -93,7 +95,7 @@ def answer_days(*, session: Session, span: Span, user_ids: Sequence[int]) -> lis
     return [(user_id, date.fromisoformat(str(each)[:10])) for user_id, each in rows]
 
 
-def reviews_due(*, session: Session, now: datetime, until: datetime, platform: str | None) -> list[Row[Any]]:
+def reviews_due(*, session: Session, now: datetime, until: datetime, platform: str | None) -> Rows:
     """(platform, display name, platform user id, due now, due by `until`, earliest due) per person with a review
     due by `until`."""
     query = (select(User.platform, User.display_name, User.platform_user_id, count_if(ReviewState.due <= now),

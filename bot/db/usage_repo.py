@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVarTuple
 
 from sqlalchemy import ColumnElement, Row, Select, case, distinct, func, select
 from sqlalchemy.orm import Session
 
 from bot.db.models import Channel, Feedback, Question, User
+
+_Ts = TypeVarTuple("_Ts")
+Rows = list[Row[*tuple[Any, ...]]]  # the columns each function's docstring lists
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,7 @@ def utc_day(session: Session, moment: Any) -> ColumnElement[Any]:
     return func.date(moment)
 
 
-def _in_span(query: Select[Any], span: Span) -> Select[Any]:
+def _in_span(query: Select[*_Ts], span: Span) -> Select[*_Ts]:
     query = query.where(Question.created_at >= span.first, Question.created_at < span.after)
     if span.platform:
         query = query.where(Question.platform == span.platform)
@@ -71,14 +74,14 @@ def questions_per_day(*, session: Session, span: Span) -> dict[str, tuple[int, i
     return {str(d)[:10]: (asked, answered) for d, asked, answered in rows}
 
 
-def questions_by_platform(*, session: Session, span: Span) -> list[Row[Any]]:
+def questions_by_platform(*, session: Session, span: Span) -> Rows:
     """(platform, asked, answered, people), busiest first."""
     return list(session.execute(_in_span(
         select(Question.platform, func.count(Question.id), _answered(), func.count(distinct(Question.user_id))),
         span).group_by(Question.platform).order_by(func.count(Question.id).desc(), Question.platform)))
 
 
-def top_entries(*, session: Session, span: Span, limit: int) -> list[Row[Any]]:
+def top_entries(*, session: Session, span: Span, limit: int) -> Rows:
     """(entry id, times answered, helpful, not helpful, last asked) of the entries that answered most often."""
     answered = func.count(distinct(Question.id))
     return list(session.execute(_in_span(
@@ -89,7 +92,7 @@ def top_entries(*, session: Session, span: Span, limit: int) -> list[Row[Any]]:
         .group_by(Question.entry_id).order_by(answered.desc(), Question.entry_id).limit(limit)))
 
 
-def channel_activity(*, session: Session, span: Span, limit: int) -> list[Row[Any]]:
+def channel_activity(*, session: Session, span: Span, limit: int) -> Rows:
     """(platform, name, platform channel id, asked, answered, people, last asked) per channel, busiest first."""
     asked = func.count(Question.id)
     return list(session.execute(_in_span(
@@ -100,7 +103,7 @@ def channel_activity(*, session: Session, span: Span, limit: int) -> list[Row[An
         .order_by(asked.desc(), Channel.id).limit(limit)))
 
 
-def people_activity(*, session: Session, span: Span, limit: int) -> list[Row[Any]]:
+def people_activity(*, session: Session, span: Span, limit: int) -> Rows:
     """(platform, display name, platform user id, asked, answered, channels, last asked) per person, most active
     first."""
     asked = func.count(Question.id)
