@@ -1,8 +1,8 @@
 """Quiz statistics for the dashboard: attempts per day, hardest questions, topics, channels, leaderboard, reviews.
 
 Each function takes keyword-only `session` and `period` (UTC days, optional platform, as in `bot.core.admin.usage`) and
-returns rows keyed by the columns `bot.web.dashboard.quiz_panels` declares. Plain SQL aggregates, portable between
-SQLite and PostgreSQL; only the small per-row extras (common wrong answers, day streaks) are finished in Python.
+returns rows keyed by the columns `bot.web.dashboard.quiz_panels` declares. The aggregates come from
+`bot.db.quiz_stats_repo`; only the small per-row extras (common wrong answers, day streaks) are finished here.
 """
 
 from __future__ import annotations

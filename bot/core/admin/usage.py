@@ -1,4 +1,6 @@
-"""How people use the bot, from the questions, feedback, users and channels tables: the dashboard's overview."""
+"""How people use the bot, from the questions, feedback, users and channels tables: the dashboard's overview.
+
+The counts come from `bot.db.usage_repo`; here they become the rows and shares the dashboard shows."""
 
 from __future__ import annotations
 
