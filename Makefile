@@ -54,6 +54,7 @@ test-postgres: setup
 
 lint: setup
 	$(BIN)/ruff check bot knowledge workers tests benchmarks scripts
+	$(BIN)/mypy
 
 bench: setup
 	$(BIN)/python benchmarks/ask.py

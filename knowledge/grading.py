@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from knowledge.quiz_bank import KeyPoint, Misconception, QuizItem
+    from knowledge.quiz_bank import QuizItem
+    from knowledge.quiz_fields import KeyPoint, Misconception
 
 Encode = Callable[[list[str]], np.ndarray]
 
@@ -113,15 +114,6 @@ def fold_text(text: str) -> str:
     return unicodedata.normalize("NFKC", text).translate(_QUOTES)
 
 
-def grade(item: QuizItem, answer: str, encode: Encode) -> Grade:
-    """Grade an answer to any kind of item; raises InvalidAnswer when it cannot be read."""
-    if item.kind == "choice":
-        return _grade_choice(item, answer)
-    if item.kind == "true_false":
-        return _grade_true_false(item, answer)
-    return _grade_free_text(item, answer, encode)
-
-
 # --- choice and true/false ---------------------------------------------------------------------------------
 
 
@@ -151,7 +143,8 @@ def _label_index(label: str, count: int) -> int | None:
     return None
 
 
-def _grade_choice(item: QuizItem, answer: str) -> Grade:
+def grade_choice(item: QuizItem, answer: str) -> Grade:
+    """A choice answer: right or not, with why the picked choice (and the right one) is so."""
     picked, right = parse_choice(item, answer), item.correct_index
     chosen = item.choices[picked]
     if picked == right:
@@ -175,7 +168,8 @@ def parse_true_false(answer: str) -> bool:
     raise InvalidAnswer("reply with true or false (or yes/no)")
 
 
-def _grade_true_false(item: QuizItem, answer: str) -> Grade:
+def grade_true_false(item: QuizItem, answer: str) -> Grade:
+    """A true/false answer: right or not, with the explanation."""
     said = parse_true_false(answer)
     truth = "true" if item.answer else "false"
     if said == item.answer:
@@ -186,7 +180,7 @@ def _grade_true_false(item: QuizItem, answer: str) -> Grade:
 # --- free text ----------------------------------------------------------------------------------------------
 
 
-def _grade_free_text(item: QuizItem, answer: str, encode: Encode) -> Grade:
+def grade_free_text(item: QuizItem, answer: str, encode: Encode) -> Grade:
     """Read the answer against the item's rubric, then mix similarity to the reference with the points made.
 
     A point counts when the answer says it (in its words or by meaning) of the right subject and not negated;

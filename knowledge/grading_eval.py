@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from knowledge.grading import Encode, InvalidAnswer, grade
+from knowledge.grading import Encode, InvalidAnswer
 from knowledge.quiz_bank import BankReport
+from knowledge.quiz_kinds import grade
 
 LABELS = ("right", "partial", "wrong", "invalid")
 KINDS = ("paraphrase", "partial", "negation", "swap", "misconception", "off_topic", "empty")

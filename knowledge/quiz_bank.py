@@ -8,22 +8,19 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any
 
 import numpy as np
 import yaml
 
 from knowledge.entries import Entry
-from knowledge.grading import NEGATIONS, Encode, content_stems, normalise_answer
+from knowledge.grading import Encode, normalise_answer
+from knowledge.quiz_fields import SLUG, Choice, InvalidItem, KeyPoint, Misconception, text_field
+from knowledge.quiz_kinds import QuizKind, UnknownKind, kind_named
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["choice", "true_false", "free_text"]
-
-KINDS: tuple[str, ...] = ("choice", "true_false", "free_text")
 GENERATED_PREFIX = "gen-"
-MIN_CHOICES, MAX_CHOICES = 2, 6
-MIN_KEY_POINTS, MAX_KEY_POINTS = 2, 5
 GENERATED_DISTRACTORS = 3
 # Neighbours this close are near-duplicates whose answer could also be right, so they make unfair distractors.
 NEAR_DUPLICATE = 0.92
@@ -32,47 +29,7 @@ NEIGHBOUR_POOL = 6
 SUMMARY_CHARS = 220
 SUMMARY_MIN_CHARS = 60
 
-_ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _COMMON = {"id", "entry", "topic", "kind", "prompt", "difficulty"}
-_REQUIRED_BY_KIND = {
-    "choice": {"choices"},
-    "true_false": {"answer", "explanation"},
-    "free_text": {"reference", "key_points"},
-}
-_OPTIONAL_BY_KIND = {"free_text": {"misconceptions", "roles"}}
-_BARE_LABEL = re.compile(r"^(?:\d+|[a-z])$")
-
-
-@dataclass(frozen=True)
-class Choice:
-    """One option of a multiple-choice item, with why it is right or wrong."""
-
-    text: str
-    correct: bool
-    why: str = ""
-
-
-@dataclass(frozen=True)
-class KeyPoint:
-    """A short idea a free-text answer should contain, with other ways to say it.
-
-    `about` names the role (one of the item's `roles`) the point is true of, so an answer that says it of the
-    other role ("a *dynamic* graph is compiled first") is caught as a swap rather than counted.
-    """
-
-    text: str
-    synonyms: tuple[str, ...] = ()
-    about: str | None = None
-
-
-@dataclass(frozen=True)
-class Misconception:
-    """A wrong idea that makes a free-text answer wrong however much else it gets right, with why it is wrong."""
-
-    text: str
-    synonyms: tuple[str, ...] = ()
-    why: str = ""
-    about: str | None = None
 
 
 @dataclass(frozen=True)
@@ -82,7 +39,7 @@ class QuizItem:
     id: str
     entry: str
     topic: str
-    kind: Kind
+    kind: str  # the name of a registered kind (`knowledge.quiz_kinds`), which reads, shows and grades it
     prompt: str
     choices: tuple[Choice, ...] = ()
     answer: bool | None = None
@@ -161,7 +118,7 @@ class BankReport:
 
 def shuffled_order(item: QuizItem, rng: random.Random) -> list[int] | None:
     """A random order to show a choice item's choices in (indexes into `item.choices`); None for other kinds."""
-    if item.kind != "choice":
+    if not item.choices:
         return None
     order = list(range(len(item.choices)))
     rng.shuffle(order)
@@ -174,13 +131,9 @@ def presented(item: QuizItem, order: Sequence[int] | None) -> QuizItem:
     No order (a session from before shuffling, or a kind without choices) shows the authored order; an order
     that does not fit the item (the bank changed under a stored session) does too, rather than a wrong letter.
     """
-    if item.kind != "choice" or not order or sorted(order) != list(range(len(item.choices))):
+    if not item.choices or not order or sorted(order) != list(range(len(item.choices))):
         return item
     return replace(item, choices=tuple(item.choices[i] for i in order))
-
-class _Invalid(Exception):
-    """An authored item that cannot be used, with the reason."""
-
 
 # The YAML format, one file per topic:
 #   topic: autograd                      # default for the file's items
@@ -207,7 +160,8 @@ def default_quiz_paths() -> list[Path]:
 
 
 def load_bank(paths: Iterable[str | Path], known_entry_ids: set[str] | None = None) -> BankReport:
-    """Load YAML quiz files (or directories of them); bad items are reported and skipped, never raised."""
+    """Load YAML quiz files (or directories of them); bad items are reported and skipped, but an item of an unknown
+    kind raises UnknownKind naming its file and item."""
     seen: set[str] = set()
     reports = [_load_file(path, known_entry_ids, seen) for path in _yaml_files(paths)]
     for report in reports:
@@ -235,7 +189,7 @@ def _load_file(path: Path, known: set[str] | None, seen: set[str]) -> FileReport
         default_topic, raw_items = _split_file(yaml.safe_load(path.read_text(encoding="utf-8")))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         return FileReport(name, warnings=(BankWarning(name, f"cannot read file: {exc}"),))
-    except _Invalid as exc:
+    except InvalidItem as exc:
         return FileReport(name, warnings=(BankWarning(name, str(exc)),))
     items: list[QuizItem] = []
     warnings: list[BankWarning] = []
@@ -243,10 +197,12 @@ def _load_file(path: Path, known: set[str] | None, seen: set[str]) -> FileReport
         try:
             item = _parse_item(raw, default_topic, name, known)
             if item.id in seen:
-                raise _Invalid(f"duplicate id {item.id!r}")
-        except _Invalid as exc:
+                raise InvalidItem(f"duplicate id {item.id!r}")
+        except InvalidItem as exc:
             warnings.append(BankWarning(name, str(exc), _raw_id(raw), index))
             continue
+        except UnknownKind as exc:  # not skipped: an item of a kind nobody can grade is a broken bank
+            raise UnknownKind(str(BankWarning(name, str(exc), _raw_id(raw), index))) from None
         seen.add(item.id)
         items.append(item)
     return FileReport(name, tuple(items), tuple(warnings))
@@ -265,202 +221,55 @@ def _split_file(data: Any) -> tuple[str | None, list[Any]]:
     if isinstance(data, list):
         return None, data
     if not isinstance(data, dict):
-        raise _Invalid("expected a list of items or a mapping with 'items'")
+        raise InvalidItem("expected a list of items or a mapping with 'items'")
     unknown = set(data) - {"topic", "items"}
     if unknown:
-        raise _Invalid(f"unknown top-level keys: {', '.join(sorted(map(str, unknown)))}")
+        raise InvalidItem(f"unknown top-level keys: {', '.join(sorted(map(str, unknown)))}")
     topic = data.get("topic")
-    if topic is not None and not (isinstance(topic, str) and _ID.match(topic)):
-        raise _Invalid("top-level 'topic' must be a short lower-case slug")
+    if topic is not None and not (isinstance(topic, str) and SLUG.match(topic)):
+        raise InvalidItem("top-level 'topic' must be a short lower-case slug")
     items = data.get("items") or []
     if not isinstance(items, list):
-        raise _Invalid("'items' must be a list")
+        raise InvalidItem("'items' must be a list")
     return topic, items
 
 
 def _parse_item(raw: Any, default_topic: str | None, source: str, known: set[str] | None) -> QuizItem:
     """Validate one raw mapping and build its item."""
     if not isinstance(raw, dict):
-        raise _Invalid("item must be a mapping")
+        raise InvalidItem("item must be a mapping")
     if default_topic is not None:
         raw = {"topic": default_topic, **raw}
-    kind = raw.get("kind")
-    if kind not in KINDS:
-        raise _Invalid(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
-    _check_keys(raw, _REQUIRED_BY_KIND[kind])
-    item_id, entry, topic, prompt = (_text(raw, key) for key in ("id", "entry", "topic", "prompt"))
-    if not _ID.match(item_id) or item_id.startswith(GENERATED_PREFIX):
-        raise _Invalid(f"id {item_id!r} must be a lower-case slug not starting with {GENERATED_PREFIX!r}")
-    if not _ID.match(topic):
-        raise _Invalid(f"topic {topic!r} must be a short lower-case slug")
+    kind = kind_named(raw.get("kind"))
+    _check_keys(raw, kind)
+    item_id, entry, topic, prompt = (text_field(raw, key) for key in ("id", "entry", "topic", "prompt"))
+    if not SLUG.match(item_id) or item_id.startswith(GENERATED_PREFIX):
+        raise InvalidItem(f"id {item_id!r} must be a lower-case slug not starting with {GENERATED_PREFIX!r}")
+    if not SLUG.match(topic):
+        raise InvalidItem(f"topic {topic!r} must be a short lower-case slug")
     if known is not None and entry not in known:
-        raise _Invalid(f"unknown entry id {entry!r}")
-    base = QuizItem(id=item_id, entry=entry, topic=topic, kind=cast(Kind, kind), prompt=prompt,
+        raise InvalidItem(f"unknown entry id {entry!r}")
+    base = QuizItem(id=item_id, entry=entry, topic=topic, kind=kind.name, prompt=prompt,
                     difficulty=_difficulty(raw), source=source)
-    return _with_kind_fields(base, raw)
+    return kind.read(base, raw)
 
 
-def _with_kind_fields(base: QuizItem, raw: dict[str, Any]) -> QuizItem:
-    """Add the fields only one kind of item has."""
-    if base.kind == "choice":
-        return replace(base, choices=_choices(raw["choices"]))
-    if base.kind == "true_false":
-        if not isinstance(raw["answer"], bool):
-            raise _Invalid("'answer' must be true or false")
-        return replace(base, answer=raw["answer"], explanation=_text(raw, "explanation"))
-    points = _key_points(raw["key_points"])
-    _check_not_in_prompt(points, base.prompt)
-    roles = _roles(raw.get("roles"))
-    wrong = _misconceptions(raw.get("misconceptions"))
-    things: list[KeyPoint | Misconception] = [*points, *wrong]
-    for thing in things:
-        if thing.about is not None and thing.about not in dict(roles):
-            raise _Invalid(f"{thing.text!r} is about {thing.about!r}, which is not one of the item's roles")
-    return replace(base, reference=_text(raw, "reference"), key_points=points, misconceptions=wrong, roles=roles)
-
-
-def _check_keys(raw: dict[str, Any], kind_keys: set[str]) -> None:
+def _check_keys(raw: dict[str, Any], kind: QuizKind) -> None:
     """Every required key present, and no key this kind does not use (usually a typo)."""
-    required = (_COMMON - {"difficulty"}) | kind_keys
+    required = (_COMMON - {"difficulty"}) | kind.fields
     missing = sorted(required - raw.keys())
     if missing:
-        raise _Invalid(f"missing fields: {', '.join(missing)}")
-    optional = _OPTIONAL_BY_KIND.get(str(raw["kind"]), set())
-    unknown = sorted(str(key) for key in raw.keys() - _COMMON - kind_keys - optional)
+        raise InvalidItem(f"missing fields: {', '.join(missing)}")
+    unknown = sorted(str(key) for key in raw.keys() - _COMMON - kind.fields - kind.optional)
     if unknown:
-        raise _Invalid(f"fields not used by kind {raw['kind']!r}: {', '.join(unknown)}")
-
-
-def _is_text(value: Any) -> bool:
-    return isinstance(value, str) and bool(value.strip())
-
-
-def _text(raw: dict[str, Any], key: str) -> str:
-    """A required non-empty string field, stripped."""
-    value = raw.get(key)
-    if not _is_text(value):
-        raise _Invalid(f"'{key}' must be a non-empty string")
-    return str(value).strip()
+        raise InvalidItem(f"fields not used by kind {kind.name!r}: {', '.join(unknown)}")
 
 
 def _difficulty(raw: dict[str, Any]) -> int:
     value = raw.get("difficulty", 2)
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 3:
-        raise _Invalid("'difficulty' must be 1, 2 or 3")
+        raise InvalidItem("'difficulty' must be 1, 2 or 3")
     return value
-
-
-def _choices(raw: Any) -> tuple[Choice, ...]:
-    """2-6 distinct choices, exactly one correct, each with its why."""
-    if not isinstance(raw, list) or not MIN_CHOICES <= len(raw) <= MAX_CHOICES:
-        raise _Invalid(f"'choices' must be a list of {MIN_CHOICES}-{MAX_CHOICES} choices")
-    choices = tuple(_choice(value, number) for number, value in enumerate(raw, start=1))
-    correct = sum(choice.correct for choice in choices)
-    if correct != 1:
-        raise _Invalid(f"exactly one choice must be correct, found {correct}")
-    texts = [normalise_answer(choice.text) for choice in choices]
-    if len(set(texts)) != len(texts):
-        raise _Invalid("two choices have the same text")
-    for text in texts:
-        if _BARE_LABEL.match(text):
-            raise _Invalid(f"choice text {text!r} could be mistaken for a choice number or letter")
-    return choices
-
-
-def _choice(raw: Any, number: int) -> Choice:
-    if not isinstance(raw, dict) or set(raw) != {"text", "correct", "why"}:
-        raise _Invalid(f"choice {number} must have exactly 'text', 'correct' and 'why'")
-    if not isinstance(raw["correct"], bool):
-        raise _Invalid(f"choice {number}: 'correct' must be true or false")
-    return Choice(text=_text(raw, "text"), correct=raw["correct"], why=_text(raw, "why"))
-
-
-def _key_points(raw: Any) -> tuple[KeyPoint, ...]:
-    """2-5 points, each a phrase or a mapping with `point` and optional `synonyms`."""
-    if not isinstance(raw, list) or not MIN_KEY_POINTS <= len(raw) <= MAX_KEY_POINTS:
-        raise _Invalid(f"'key_points' must be a list of {MIN_KEY_POINTS}-{MAX_KEY_POINTS} points")
-    return tuple(_checked_point(_key_point(value, n), n) for n, value in enumerate(raw, start=1))
-
-
-def _key_point(raw: Any, number: int) -> KeyPoint:
-    if _is_text(raw):
-        return KeyPoint(raw.strip())
-    if not isinstance(raw, dict) or "point" not in raw or not set(raw) <= {"point", "synonyms", "about"}:
-        raise _Invalid(f"key point {number} must be a phrase or have 'point' and optional 'synonyms' and 'about'")
-    return KeyPoint(_text(raw, "point"), _phrase_list(raw, f"key point {number}"), _about(raw, number))
-
-
-def _phrase_list(raw: dict[str, Any], what: str) -> tuple[str, ...]:
-    synonyms = raw.get("synonyms") or []
-    if not isinstance(synonyms, list) or not all(_is_text(s) for s in synonyms):
-        raise _Invalid(f"{what}: 'synonyms' must be a list of phrases")
-    return tuple(s.strip() for s in synonyms)
-
-
-def _about(raw: dict[str, Any], number: int) -> str | None:
-    about = raw.get("about")
-    if about is not None and not (isinstance(about, str) and _ID.match(about)):
-        raise _Invalid(f"point {number}: 'about' must name one of the item's roles")
-    return about
-
-
-def _misconceptions(raw: Any) -> tuple[Misconception, ...]:
-    """Optional wrong ideas: each a mapping with `point`, `why`, and optional `synonyms` and `about`."""
-    if raw is None:
-        return ()
-    if not isinstance(raw, list):
-        raise _Invalid("'misconceptions' must be a list")
-    found = []
-    for number, value in enumerate(raw, start=1):
-        if not isinstance(value, dict) or not {"point", "why"} <= set(value) <= {"point", "synonyms", "why", "about"}:
-            raise _Invalid(f"misconception {number} must have 'point' and 'why', and optional 'synonyms' and 'about'")
-        wrong = Misconception(_text(value, "point"), _phrase_list(value, f"misconception {number}"),
-                              _text(value, "why"), _about(value, number))
-        for phrase in (wrong.text, *wrong.synonyms):
-            if not content_stems(phrase):
-                raise _Invalid(f"misconception {number}: {phrase!r} has only stop words and would match any answer")
-            if NEGATIONS & set(normalise_answer(phrase).split()):
-                # "no gradients" would be found in "it does not stop gradients", the right answer.
-                raise _Invalid(f"misconception {number}: say {phrase!r} without a negation")
-        found.append(wrong)
-    return tuple(found)
-
-
-def _roles(raw: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """Optional `{role: [word or phrase]}`: at least two roles, each named by some words, no word shared."""
-    if raw is None:
-        return ()
-    if not isinstance(raw, dict) or len(raw) < 2:
-        raise _Invalid("'roles' must map at least two role names to the words that name them")
-    roles: list[tuple[str, tuple[str, ...]]] = []
-    seen: set[str] = set()
-    for name, words in raw.items():
-        if not (isinstance(name, str) and _ID.match(name)) or not isinstance(words, list) or not words or \
-                not all(_is_text(w) for w in words):
-            raise _Invalid(f"role {name!r} must be a slug with a list of words that name it")
-        folded = tuple(normalise_answer(w) for w in words)
-        if seen & set(folded):
-            raise _Invalid(f"role {name!r} shares a word with another role")
-        seen.update(folded)
-        roles.append((name, folded))
-    return tuple(roles)
-
-
-def _check_not_in_prompt(points: tuple[KeyPoint, ...], prompt: str) -> None:
-    """A phrase whose words are all in the prompt is covered by any answer that repeats the question."""
-    asked = content_stems(prompt)
-    for number, point in enumerate(points, start=1):
-        for phrase in (point.text, *point.synonyms):
-            if content_stems(phrase) <= asked:
-                raise _Invalid(f"key point {number}: {phrase!r} only repeats words of the prompt")
-
-
-def _checked_point(point: KeyPoint, number: int) -> KeyPoint:
-    """Every phrase must keep a word after stop words are dropped, or it would match any answer."""
-    for phrase in (point.text, *point.synonyms):
-        if not content_stems(phrase):
-            raise _Invalid(f"key point {number}: {phrase!r} has only stop words and would match any answer")
-    return point
 
 
 # --- generation ---------------------------------------------------------------------------------------------

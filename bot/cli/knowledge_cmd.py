@@ -163,6 +163,7 @@ def _check_quizzes(files: list[Path], given_entries: set[str]) -> list[dict[str,
     if not files:
         return []
     from knowledge.quiz_bank import load_bank
+    from knowledge.quiz_kinds import UnknownKind
 
     known = given_entries | _default_entry_ids()
     bank_log = logging.getLogger("knowledge.quiz_bank")
@@ -170,6 +171,8 @@ def _check_quizzes(files: list[Path], given_entries: set[str]) -> list[dict[str,
     bank_log.setLevel(logging.ERROR)  # the warnings are in the report; logging them too would print them twice
     try:
         bank = load_bank(files, known_entry_ids=known)
+    except UnknownKind as exc:  # the bot would refuse this bank, so the check does too
+        raise UsageError(str(exc)) from None
     finally:
         bank_log.setLevel(level)
     return [{"path": r.path, "entries": len(r.items), "warnings": [_where(w) for w in r.warnings]}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, insert, select
+from sqlalchemy import Select, func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -45,6 +45,30 @@ def get_or_create_user(*, session: Session, platform: str, platform_user_id: str
     if name and user.display_name != name:
         user.display_name = name
     return user
+
+
+def find_user(*, session: Session, platform: str, platform_user_id: str) -> User | None:
+    """The user row of a platform identity, if it exists."""
+    return session.scalar(select(User).where(User.platform == platform, User.platform_user_id == platform_user_id))
+
+
+def users_named(*, session: Session, platform: str, display_name: str) -> list[User]:
+    """The users of a platform whose display name is this one, ignoring case."""
+    return list(session.scalars(select(User).where(User.platform == platform,
+                                                   func.lower(User.display_name) == display_name.lower())))
+
+
+def find_channel(*, session: Session, platform: str, workspace_id: str, platform_channel_id: str) -> Channel | None:
+    """The channel row of a platform channel, if it exists."""
+    return session.scalar(select(Channel).where(Channel.platform == platform, Channel.workspace_id == workspace_id,
+                                                Channel.platform_channel_id == platform_channel_id))
+
+
+def hold_lock(*, session: Session, key: int) -> None:
+    """Take a lock other processes wait on until this transaction ends (a PostgreSQL advisory lock); SQLite has
+    one writer at a time already, so there the caller's own process lock is all that is needed."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 def get_or_create_channel(*, session: Session, platform: str, workspace_id: str, platform_channel_id: str,

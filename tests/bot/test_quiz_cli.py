@@ -143,14 +143,14 @@ def test_knowledge_check_validates_quiz_files(tmp_path: Path) -> None:
         " explanation: They do.}\n"
         "  - {id: fine, entry: how-does-pytorch-s-tensor-object-differ-from-a-numpy-ndarray, kind: true_false,"
         " prompt: Tensors can live on a GPU., answer: true, explanation: They can be moved there.}\n"
-        "  - {id: Bad Id, entry: x, kind: essay, prompt: Discuss.}\n")
+        "  - {id: Bad Id, entry: x, kind: true_false, prompt: Discuss., answer: true, explanation: Why.}\n")
     result = cli("knowledge", "check", str(QUIZZES / "tensors.yaml"), str(broken), "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["files"][0] == {"path": str(QUIZZES / "tensors.yaml"), "entries": 38, "warnings": []}
     assert report["files"][1] == {"path": str(broken), "entries": 1, "warnings": [
         "item #1 (orphan): unknown entry id 'no-such-entry'",
-        "item #3 (Bad Id): unknown kind 'essay'; expected one of choice, true_false, free_text"]}
+        "item #3 (Bad Id): id 'Bad Id' must be a lower-case slug not starting with 'gen-'"]}
     assert report["total_entries"] == report["total_items"] == 39
 
     everything = json.loads(cli("knowledge", "check", str(REPO / "knowledge"), "--json").stdout)
@@ -159,3 +159,8 @@ def test_knowledge_check_validates_quiz_files(tmp_path: Path) -> None:
     assert all(not f["warnings"] for f in everything["files"])
     missing = cli("knowledge", "check", str(tmp_path / "absent.yaml"))
     assert missing.returncode == 2 and "not found" in missing.stderr
+    essay = tmp_path / "essay.yaml"
+    essay.write_text("topic: tensors\nitems:\n  - {id: essay, entry: x, kind: essay, prompt: Discuss.}\n")
+    unknown = cli("knowledge", "check", str(essay))
+    assert unknown.returncode == 2 and unknown.stderr.count("\n") == 1
+    assert f"{essay} item #1 (essay): unknown kind 'essay'; expected one of choice" in unknown.stderr

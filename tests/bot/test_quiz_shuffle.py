@@ -13,8 +13,9 @@ from sqlalchemy import select
 from bot.core.learning.quizzes import QuizService, render_question, shown
 from bot.core.text import chat_escape
 from bot.db.quiz_models import PERSONAL, QuizAttempt, QuizSession
-from knowledge.grading import LETTERS, grade
+from knowledge.grading import LETTERS
 from knowledge.quiz_bank import default_quiz_paths, load_bank
+from knowledge.quiz_kinds import grade
 from tests.bot.quiz_fixtures import (  # noqa: F401
     START,
     QuizEnv,

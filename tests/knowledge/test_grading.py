@@ -12,11 +12,11 @@ from knowledge.grading import (
     PASS_SCORE,
     Grade,
     InvalidAnswer,
-    grade,
     normalise_answer,
     stem,
 )
 from knowledge.quiz_bank import BankReport, Choice, QuizItem, default_quiz_paths, load_bank
+from knowledge.quiz_kinds import grade
 
 Encode = Callable[[list[str]], np.ndarray]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from knowledge.grading import PASS_SCORE, grade
+from knowledge.grading import PASS_SCORE
 from knowledge.grading_eval import (
     FALSE_KINDS,
     Graded,
@@ -20,6 +20,7 @@ from knowledge.grading_eval import (
     load_grading_set,
 )
 from knowledge.quiz_bank import BankReport, QuizItem, default_quiz_paths, load_bank
+from knowledge.quiz_kinds import grade
 
 Encode = Callable[[list[str]], np.ndarray]
 

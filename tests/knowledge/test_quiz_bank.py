@@ -12,7 +12,6 @@ import pytest
 
 import knowledge
 from knowledge.entries import Entry
-from knowledge.grading import grade
 from knowledge.quiz_bank import (
     GENERATED_DISTRACTORS,
     BankReport,
@@ -22,6 +21,7 @@ from knowledge.quiz_bank import (
     load_bank,
     summarise,
 )
+from knowledge.quiz_kinds import UnknownKind, grade
 
 DOCS = Path(knowledge.__file__).resolve().parent / "docs"
 SEED_ENTRIES = {
@@ -179,13 +179,6 @@ BAD_ITEMS = {
       - {text: "2", correct: true, why: Rows and columns.}
       - {text: "3", correct: false, why: That is a stack of matrices.}
 """, "could be mistaken for a choice number"),
-    "unknown kind": ("""
-  - id: essay
-    entry: known-entry
-    topic: tensors
-    kind: essay
-    prompt: Discuss.
-""", "unknown kind 'essay'"),
     "unknown entry": ("""
   - id: orphan
     entry: not-a-real-entry
@@ -302,6 +295,29 @@ def test_bad_item_is_reported_and_skipped(tmp_path: Path, case: str) -> None:
     warning = report.warnings[0]
     assert expected in warning.message and warning.index == 1 and warning.path == str(path)
     assert str(path) in str(warning) and "item #2" in str(warning)
+
+
+ESSAY = """
+  - id: essay
+    entry: known-entry
+    topic: tensors
+    kind: essay
+    prompt: Discuss.
+"""
+
+
+def test_an_unknown_kind_stops_the_load_naming_its_file_and_item(tmp_path: Path) -> None:
+    path = _write(tmp_path / "bad.yaml", "items:" + GOOD_TF + ESSAY)
+    with pytest.raises(UnknownKind) as caught:
+        load_bank([path], known_entry_ids={"known-entry"})
+    assert str(caught.value) == \
+        f"{path} item #2 (essay): unknown kind 'essay'; expected one of choice, true_false, free_text"
+
+
+def test_an_item_without_a_kind_stops_the_load_too(tmp_path: Path) -> None:
+    path = _write(tmp_path / "bad.yaml", "items:" + GOOD_TF.replace("kind: true_false", "kind:"))
+    with pytest.raises(UnknownKind, match=r"item #1 \(good-item\): unknown kind None"):
+        load_bank([path])
 
 
 def test_unknown_entries_are_accepted_without_a_known_set(tmp_path: Path) -> None:

@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.core.errors import BadInput, TorchtutorError
@@ -86,7 +85,7 @@ def check_new_credentials(username: str, password: str, role: str) -> str:
 def create_account(*, session: Session, username: str, password: str, role: str = "viewer") -> Account:
     """A new account with an Argon2 hash of the password; BadInput for a taken name or a weak password."""
     name = check_new_credentials(username, password, role)
-    if session.scalar(select(Account.id).where(Account.username == name)) is not None:
+    if account_repo.account_named(session=session, username=name) is not None:
         raise BadInput(f"the username {name!r} is already taken")
     account = Account(username=name, password_hash=_hash(password), role=role)
     session.add(account)

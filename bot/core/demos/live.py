@@ -20,7 +20,6 @@ from contextlib import suppress
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from bot.core.conversation import Button, Image, Person, Progress, Reply, Request, new_reply_id
@@ -160,8 +159,7 @@ class DemoJobs:
                   message_ref: str | None = None) -> StartedJob:
         """Commit a queued job row within the per-person and queue limits, then submit its id (demos and runs)."""
         with self._create_lock, self.database.transaction() as session:
-            if session.get_bind().dialect.name == "postgresql":  # other processes create jobs too
-                session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CREATE_LOCK_KEY})
+            repo.hold_lock(session=session, key=_CREATE_LOCK_KEY)  # other processes create jobs too
             user = repo.get_or_create_user(session=session, platform=request.platform,
                                            platform_user_id=request.user.platform_id, display_name=request.user.name)
             channel = repo.get_or_create_channel(session=session, platform=request.platform,

@@ -7,7 +7,6 @@ import re
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.core.conversation import Reply, Request
@@ -15,6 +14,7 @@ from bot.core.errors import NotFound
 from bot.core.identity import display, find_channel, find_user
 from bot.core.text import chat_escape
 from bot.db import quiz_repo as repo
+from bot.db import repo as people
 from bot.db.base import utcnow
 from bot.db.engine import Database
 from bot.db.models import User
@@ -88,10 +88,9 @@ class StatsService:
             return find_user(session, request)
         mention = _MENTION.match(wanted)
         key = mention.group(1) if mention else wanted.removeprefix("@").strip()
-        same_platform = select(User).where(User.platform == request.platform)
-        user = session.scalar(same_platform.where(User.platform_user_id == key))
+        user = people.find_user(session=session, platform=request.platform, platform_user_id=key)
         if user is None:
-            named = session.scalars(same_platform.where(func.lower(User.display_name) == key.lower())).all()
+            named = people.users_named(session=session, platform=request.platform, display_name=key)
             user = named[0] if len(named) == 1 else None
         if user is None:
             raise NotFound(f"I don't know {chat_escape(wanted)} yet: they haven't answered any questions.")

@@ -47,15 +47,16 @@ from bot.db.quiz_models import (
     QuizSession,
     StudySchedule,
 )
-from knowledge.grading import LETTERS, Grade, InvalidAnswer, grade
+from knowledge.grading import Grade, InvalidAnswer
 from knowledge.index import Encoder
 from knowledge.quiz_bank import QuizItem, presented, shuffled_order
+from knowledge.quiz_kinds import BUTTON_KINDS, Option, grade, kind_of
 
 log = logging.getLogger(__name__)
 
 LABEL_LIMIT = 80
 PROMPT_PREVIEW = 70
-ROUND_KINDS = ("choice", "true_false")  # a round is answered with buttons, by everyone within the same window
+ROUND_KINDS = BUTTON_KINDS  # a round is answered with buttons, by everyone within the same window
 TIME_FORMAT = "%H:%M:%S UTC"
 DATE_FORMAT = "%a %d %b %H:%M UTC"
 
@@ -94,7 +95,7 @@ def pick_items(pool: Sequence[QuizItem], count: int, *, seen: dict[str, int], rn
     picked: list[QuizItem] = []
     typed = 0
     for item in candidates:
-        if item.kind == "free_text":
+        if kind_of(item).typed:
             if typed >= max_free_text:
                 continue
             typed += 1
@@ -487,7 +488,7 @@ class QuizService:
             item_id = quiz.item_ids[slot]
         item = self.bank.snapshot().get(item_id)
         entry = self.bank.entry(item.entry) if item is not None else None
-        if entry is None:
+        if item is None or entry is None:
             raise NotFound("The knowledge entry behind that question is no longer in the knowledge base.")
         return Reply(entry.answer, title=entry.question, citation=self._citation(item), ephemeral=True,
                      kind="quiz_explain")
@@ -642,10 +643,8 @@ def shown(quiz: QuizSession, slot: int, item: QuizItem) -> QuizItem:
 
 
 def _button_answer(item: QuizItem, value: str) -> str:
-    """The answer a button stands for: a choice number for choice items, true/false for true/false ones."""
-    if item.kind == "choice" and value.isdigit() and 1 <= int(value) <= len(item.choices):
-        return value
-    if item.kind == "true_false" and value in ("true", "false"):
+    """The answer a button stands for: one of the values the item's kind gives its buttons."""
+    if any(option.value == value for option in kind_of(item).options(item)):
         return value
     raise BadInput("That button doesn't belong to this question.")
 
@@ -661,12 +660,7 @@ def _grade(item: QuizItem, given: str | None, encoder: Encoder) -> Grade:
 
 def right_answer(item: QuizItem) -> str:
     """The right answer and why, as markdown."""
-    if item.kind == "choice":
-        index = item.correct_index
-        return f"The answer: **{LETTERS[index].upper()})** {item.choices[index].text}\n{item.choices[index].why}"
-    if item.kind == "true_false":
-        return f"The answer: **{'True' if item.answer else 'False'}**. {item.explanation}"
-    return f"**Model answer:** {item.reference}"
+    return kind_of(item).explain(item)
 
 
 # --- rendering ----------------------------------------------------------------------------------------------
@@ -692,17 +686,13 @@ def render_question(quiz: QuizSession, slot: int, item: QuizItem, *, now: dateti
     item = shown(quiz, slot, item)
     prefix = f"quiz:answer:{quiz.id}:{slot}"
     text = chat_escape(item.prompt)
-    buttons: list[Button] = []
-    if item.kind == "choice":
-        text += "\n\n" + "\n".join(f"**{LETTERS[i].upper()})** {chat_escape(c.text)}" for i, c in
-                                   enumerate(item.choices))
-        buttons = [Button(f"{prefix}:{i + 1}", label(f"{LETTERS[i].upper()}) {c.text}"))
-                   for i, c in enumerate(item.choices)]
-    elif item.kind == "true_false":
-        text += "\n\nTrue or false?"
-        buttons = [Button(f"{prefix}:true", "True"), Button(f"{prefix}:false", "False")]
-    else:
-        text += "\n\n✍️ Answer in a sentence or two: reply with your answer."
+    kind = kind_of(item)
+    options = kind.options(item)
+    if kind.listed:
+        text += "\n\n" + "\n".join(_said(option) for option in options)
+    if kind.instruction:
+        text += "\n\n" + kind.instruction
+    buttons = [Button(f"{prefix}:{option.value}", label(option.label)) for option in options]
     if quiz.mode in ROUND_MODES and quiz.window_ends_at is not None:
         text += f"\n\n⏱ Everyone may answer once, until {_when(quiz.window_ends_at, now)}."
     else:
@@ -716,7 +706,7 @@ def render_question(quiz: QuizSession, slot: int, item: QuizItem, *, now: dateti
 def render_result(quiz: QuizSession, slot: int, item: QuizItem, result: Grade, citation: str,
                   skipped: bool) -> Reply:
     """A graded answer in a personal quiz, with Explain, and Next unless it was the last question."""
-    buttons = (explain_button(quiz, slot),)
+    buttons: tuple[Button, ...] = (explain_button(quiz, slot),)
     if slot + 1 < quiz.total:
         buttons += (Button(f"quiz:next:{quiz.id}", "Next", style="primary"),)
     return Reply(result.feedback, title=question_title(quiz, slot, item.topic, "Answer"), citation=citation,
@@ -752,14 +742,16 @@ def render_summary(quiz: QuizSession, attempts: Sequence[QuizAttempt], snapshot:
 
 def render_ack(quiz: QuizSession, slot: int, item: QuizItem, given: str, now: datetime) -> Reply:
     """A round answer received: what was recorded, and when the answer comes (nothing given away)."""
-    if item.kind == "choice":
-        index = int(given) - 1
-        said = f"**{LETTERS[index].upper()})** {chat_escape(item.choices[index].text)}"
-    else:
-        said = f"**{given.capitalize()}**"
+    option = next((o for o in kind_of(item).options(item) if o.value == given), Option(given, given.capitalize()))
+    said = _said(option)
     when = _when(quiz.window_ends_at, now) if quiz.window_ends_at else "the window closes"
     return Reply(f"Got it: you answered {said} to question {slot + 1}. The answer and results come at {when}.",
                  ephemeral=True, kind="quiz_ack")
+
+
+def _said(option: Option) -> str:
+    """An option as a reply names it: "**B)** its text", or "**True**"."""
+    return f"**{option.mark})** {chat_escape(option.text)}" if option.mark else f"**{chat_escape(option.text)}**"
 
 
 def render_round_result(quiz: QuizSession, slot: int, item: QuizItem | None,
