@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from bot.core.conversation import Person, Reply, Request
+from bot.core.outbox import Outbox
 from bot.core.tutor import Tutor
 
 if TYPE_CHECKING:
@@ -215,3 +216,23 @@ async def run_terminal(chat: ConsoleChat, session: PromptSession[str], prompt: s
             break
         await chat.feed(line)
     await chat.drain()
+
+
+@dataclass
+class TerminalAdapter:
+    """The terminal as an `Adapter` (bot.core.adapter) the runtime starts and stops like Discord and Slack:
+    it posts to its own channel only, reads lines until end of input, then waits for pending jobs."""
+
+    chat: ConsoleChat
+    outbox: Outbox
+    read: Callable[[ConsoleChat], Awaitable[None]]  # run_console or run_terminal, bound to their input
+    platform: str = PLATFORM
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def run(self) -> None:
+        self.outbox.register(self.platform, self.chat, channels=[self.chat.channel_id])
+        try:
+            await self.read(self.chat)
+        finally:
+            self.outbox.unregister(self.platform)
+            self.ended.set()

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import getpass
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,9 @@ from bot.config import get_settings
 
 if TYPE_CHECKING:
     from prompt_toolkit import PromptSession
+
+    from bot.adapters.console import ConsoleChat, TerminalAdapter
+    from bot.runtime import Runtime
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -28,7 +32,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def run(args: argparse.Namespace) -> int:
     """Chat until end of input."""
-    from bot.adapters.console import PLATFORM, ConsoleChat
+    from bot.adapters.console import ConsoleChat, TerminalAdapter
     from bot.core.conversation import Person
     from bot.runtime import build_runtime
 
@@ -48,8 +52,9 @@ def run(args: argparse.Namespace) -> int:
         if terminal:
             emit("torchtutor chat: type /help, /ask QUESTION, or a question; press a button by its number. "
                  "Up/Down for history, Ctrl-D to quit.")
-        runtime.outbox.register(PLATFORM, chat, channels=[args.channel])  # other terminals show their own channels
-        asyncio.run(_chat(runtime, chat, history if terminal else None))
+        face = TerminalAdapter(chat, runtime.outbox, _reader(history if terminal else None))
+        runtime.add_adapter(face)
+        asyncio.run(_chat(runtime, face))
     runtime.close()
     return 0
 
@@ -61,21 +66,24 @@ def _replies_above_the_prompt() -> contextlib.AbstractContextManager[None]:
     return patch_stdout(raw=True)  # raw: rich's colours pass through
 
 
-async def _chat(runtime, chat, history: Path | None) -> None:  # type: ignore[no-untyped-def]
-    """The conversation, with the study scheduler running beside it for this terminal's channels."""
+async def _chat(runtime: Runtime, face: TerminalAdapter) -> None:
+    """The conversation: the runtime starts the terminal's face and the study scheduler beside it, and stops
+    both once input ends (other terminals show their own channels)."""
+    await runtime.start_faces()
+    try:
+        await face.ended.wait()
+    finally:
+        await runtime.stop_faces()
+
+
+def _reader(history: Path | None) -> Callable[[ConsoleChat], Awaitable[None]]:
+    """How lines are read: plain stdin for scripts, prompt_toolkit (editing, history) on a terminal."""
     from bot.adapters.console import run_console, run_terminal
 
-    loop = runtime.quizzes.loop if runtime.quizzes is not None else None
-    if loop is not None:
-        loop.start()
-    try:
-        if history is None:
-            await run_console(chat, sys.stdin.readline)
-        else:
-            await run_terminal(chat, _prompt_session(history))
-    finally:
-        if loop is not None:
-            await loop.stop()
+    if history is None:
+        return lambda chat: run_console(chat, sys.stdin.readline)
+    session = _prompt_session(history)
+    return lambda chat: run_terminal(chat, session)
 
 
 def _prompt_session(history_file: Path) -> PromptSession[str]:
