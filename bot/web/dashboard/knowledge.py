@@ -74,6 +74,9 @@ def create_entry(request: Request, viewer: AdminDep,
 def show_entry(request: Request, entry_id: str, viewer: ViewerDep, saved: int = 0) -> Response:
     """One entry as the bot answers it, and every saved version."""
     runtime = request.app.state.runtime
+    # The status first: a rebuild finishing while this page is read then shows as "reindexing", and the page
+    # reloads, rather than as "up to date" beside an entry read from the index it replaced.
+    status = _index_status(request)
     live = runtime.knowledge.index.by_id.get(entry_id)
     info = runtime.knowledge_admin.get(entry_id)
     if live is None and info is None:
@@ -84,8 +87,7 @@ def show_entry(request: Request, entry_id: str, viewer: ViewerDep, saved: int = 
     is_live = live is not None and (row is None or _is_current(live, row))
     current = live if is_live or row is None else row.entry
     return render(request, "dashboard/entry.html", section="knowledge", viewer=viewer, entry_id=entry_id, live=live,
-                  row=row, current=current, is_live=is_live, history=history, saved=bool(saved),
-                  status=_index_status(request))
+                  row=row, current=current, is_live=is_live, history=history, saved=bool(saved), status=status)
 
 
 def _is_current(live: Entry, row: EntryInfo) -> bool:

@@ -145,7 +145,10 @@
     var rows = table.rows.slice(0, kind === "hbars" ? 12 : 400);
     area.textContent = "";
     legend.textContent = "";
-    var hasData = rows.some(function (r) { return series.some(function (k) { return r[k]; }); });
+    // A share of 0% is data (every answer wrong); a count of 0 is not. A share is null where nothing was counted.
+    var hasData = rows.some(function (r) {
+      return series.some(function (k) { return percent ? r[k] !== null && r[k] !== undefined : r[k]; });
+    });
     if (!hasData) {
       var empty = document.createElement("p");
       empty.className = "muted chart-empty";

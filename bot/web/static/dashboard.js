@@ -7,7 +7,9 @@
     });
   });
   var status = document.querySelector("[data-index-busy]");
-  if (status && status.dataset.indexBusy === "true") {
+  var busy = status && status.dataset.indexBusy === "true";
+  // An entry saved by another process reaches this one's index within its poll interval: follow that too.
+  if (busy || document.querySelector('[data-waiting="true"]')) {
     var tries = Number(sessionStorage.getItem("tt-reindex-tries") || 0);
     if (tries < 30) {
       sessionStorage.setItem("tt-reindex-tries", String(tries + 1));
