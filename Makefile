@@ -46,11 +46,11 @@ run: setup
 # The whole suite on SQLite, then every database-touching test again on PostgreSQL (production's database).
 # Without a PostgreSQL server the second pass skips; under CI (.ci/run) it fails instead.
 test: setup
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -rs $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory test-postgres
 
 test-postgres: setup
-	TORCHTUTOR_TEST_DATABASE=postgres $(BIN)/python -m pytest -q -m "db and not sqlite_only" $(PYTEST_ARGS)
+	TORCHTUTOR_TEST_DATABASE=postgres $(BIN)/python -m pytest -q -rs -m "db and not sqlite_only" $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check bot knowledge workers tests benchmarks scripts
