@@ -71,9 +71,11 @@ def _celery(settings: Settings, queues: list[str], concurrency: int | None, pool
         gpus = visible_gpus() if "gpu" in queues else []  # NVML: this process stays safe to fork
         concurrency = len(gpus) or min(os.cpu_count() or 1, 4)
     app = app_from_settings(settings)
+    # Event heartbeats stay on (every 2 s): Flower shows a worker without them as offline, and an event
+    # listener that subscribes after the one heartbeat a wake-up asks for would otherwise never see the worker.
     argv = ["worker", f"--queues={','.join(queues)}", f"--pool={pool}", f"--concurrency={concurrency}",
             f"--loglevel={'INFO' if verbose else 'WARNING'}", "--without-gossip", "--without-mingle",
-            "--without-heartbeat", f"--hostname=torchtutor-{os.getpid()}@%h"]
+            f"--hostname=torchtutor-{os.getpid()}@%h"]
     app.worker_main(argv)
     return 0
 

@@ -130,8 +130,10 @@ def test_flower_sees_each_job_and_its_demo(setup: Setup) -> None:
         listening = threading.Thread(target=receiver.capture, kwargs={"limit": None, "timeout": None}, daemon=True)
         listening.start()
         try:
-            wait_until(lambda: any(e["type"] == "worker-heartbeat" for e in seen), timeout=30,
-                       what="the worker's event heartbeat")
+            # Two: the one the receiver's wake-up asks for, then the worker's own beat, which Flower needs to
+            # show the worker online (and which a listener subscribing after the first still gets).
+            wait_until(lambda: sum(e["type"] == "worker-heartbeat" for e in seen) >= 2, timeout=30,
+                       what="the worker's event heartbeats")
             spec = run(setup, "backward-pass", {"x": [1.0]})
             wait_until(lambda: any(e["type"] == "task-succeeded" and e["uuid"] == spec.job_id for e in seen),
                        timeout=60, what="task-succeeded for the job")
