@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
-from bot.db.base import rowcount, utcnow
+from bot.db.base import count_if, rowcount, utcnow
 from bot.db.engine import Database
 from bot.db.job_models import Job, JobImage
 from bot.db.models import Channel, User
@@ -122,8 +122,7 @@ class JobStore:
 
     def active_by_queue(self) -> dict[str, tuple[int, int]]:
         """{queue: (jobs queued, jobs running)} for queues with active jobs."""
-        query = (select(Job.queue, func.coalesce(func.sum(case((Job.status == QUEUED, 1), else_=0)), 0),
-                        func.coalesce(func.sum(case((Job.status == RUNNING, 1), else_=0)), 0))
+        query = (select(Job.queue, count_if(Job.status == QUEUED), count_if(Job.status == RUNNING))
                  .where(Job.status.in_(ACTIVE)).group_by(Job.queue))
         with self.database.session() as session:
             return {queue: (int(waiting), int(running)) for queue, waiting, running in session.execute(query)}

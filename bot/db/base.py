@@ -8,7 +8,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import CursorResult, MetaData
+from sqlalchemy import ColumnElement, CursorResult, MetaData, case, func
 from sqlalchemy.orm import DeclarativeBase
 
 NAMING = {
@@ -39,3 +39,8 @@ def lease_owner() -> str:
 def rowcount(result: Any) -> int:
     """The rows an UPDATE or DELETE matched (`Session.execute` is typed as returning a plain `Result`)."""
     return result.rowcount if isinstance(result, CursorResult) else 0
+
+
+def count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    """How many rows of the group meet the condition (0, not NULL, for none)."""
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, delete, false, func, inspect, or_, select, update
+from sqlalchemy import and_, delete, false, func, inspect, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.db.base import rowcount
+from bot.db.base import count_if, rowcount
 from bot.db.models import Channel, User
 from bot.db.quiz_models import (
     ABANDONED,
@@ -218,7 +218,7 @@ class Score:
 
 
 def _scores(session: Session, *conditions: Any, limit: int | None = None) -> list[Score]:
-    correct = func.sum(case((QuizAttempt.correct.is_(True), 1), else_=0))
+    correct = count_if(QuizAttempt.correct.is_(True))
     query = (select(User.id, User.display_name, User.platform_user_id, correct, func.count(QuizAttempt.id),
                     func.min(QuizAttempt.answered_at))
              .join(User, User.id == QuizAttempt.user_id).where(*conditions)
@@ -279,7 +279,7 @@ class Totals:
 
 def user_totals(*, session: Session, user_id: int) -> Totals:
     """Attempts and correct answers of one person."""
-    correct = func.sum(case((QuizAttempt.correct.is_(True), 1), else_=0))
+    correct = count_if(QuizAttempt.correct.is_(True))
     attempts, right = session.execute(select(func.count(QuizAttempt.id), correct)
                                       .where(QuizAttempt.user_id == user_id)).one()
     return Totals(int(attempts or 0), int(right or 0))
@@ -287,7 +287,7 @@ def user_totals(*, session: Session, user_id: int) -> Totals:
 
 def topic_totals(*, session: Session, user_id: int) -> dict[str, Totals]:
     """Attempts and correct answers of one person per topic."""
-    correct = func.sum(case((QuizAttempt.correct.is_(True), 1), else_=0))
+    correct = count_if(QuizAttempt.correct.is_(True))
     rows = session.execute(select(QuizAttempt.topic, func.count(QuizAttempt.id), correct)
                            .where(QuizAttempt.user_id == user_id).group_by(QuizAttempt.topic)).all()
     return {topic: Totals(int(count), int(right or 0)) for topic, count, right in rows}

@@ -13,9 +13,10 @@ from typing import TypeVarTuple
 from sqlalchemy import ColumnElement, Select, distinct, func, select
 from sqlalchemy.orm import Session
 
+from bot.db.base import count_if
 from bot.db.models import Channel, User
 from bot.db.quiz_models import QuizAttempt, ReviewState
-from bot.db.usage_repo import Rows, Span, count_if, utc_day
+from bot.db.usage_repo import Rows, Span, utc_day
 
 _Ts = TypeVarTuple("_Ts")
 

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVarTuple
 
-from sqlalchemy import ColumnElement, Row, Select, case, distinct, func, select
+from sqlalchemy import ColumnElement, Row, Select, distinct, func, select
 from sqlalchemy.orm import Session
 
+from bot.db.base import count_if
 from bot.db.models import Channel, Feedback, Question, User
 
 _Ts = TypeVarTuple("_Ts")
@@ -26,11 +27,6 @@ class Span:
     first: datetime
     after: datetime
     platform: str | None = None
-
-
-def count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
-    """How many rows of the group meet the condition (0, not NULL, for none)."""
-    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
 def utc_day(session: Session, moment: Any) -> ColumnElement[Any]:
