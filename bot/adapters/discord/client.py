@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -19,6 +18,7 @@ from bot.adapters.discord import translate
 from bot.adapters.discord.commands import PRIVATE_COMMANDS, Suggest, build_commands
 from bot.adapters.discord.delivery import EDIT_INTERVAL, ChannelPoster, Conversation, Delivery, Token
 from bot.adapters.discord.render import ALLOWED_MENTIONS, SHOW_MORE_PREFIX, render_page
+from bot.core.bounded import Bounded
 from bot.core.conversation import Request
 from bot.core.outbox import Outbox
 from bot.core.telemetry import Telemetry
@@ -61,7 +61,7 @@ class TorchtutorDiscord(discord.AutoShardedClient):
                                  shown=tutor.shown)
         self.outbox = outbox
         self.poster = ChannelPoster(self.delivery)
-        self._seen: OrderedDict[tuple[str, int], None] = OrderedDict()
+        self._seen: Bounded[tuple[str, int], None] = Bounded(SEEN_CAPACITY)
         self._conversations: set[asyncio.Task[Any]] = set()
         self._saved_endpoints: tuple[str, yarl.URL] | None = None
 
@@ -214,9 +214,7 @@ class TorchtutorDiscord(discord.AutoShardedClient):
         key = (kind, ident)
         if key in self._seen:
             return False
-        self._seen[key] = None
-        while len(self._seen) > SEEN_CAPACITY:
-            self._seen.popitem(last=False)
+        self._seen.put(key, None)
         return True
 
 

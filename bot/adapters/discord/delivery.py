@@ -12,16 +12,16 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import discord
 
 from bot.adapters.api_errors import api_error_kind
 from bot.adapters.discord.render import SHOW_MORE_PREFIX, Rendered, render
 from bot.adapters.discord.translate import PLATFORM
+from bot.core.bounded import Bounded
 from bot.core.conversation import Placement, Reply
 from bot.core.telemetry import NoTelemetry, Telemetry
 from bot.core.tutor import ShownHandler
@@ -34,8 +34,6 @@ CAPACITY = 10_000
 # Unknown Webhook, Invalid Webhook Token, Unknown Interaction: the interaction's token can no longer be used.
 _TOKEN_GONE_CODES = frozenset({10015, 50027, 10062})
 
-K = TypeVar("K")
-V = TypeVar("V")
 
 
 def token_rejected(exc: discord.HTTPException) -> bool:
@@ -67,20 +65,6 @@ class Posted:
     gone: bool = False
 
 
-class _Bounded(OrderedDict[K, V]):
-    """A mapping that forgets its oldest entries past `capacity`."""
-
-    def __init__(self, capacity: int) -> None:
-        super().__init__()
-        self.capacity = capacity
-
-    def put(self, key: K, value: V) -> None:
-        self[key] = value
-        self.move_to_end(key)
-        while len(self) > self.capacity:
-            self.popitem(last=False)
-
-
 class Delivery:
     """The bot's memory of posted replies, and the edit pumps that keep them current."""
 
@@ -94,9 +78,9 @@ class Delivery:
         self.clock = clock
         self.edit_interval = edit_interval
         self.token_max_age = token_max_age
-        self._replies: _Bounded[str, Posted] = _Bounded(capacity)
-        self._messages: _Bounded[int, Posted] = _Bounded(capacity)
-        self._pages: _Bounded[str, tuple[str | None, tuple[str, ...]]] = _Bounded(capacity // 10 or 1)
+        self._replies: Bounded[str, Posted] = Bounded(capacity)
+        self._messages: Bounded[int, Posted] = Bounded(capacity)
+        self._pages: Bounded[str, tuple[str | None, tuple[str, ...]]] = Bounded(capacity // 10 or 1)
         self._pumps: set[asyncio.Task[None]] = set()
 
     def api_error(self, exc: discord.HTTPException) -> None:

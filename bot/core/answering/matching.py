@@ -20,11 +20,11 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot.core.answering.knowledge import KnowledgeService
+from bot.core.bounded import Bounded
 from bot.core.text import has_words, normalise_question
 from knowledge import docs_links
 from knowledge.batching import MicroBatcher
@@ -119,8 +119,7 @@ class AskService:
         configured = threshold is not None or related_threshold is not None
         self._fixed = fixed(threshold, related_threshold) if configured else None
         self.max_chars = max_chars
-        self._cache: OrderedDict[tuple[int, str], Answer] = OrderedDict()
-        self._cache_size = cache_size
+        self._cache: Bounded[tuple[int, str], Answer] = Bounded(cache_size)
         self._cache_lock = threading.Lock()
         self.low_confidence_margin = LOW_CONFIDENCE_MARGIN
         # With batching, single questions asked at the same time (HTTP, chat) are encoded and searched together
@@ -263,10 +262,7 @@ class AskService:
 
     def _remember(self, key: tuple[int, str], answer: Answer) -> None:
         with self._cache_lock:
-            self._cache[key] = answer
-            self._cache.move_to_end(key)
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
+            self._cache.put(key, answer)
 
 
 def _fold(text: str) -> str:

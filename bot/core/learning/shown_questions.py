@@ -10,9 +10,9 @@ when it is recorded (bot.core.learning.quizzes), so a stale entry costs at worst
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
+from bot.core.bounded import Bounded
 from bot.core.conversation import Request
 from bot.db import quiz_repo as repo
 from bot.db.models import Channel, User
@@ -47,21 +47,19 @@ class ShownQuestions:
     """Sessions shown by this process, and the question each person's next typed answer goes to."""
 
     def __init__(self, limit: int = LIMIT) -> None:
-        self.limit = limit
-        self._sessions: OrderedDict[int, ShownSession] = OrderedDict()
-        self._prompts: OrderedDict[tuple[ChannelKey, PersonKey], tuple[int, int]] = OrderedDict()
+        self._sessions: Bounded[int, ShownSession] = Bounded(limit)
+        self._prompts: Bounded[tuple[ChannelKey, PersonKey], tuple[int, int]] = Bounded(limit)
         self._lock = threading.Lock()
 
     def remember(self, quiz: QuizSession, channel: Channel, owner: User | None) -> None:
         """The session as just read or written (its answers so far are kept)."""
         with self._lock:
-            old = self._sessions.pop(quiz.id, None)
-            self._sessions[quiz.id] = ShownSession(
+            old = self._sessions.get(quiz.id)
+            self._sessions.put(quiz.id, ShownSession(
                 repo.detached_copy(quiz), (channel.platform, channel.workspace_id, channel.platform_channel_id),
                 (owner.platform, owner.platform_user_id) if owner else None,
                 (owner.display_name or owner.platform_user_id) if owner else None,
-                old.answered if old else set())
-            _trim(self._sessions, self.limit)
+                old.answered if old else set()))
 
     def get(self, session_id: int) -> ShownSession | None:
         with self._lock:
@@ -85,15 +83,8 @@ class ShownQuestions:
         with self._lock:
             key = ((channel.platform, channel.workspace_id, channel.platform_channel_id),
                    (user.platform, user.platform_user_id))
-            self._prompts.pop(key, None)
-            self._prompts[key] = (session_id, slot)
-            _trim(self._prompts, self.limit)
+            self._prompts.put(key, (session_id, slot))
 
     def prompt(self, request: Request) -> tuple[int, int] | None:
         with self._lock:
             return self._prompts.get((channel_key(request), person_key(request)))
-
-
-def _trim(entries: OrderedDict, limit: int) -> None:  # type: ignore[type-arg]
-    while len(entries) > limit:
-        entries.popitem(last=False)
