@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     discord_token: SecretStr | None = None
     discord_api_url: str | None = None
     discord_guild_id: int | None = None
+    # Ask Discord for the privileged Message Content intent (switch it on in the Developer Portal first): needed to
+    # read posts that do not mention the bot, i.e. auto-answer channels and follow-ups without a mention.
+    discord_message_content: bool = False
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
     slack_app_token: SecretStr | None = None
@@ -56,6 +59,10 @@ class Settings(BaseSettings):
     # "Retrieval and abstention"). Set, they are used as they are (related: answer - 0.04 when only answer is set).
     answer_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
     related_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    # Auto-answer channels answer only above the answer threshold plus this margin, and at most this many posts a
+    # minute per channel (the rest are recorded as gaps, unanswered).
+    autoanswer_margin: float = Field(default=0.08, ge=0.0, le=1.0)
+    autoanswer_per_minute: int = Field(default=6, ge=1, le=600)
     knowledge_poll_seconds: float = Field(default=2.0, ge=0.0)
     # The sentence encoder: `onnx` (ONNX Runtime, exported from the packaged weights; no torch in the process) or
     # `torch` (sentence-transformers); both give the same answers. Threads: ONNX Runtime's per encode, 0 = per core.

@@ -36,6 +36,12 @@ class Request:
     # The network address of an anonymous visitor (the web playground); empty where the platform vouches for
     # the person. Limits that would count a fresh cookie as a new person count this instead.
     origin: str = ""
+    # The thread this request belongs to, named by the id of the message that starts it (Discord gives a thread
+    # started on a message that message's id; Slack's thread_ts is its parent's ts); empty outside threads. A
+    # top-level mention, answered in a new thread, carries its own message's id.
+    thread_id: str = ""
+    # The platform message a message command ("Ask torchtutor") is about: a Discord message id, a Slack ts.
+    target: str = ""
 
     def with_command(self, command: str, text: str) -> Request:
         """The same request, routed to another command."""
@@ -117,6 +123,10 @@ class Reply:
     fields: tuple[tuple[str, str], ...] = ()
     kind: str = "message"
     progress: Progress | None = None
+    # Post this publicly in the thread started on this platform message (created if missing), not where asked.
+    in_thread_of: str | None = None
+    # Delete, for everyone, the message whose button was pressed; the reply's own text is shown privately.
+    retracts: bool = False
 
     def edit(self, **changes: Any) -> Reply:
         """A reply that replaces this one on screen."""
