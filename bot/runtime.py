@@ -29,8 +29,10 @@ from bot.core.adapter import Adapter
 from bot.core.admin.entries import KnowledgeAdmin
 from bot.core.admin.gaps import GapFinder
 from bot.core.answering.answers import QuestionAnswering
+from bot.core.answering.autoanswer import AutoAnswers, AutoAnswerSettings
 from bot.core.answering.knowledge import DEFAULT_DOCS, KnowledgeService
 from bot.core.answering.matching import AskService
+from bot.core.answering.threads import ThreadAnswers
 from bot.core.demos.job_messages import JobMessages, JobMessagesLoop
 from bot.core.demos.live import DemoJobs, JobBackend, JobLimits
 from bot.core.demos.snippets import RunSettings, SandboxGate, SnippetRuns
@@ -372,9 +374,7 @@ def build_runtime(settings: Settings, *, paths: Sequence[Path] | None = None, en
     metrics = Metrics()
     journal = make_journal(settings, database, metrics)
     qa = QuestionAnswering(ask, database, telemetry=metrics, journal=journal)
-    tutor.command("ask", qa.ask)
-    tutor.action("ask", qa.show_entry)
-    tutor.action("feedback", qa.feedback)
+    install_threads(tutor, qa, database, settings)
     demos = DemoJobs(database, backend or make_backend(settings, database, journal),
                      limits=JobLimits(per_person=settings.jobs_per_person, queue=settings.job_queue_limit,
                                       anonymous_share=settings.playground_queue_share))
@@ -392,6 +392,21 @@ def build_runtime(settings: Settings, *, paths: Sequence[Path] | None = None, en
     install_quizzes(runtime)
     install_runs(runtime)
     return runtime
+
+
+def install_threads(tutor: Tutor, qa: QuestionAnswering, database: Database, settings: Settings) -> None:
+    """Questions wherever people talk: `/ask`, mentions answered in threads and their follow-ups, "Ask torchtutor"
+    on a message, and auto-answer channels (with the asker's 👎 removing an auto-answer)."""
+    threads = ThreadAnswers(qa, database)
+    auto = AutoAnswers(qa, database, AutoAnswerSettings(margin=settings.autoanswer_margin,
+                                                        per_minute=settings.autoanswer_per_minute))
+    tutor.command("ask", threads.ask)
+    tutor.command("thread_reply", threads.thread_reply)
+    tutor.command("ask_message", threads.ask_message)
+    tutor.action("ask", threads.action)
+    tutor.command("autoanswer", auto.command)
+    tutor.command("autoask", auto.autoask)
+    tutor.action("feedback", auto.feedback)
 
 
 def install_runs(runtime: Runtime) -> SnippetRuns:

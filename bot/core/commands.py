@@ -112,6 +112,9 @@ CATALOGUE: tuple[Command, ...] = (
         Option("action", "start, stop or status", required=True, choices=_choices("start", "stop", "status")),
         Option("schedule", "When to post, e.g. daily 09:00", "schedule"),
     ), audience=Audience.CHANNEL_MANAGERS),
+    Command("autoanswer", "Answer every new post in this channel, when sure, in its thread", (
+        Option("action", "on, off or status", required=True, choices=_choices("on", "off", "status")),
+    ), audience=Audience.CHANNEL_MANAGERS),
     Command("stats", "Progress: attempts, accuracy, streak", (
         Option("user", "Whose progress (default: yours)", "@user", kind=OptionKind.PERSON),
     ), private=True),

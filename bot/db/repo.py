@@ -115,6 +115,18 @@ def question_place(*, session: Session, question_id: int) -> tuple[str, str, str
     return str(row[0]), str(row[1] or ""), str(row[2] or "")
 
 
+def find_question(*, session: Session, question_id: int) -> Question | None:
+    """A stored question, if it exists."""
+    return session.get(Question, question_id)
+
+
+def question_asker(*, session: Session, question_id: int) -> tuple[str, str] | None:
+    """(platform, platform user id) of who asked a stored question; None when unknown."""
+    row = session.execute(select(User.platform, User.platform_user_id).join(Question, Question.user_id == User.id)
+                          .where(Question.id == question_id)).first()
+    return None if row is None else (str(row[0]), str(row[1]))
+
+
 def record_question_once(*, session: Session, row: dict[str, object]) -> None:
     """Store one question (keys as `record_questions`', with a `client_id`) unless it is stored already."""
     values = {**row, "text": clean_text(str(row["text"]), 10_000)}

@@ -71,12 +71,19 @@ class QuestionAnswering:
         started = time.perf_counter()
         with bind(platform=request.platform):
             answer = await self.service.answer_async(request.text)
+        return await self.keep(request, answer, started=started, wait=wait)
+
+    async def keep(self, request: Request, answer: Answer, *, started: float,
+                   wait: bool = True) -> tuple[Answer, int | None]:
+        """Record the outcome decided for a request (as `answer_and_record` does), counted from `started`."""
+        with bind(platform=request.platform):
             future = self.record_later(request, answer)
         self.telemetry.question_answered(platform=request.platform, status=answer.status,
                                          seconds=time.perf_counter() - started)
         if not wait:
             return answer, None
         return answer, await asyncio.wrap_future(future)
+
     async def record(self, request: Request, answer: Answer) -> int | None:
         """Store the question and what the bot did with it; the id of the question row (None: kept for later)."""
         return await asyncio.wrap_future(self.record_later(request, answer))
