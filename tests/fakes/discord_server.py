@@ -3,6 +3,9 @@
 Shapes follow Discord's API docs (tests/data/discord holds documented payloads it is checked against). Where
 the docs' examples omit fields that discord.py reads (``version``, ``application_id``, ``attachment_size_limit``
 on interactions, ``flags`` on members), the fake sends them, as Discord does.
+
+Its world: one guild with a text channel and a forum channel, the threads started in them (a thread started on a
+message shares that message's id), one test user, and that user's DM channel with the bot.
 """
 
 from __future__ import annotations
@@ -40,11 +43,17 @@ GATEWAY_PATH = "/gateway"
 RESUME_GATEWAY_PATH = "/gateway/resume"
 
 # Message flags (https://discord.com/developers/docs/resources/message#message-object-message-flags).
+HAS_THREAD = 1 << 5
 EPHEMERAL = 1 << 6
 LOADING = 1 << 7
 _SETTABLE_FLAGS = (1 << 2) | EPHEMERAL | (1 << 12) | (1 << 15)
+GUILDS_INTENT = 1 << 0
 GUILD_MESSAGES_INTENT = 1 << 9
+DIRECT_MESSAGES_INTENT = 1 << 12
 MESSAGE_CONTENT_INTENT = 1 << 15
+# Channel types (https://discord.com/developers/docs/resources/channel#channel-object-channel-types).
+GUILD_TEXT, DM, PUBLIC_THREAD, GUILD_FORUM = 0, 1, 11, 15
+THREAD_EXISTS = 160004  # "A thread has already been created for this message"
 
 # Interaction callback types each interaction type accepts (receiving-and-responding.mdx).
 _ALLOWED_CALLBACKS: dict[int, frozenset[int]] = {
@@ -201,6 +210,7 @@ class _Interaction:
     type: int
     created_at: float
     source_message_id: int | None
+    channel_id: int
     acks: list[Ack] = field(default_factory=list)
     original_id: int | None = None
     loading: bool = False
@@ -303,13 +313,16 @@ class _Connection:
 
 @dataclass(frozen=True)
 class _World:
-    """The ids of the fake's application, bot, test guild, channel and invoking user, and their payloads."""
+    """The ids of the fake's application, bot, test guild, its text and forum channels, the invoking user and
+    the user's DM channel with the bot, and their payloads."""
 
     application_id: int
     bot_user_id: int
     user_id: int
     guild_id: int
     channel_id: int
+    forum_id: int
+    dm_channel_id: int
     joined_at: str
 
     def bot_user(self) -> Json:
@@ -341,15 +354,39 @@ class _World:
                 "position": 0, "permission_overwrites": [], "nsfw": False, "topic": None, "parent_id": None,
                 "last_message_id": None, "rate_limit_per_user": 0, "flags": 0}
 
-    def guild(self) -> Json:
-        """The GUILD_CREATE payload for the test guild."""
+    def forum(self) -> Json:
+        """The test guild's forum channel (type 15): its posts are threads, each opened by a starter message."""
+        return {"id": str(self.forum_id), "type": GUILD_FORUM, "guild_id": str(self.guild_id),
+                "name": "pytorch-forum", "position": 1, "permission_overwrites": [], "nsfw": False, "topic": None,
+                "parent_id": None, "last_message_id": None, "rate_limit_per_user": 0, "flags": 0,
+                "available_tags": [], "default_reaction_emoji": None, "default_sort_order": None,
+                "default_forum_layout": 0, "default_thread_rate_limit_per_user": 0}
+
+    def dm_channel(self) -> Json:
+        """The DM channel (type 1) between the bot and the test user, as POST /users/@me/channels returns it."""
+        return {"id": str(self.dm_channel_id), "type": DM, "last_message_id": None, "recipients": [self.user()],
+                "flags": 0}
+
+    def thread(self, thread_id: int, parent_id: int, owner_id: int, name: str, auto_archive: int) -> Json:
+        """A public thread (type 11) in the test guild, as Discord returns it on creation."""
+        now = _iso_now()
+        return {"id": str(thread_id), "type": PUBLIC_THREAD, "guild_id": str(self.guild_id),
+                "parent_id": str(parent_id), "owner_id": str(owner_id), "name": name, "last_message_id": None,
+                "message_count": 0, "member_count": 1, "total_message_sent": 0, "rate_limit_per_user": 0,
+                "flags": 0, "applied_tags": [],
+                "thread_metadata": {"archived": False, "auto_archive_duration": auto_archive,
+                                    "archive_timestamp": now, "locked": False, "create_timestamp": now}}
+
+    def guild(self, threads: Sequence[Json] = ()) -> Json:
+        """The GUILD_CREATE payload for the test guild, with its active threads."""
         everyone = {"id": str(self.guild_id), "name": "@everyone", "permissions": _EVERYONE_PERMISSIONS,
                     "position": 0, "color": 0, "hoist": False, "managed": False, "mentionable": False,
                     "flags": 0}
         return {"id": str(self.guild_id), "name": "TorchTutor Test", "icon": None,
-                "owner_id": str(self.user_id), "roles": [everyone], "channels": [self.channel()],
+                "owner_id": str(self.user_id), "roles": [everyone], "channels": [self.channel(), self.forum()],
                 "members": [self.bot_member()], "member_count": 2, "large": False, "unavailable": False,
-                "joined_at": self.joined_at, "features": [], "emojis": [], "stickers": [], "threads": [],
+                "joined_at": self.joined_at, "features": [], "emojis": [], "stickers": [],
+                "threads": [dict(thread) for thread in threads],
                 "presences": [], "voice_states": [], "stage_instances": [], "guild_scheduled_events": [],
                 "soundboard_sounds": [],
                 "preferred_locale": "en-US", "verification_level": 0, "default_message_notifications": 0,
@@ -378,13 +415,14 @@ class _World:
         return payload
 
     def interaction(self, interaction_id: int, token: str, kind: int, data: Json,
-                    message: Json | None) -> Json:
-        """An INTERACTION_CREATE payload from the test user in the test channel."""
+                    message: Json | None, channel: Json | None = None) -> Json:
+        """An INTERACTION_CREATE payload from the test user in the test channel (or in ``channel``, a thread)."""
+        where = channel or self.channel()
         payload: Json = {
             "id": str(interaction_id), "application_id": str(self.application_id), "type": kind, "data": data,
             "guild": {"id": str(self.guild_id), "locale": "en-US", "features": []},
-            "guild_id": str(self.guild_id), "channel": {**self.channel(), "permissions": _ALL_PERMISSIONS},
-            "channel_id": str(self.channel_id), "member": self.member(), "token": token, "version": 1,
+            "guild_id": str(self.guild_id), "channel": {**where, "permissions": _ALL_PERMISSIONS},
+            "channel_id": where["id"], "member": self.member(), "token": token, "version": 1,
             "app_permissions": _APP_PERMISSIONS, "locale": "en-US", "guild_locale": "en-US",
             "entitlements": [], "authorizing_integration_owners": {"0": str(self.guild_id)}, "context": 0,
             "attachment_size_limit": 10 * 1024 * 1024,
@@ -483,11 +521,13 @@ class FakeDiscord:
         self.bot_token = bot_token
         self._clock = clock
         self._ids = _Snowflakes()
-        self.world = _World(*(self._ids.next() for _ in range(5)), joined_at=_iso_now())
+        self.world = _World(*(self._ids.next() for _ in range(7)), joined_at=_iso_now())
         self.requests: list[RecordedRequest] = []
         self.gateway_frames: list[GatewayFrame] = []
         self.gateway_connections: list[GatewayConnection] = []
         self.messages: dict[int, Json] = {}
+        self.threads: dict[int, Json] = {}  # every thread, in the order they were created
+        self._dm_open = False
         self.commands: dict[int | None, list[Json]] = {}
         self._interactions: dict[int, _Interaction] = {}
         self._by_token: dict[str, _Interaction] = {}
@@ -524,6 +564,14 @@ class FakeDiscord:
     @property
     def channel_id(self) -> int:
         return self.world.channel_id
+
+    @property
+    def forum_id(self) -> int:
+        return self.world.forum_id
+
+    @property
+    def dm_channel_id(self) -> int:
+        return self.world.dm_channel_id
 
     @property
     def api_url(self) -> str:
@@ -675,17 +723,23 @@ class FakeDiscord:
         return session.seq
 
     async def send_interaction(self, kind: int, data: Json, *, message: Json | None = None,
-                               as_user: tuple[int, str] | None = None) -> SentInteraction:
+                               as_user: tuple[int, str] | None = None,
+                               channel_id: int | None = None) -> SentInteraction:
         """Dispatch INTERACTION_CREATE of ``kind`` with ``data``; the 3 s and 15 min clocks start now.
 
-        ``as_user`` (id, name): another member of the guild, without special permissions, does it.
+        ``as_user`` (id, name): another member of the guild, without special permissions, does it. It happens in
+        ``channel_id`` (the test channel or a thread), else where ``message`` is, else in the test channel.
         """
         self._require_session()
+        where = channel_id or (int(message["channel_id"]) if message is not None else self.channel_id)
+        channel = self._channel(where)
+        if channel is None or channel["type"] not in {GUILD_TEXT, PUBLIC_THREAD}:
+            raise ValueError(f"the fake sends interactions from the test channel or its threads, not {where}")
         record = _Interaction(self._ids.next(), secrets.token_urlsafe(48), kind, self._clock(),
-                              None if message is None else int(message["id"]))
+                              None if message is None else int(message["id"]), where)
         self._interactions[record.id] = record
         self._by_token[record.token] = record
-        payload = self.world.interaction(record.id, record.token, kind, data, message)
+        payload = self.world.interaction(record.id, record.token, kind, data, message, channel)
         if as_user is not None:
             user_id, name = as_user
             user = {**self.world.user(), "id": str(user_id), "username": name.lower(), "global_name": name}
@@ -693,10 +747,10 @@ class FakeDiscord:
         await self.dispatch("INTERACTION_CREATE", payload)
         return SentInteraction(record.id, record.token)
 
-    async def send_slash_command(self, name: str, options: Mapping[str, Any] | Sequence[Json] | None = None
-                                 ) -> SentInteraction:
-        """A user runs ``/name`` with these options (type 2, CHAT_INPUT)."""
-        return await self.send_interaction(2, self._command_data(name, _options(options)))
+    async def send_slash_command(self, name: str, options: Mapping[str, Any] | Sequence[Json] | None = None,
+                                 *, channel_id: int | None = None) -> SentInteraction:
+        """A user runs ``/name`` with these options (type 2, CHAT_INPUT), in the test channel or ``channel_id``."""
+        return await self.send_interaction(2, self._command_data(name, _options(options)), channel_id=channel_id)
 
     async def send_message_command(self, name: str, message_id: int) -> SentInteraction:
         """A user picks the message command ``name`` (Apps menu) on a stored message: type 2 with MESSAGE (3)
@@ -705,7 +759,7 @@ class FakeDiscord:
         data = {**self._command_data(name, [], kind=3), "target_id": str(message_id),
                 "resolved": {"messages": {str(message_id): dict(message)}}}
         data.pop("options", None)
-        return await self.send_interaction(2, data)
+        return await self.send_interaction(2, data, channel_id=int(message["channel_id"]))
 
     async def send_modal_submit(self, custom_id: str, values: Mapping[str, str]) -> SentInteraction:
         """A user submits the modal ``custom_id`` with these text input values (type 5, MODAL_SUBMIT): each
@@ -728,26 +782,70 @@ class FakeDiscord:
         """A user (the test user, or ``as_user``) presses the button ``custom_id`` on a stored message."""
         return await self._send_component(message_id, custom_id, None, as_user)
 
-    async def send_user_message(self, content: str, *, mention_bot: bool = True) -> Json:
-        """The test user posts ``content`` in the test channel (MESSAGE_CREATE, as Discord sends it to bots).
+    async def send_user_message(self, content: str, *, mention_bot: bool = True,
+                                channel_id: int | None = None) -> Json:
+        """The test user posts ``content`` in the test channel, or in ``channel_id`` (a thread of the guild):
+        MESSAGE_CREATE, as Discord sends it to bots.
 
         Bots without the message-content intent still receive the content of messages that mention them.
         """
+        where = channel_id or self.channel_id
+        channel = self._channel(where)
+        if channel is None or channel["type"] not in {GUILD_TEXT, PUBLIC_THREAD}:
+            raise ValueError(f"the test user posts in the test channel or its threads, not in {where}")
+        message = self._user_message(self._ids.next(), where, content, mention_bot=mention_bot)
+        await self._dispatch_user_message(message, mention_bot=mention_bot)
+        return message
+
+    async def send_dm(self, content: str) -> Json:
+        """The test user sends the bot a direct message: MESSAGE_CREATE in their DM channel (type 1), without
+        ``guild_id`` or ``member``, for a session with the DIRECT_MESSAGES intent. DMs always carry content."""
+        self._dm_open = True
+        message = self._user_message(self._ids.next(), self.dm_channel_id, content, mention_bot=False)
+        if self._wants_message_events(self.dm_channel_id):
+            await self.dispatch("MESSAGE_CREATE", dict(message))
+        return message
+
+    async def send_forum_post(self, title: str, content: str, *, mention_bot: bool = False) -> Json:
+        """The test user opens a post in the forum channel: a thread (THREAD_CREATE), then its starter message
+        (MESSAGE_CREATE in the thread, with the thread's id). Returns the starter message."""
+        thread = await self._open_thread(self._ids.next(), self.forum_id, self.user_id, title, 4320)
+        message = self._user_message(int(thread["id"]), int(thread["id"]), content, mention_bot=mention_bot)
+        await self._dispatch_user_message(message, mention_bot=mention_bot)
+        return message
+
+    async def start_user_thread(self, message_id: int, name: str) -> Json:
+        """The test user starts a thread on a stored message in the test channel, as Start Thread from Message."""
+        return await self._start_thread(self.channel_id, message_id, name, self.user_id, 1440)
+
+    def messages_in(self, channel_id: int) -> list[Json]:
+        """The stored messages of one channel (a thread, a DM), oldest first."""
+        return [m for _, m in sorted(self.messages.items()) if m["channel_id"] == str(channel_id)]
+
+    def bot_messages(self) -> list[Json]:
+        """Every stored message the bot posted, oldest first; each says where in its ``channel_id``."""
+        return [m for _, m in sorted(self.messages.items()) if m["author"]["id"] == str(self.bot_user_id)]
+
+    def _user_message(self, message_id: int, channel_id: int, content: str, *, mention_bot: bool) -> Json:
         message: Json = {
-            "id": str(self._ids.next()), "channel_id": str(self.channel_id), "author": self.world.user(),
+            "id": str(message_id), "channel_id": str(channel_id), "author": self.world.user(),
             "content": content, "timestamp": _iso_now(), "edited_timestamp": None, "tts": False,
             "mention_everyone": False, "mentions": [self.world.bot_user()] if mention_bot else [],
             "mention_roles": [], "attachments": [], "embeds": [], "pinned": False, "type": 0, "flags": 0,
             "components": [],
         }
-        self.messages[int(message["id"])] = message
-        if self._wants_message_events():
-            member = {k: v for k, v in self.world.member().items() if k not in {"user", "permissions"}}
-            seen = dict(message)
-            if not mention_bot and not self._require_session().intents & MESSAGE_CONTENT_INTENT:
-                seen["content"] = ""
-            await self.dispatch("MESSAGE_CREATE", {**seen, "guild_id": str(self.guild_id), "member": member})
+        self._store(message)
         return message
+
+    async def _dispatch_user_message(self, message: Json, *, mention_bot: bool) -> None:
+        """MESSAGE_CREATE of a guild message by the test user; empty content without the message-content intent."""
+        if not self._wants_message_events(int(message["channel_id"])):
+            return
+        member = {k: v for k, v in self.world.member().items() if k not in {"user", "permissions"}}
+        seen = dict(message)
+        if not mention_bot and not self._require_session().intents & MESSAGE_CONTENT_INTENT:
+            seen["content"] = ""
+        await self.dispatch("MESSAGE_CREATE", {**seen, "guild_id": str(self.guild_id), "member": member})
 
     async def send_select(self, message_id: int, custom_id: str, values: Sequence[str]) -> SentInteraction:
         """A user picks ``values`` in the select menu ``custom_id`` (type 3)."""
@@ -857,7 +955,7 @@ class FakeDiscord:
         self._session = conn.session = session
         session.conn = conn
         await self.dispatch("READY", self.world.ready(session, self.resume_gateway_url))
-        await self.dispatch("GUILD_CREATE", self.world.guild())
+        await self.dispatch("GUILD_CREATE", self.world.guild(list(self.threads.values())))
 
     async def _on_resume(self, conn: _Connection, data: Json) -> None:
         """Replay every dispatch after the client's ``seq``, then RESUMED; op 9 if the session is unknown."""
@@ -886,7 +984,8 @@ class FakeDiscord:
         channel = p + "/channels/{channel_id}/messages"
         return [
             web.get(p + "/gateway", self._get_gateway), web.get(p + "/gateway/bot", self._get_gateway_bot),
-            web.get(p + "/users/@me", self._get_me),
+            web.get(p + "/users/@me", self._get_me), web.post(p + "/users/@me/channels", self._create_dm),
+            web.get(p + "/channels/{channel_id}", self._get_channel),
             web.get(p + "/oauth2/applications/@me", self._get_application),
             web.put(app + "/commands", self._put_commands), web.get(app + "/commands", self._get_commands),
             web.put(app + "/guilds/{guild_id}/commands", self._put_commands),
@@ -900,6 +999,7 @@ class FakeDiscord:
             web.get(channel + "/{message_id}", self._get_channel_message),
             web.patch(channel + "/{message_id}", self._edit_channel_message),
             web.delete(channel + "/{message_id}", self._delete_channel_message),
+            web.post(channel + "/{message_id}/threads", self._start_thread_from_message),
             web.get("/attachments/{attachment_id}/{filename}", self._get_attachment),
             web.get(GATEWAY_PATH, self._gateway), web.get(RESUME_GATEWAY_PATH, self._gateway),
         ]
@@ -1055,10 +1155,12 @@ class FakeDiscord:
                               files: tuple[RecordedFile, ...]) -> Json | None:
         """What each callback type does to messages; returns the message it created or updated."""
         if callback_type == 4:
-            message = self._new_message(data, files, flags=data.get("flags"), extra=self._reply_extra(record))
+            message = self._new_message(data, files, flags=data.get("flags"), extra=self._reply_extra(record),
+                                        channel_id=record.channel_id)
         elif callback_type == 5:
             flags = LOADING | ((data.get("flags") or 0) & EPHEMERAL)
-            message = self._new_message({}, (), flags=flags, extra=self._reply_extra(record))
+            message = self._new_message({}, (), flags=flags, extra=self._reply_extra(record),
+                                        channel_id=record.channel_id)
             record.loading = True
         elif callback_type in {6, 7} and record.source_message_id is not None:
             record.original_id = record.source_message_id
@@ -1133,7 +1235,8 @@ class FakeDiscord:
             message = self._edit_message(self.messages[record.original_id], body, files)
             await self._echo("MESSAGE_UPDATE", message)
         else:
-            message = self._new_message(body, files, flags=body.get("flags"), extra=self._reply_extra(record))
+            message = self._new_message(body, files, flags=body.get("flags"), extra=self._reply_extra(record),
+                                        channel_id=record.channel_id)
             record.message_ids.add(int(message["id"]))
             await self._echo("MESSAGE_CREATE", message)
         if not _flag_query(request, "wait"):
@@ -1163,26 +1266,99 @@ class FakeDiscord:
     # -- REST: channel messages -----------------------------------------------------------------------------
 
     def _channel_message(self, request: web.Request) -> Json:
-        self._check_channel(request)
+        self._path_channel(request)
         name = request.match_info["message_id"]
         message = self.messages.get(int(name)) if name.isdigit() else None
         if message is None or message["channel_id"] != request.match_info["channel_id"]:
             raise _unknown_message()
         return message
 
-    def _check_channel(self, request: web.Request) -> None:
-        if request.match_info["channel_id"] != str(self.channel_id):
+    def _channel(self, channel_id: int) -> Json | None:
+        """The channel with this id: the test channel, the forum, a thread, or the DM channel once opened."""
+        if channel_id == self.channel_id:
+            return self.world.channel()
+        if channel_id == self.forum_id:
+            return self.world.forum()
+        if channel_id == self.dm_channel_id:
+            return self.world.dm_channel() if self._dm_open else None
+        return self.threads.get(channel_id)
+
+    def _path_channel(self, request: web.Request) -> Json:
+        """The channel named in the path; 404 Unknown Channel for any other id."""
+        name = request.match_info["channel_id"]
+        channel = self._channel(int(name)) if name.isdigit() else None
+        if channel is None:
             raise DiscordError(404, 10003, "Unknown Channel")
+        return channel
+
+    async def _get_channel(self, request: web.Request) -> web.Response:
+        return _json_response(self._path_channel(request))
+
+    async def _create_dm(self, request: web.Request) -> web.Response:
+        """Create DM: the bot opens (or gets) its DM channel with the test user, the one user it can reach."""
+        body = request[_PARSED].body
+        if not isinstance(body, dict) or str(body.get("recipient_id")) != str(self.user_id):
+            raise DiscordError(400, 50007, "Cannot send messages to this user")
+        self._dm_open = True
+        return _json_response(self.world.dm_channel())
+
+    async def _start_thread_from_message(self, request: web.Request) -> web.Response:
+        """Start Thread from Message: a public thread whose id is the message's; one per message."""
+        body = request[_PARSED].body
+        if not isinstance(body, dict):
+            raise _invalid_form("expected an object")
+        channel = self._path_channel(request)
+        name = request.match_info["message_id"]
+        if not name.isdigit():
+            raise _unknown_message()
+        auto_archive = body.get("auto_archive_duration") or 1440
+        thread = await self._start_thread(int(channel["id"]), int(name), body.get("name"), self.bot_user_id,
+                                          auto_archive)
+        return _json_response(thread)
+
+    async def _start_thread(self, channel_id: int, message_id: int, name: Any, owner_id: int,
+                            auto_archive: Any) -> Json:
+        """Open a thread on a message of a text channel: the message gets ``thread`` and the HAS_THREAD flag."""
+        channel = self._channel(channel_id)
+        if channel is None:
+            raise DiscordError(404, 10003, "Unknown Channel")
+        if channel["type"] != GUILD_TEXT:
+            raise DiscordError(400, 50024, "Cannot execute action on this channel type")
+        message = self.messages.get(message_id)
+        if message is None or message["channel_id"] != str(channel_id) or message["flags"] & EPHEMERAL:
+            raise _unknown_message()
+        if message_id in self.threads:
+            raise DiscordError(400, THREAD_EXISTS, "A thread has already been created for this message")
+        if not isinstance(name, str) or not 1 <= len(name.strip()) <= 100:
+            raise _invalid_form("name must be between 1 and 100 characters")
+        if auto_archive not in {60, 1440, 4320, 10080}:
+            raise _invalid_form("auto_archive_duration must be 60, 1440, 4320 or 10080")
+        thread = await self._open_thread(message_id, channel_id, owner_id, name.strip(), auto_archive)
+        message["thread"] = thread
+        message["flags"] |= HAS_THREAD
+        return thread
+
+    async def _open_thread(self, thread_id: int, parent_id: int, owner_id: int, name: str,
+                           auto_archive: int) -> Json:
+        """Store a new public thread and tell a session with the GUILDS intent (THREAD_CREATE, newly created)."""
+        thread = self.world.thread(thread_id, parent_id, owner_id, name, auto_archive)
+        self.threads[thread_id] = thread
+        if self._session is not None and self._session.intents & GUILDS_INTENT:
+            await self.dispatch("THREAD_CREATE", {**thread, "newly_created": True})
+        self._notify()
+        return thread
 
     async def _create_channel_message(self, request: web.Request) -> web.Response:
-        self._check_channel(request)
+        channel = self._path_channel(request)
+        if channel["type"] == GUILD_FORUM:
+            raise DiscordError(400, 50008, "Cannot send messages in a non-text channel")
         body, files = request[_PARSED].body or {}, request[_PARSED].files
         if not files and not any(body.get(key) for key in ("content", "embeds", "components", "sticker_ids")):
             raise DiscordError(400, 50006, "Cannot send an empty message")
         reference = body.get("message_reference")
         extra = {"type": 19, "message_reference": reference} if reference else {}
         flags = (body.get("flags") or 0) & ~EPHEMERAL
-        message = self._new_message(body, files, flags=flags, extra=extra)
+        message = self._new_message(body, files, flags=flags, extra=extra, channel_id=int(channel["id"]))
         await self._echo("MESSAGE_CREATE", message)
         return _json_response(message)
 
@@ -1209,18 +1385,28 @@ class FakeDiscord:
     # -- messages -------------------------------------------------------------------------------------------
 
     def _new_message(self, body: Json, files: tuple[RecordedFile, ...], *, flags: int | None,
-                     extra: Json) -> Json:
-        """Store and return a bot message in the test channel, in Discord's message shape."""
+                     extra: Json, channel_id: int) -> Json:
+        """Store and return a bot message in this channel, in Discord's message shape."""
         message: Json = {
-            "id": str(self._ids.next()), "channel_id": str(self.channel_id), "author": self.world.bot_user(),
+            "id": str(self._ids.next()), "channel_id": str(channel_id), "author": self.world.bot_user(),
             "content": body.get("content") or "", "timestamp": _iso_now(), "edited_timestamp": None,
             "tts": bool(body.get("tts")), "mention_everyone": False, "mentions": [], "mention_roles": [],
             "attachments": self._attachments(body, files), "embeds": body.get("embeds") or [],
             "pinned": False, "type": 0, "flags": (flags or 0) & (_SETTABLE_FLAGS | LOADING),
             "components": body.get("components") or [], **extra,
         }
-        self.messages[int(message["id"])] = message
+        self._store(message)
         return message
+
+    def _store(self, message: Json) -> None:
+        """Keep a new message; a thread counts the messages after its start, as Discord's message_count does."""
+        message_id, channel_id = int(message["id"]), int(message["channel_id"])
+        self.messages[message_id] = message
+        thread = self.threads.get(channel_id)
+        if thread is not None and message_id != channel_id and not message["flags"] & EPHEMERAL:
+            thread["last_message_id"] = message["id"]
+            thread["message_count"] += 1
+            thread["total_message_sent"] += 1
 
     def _edit_message(self, message: Json, body: Json, files: tuple[RecordedFile, ...]) -> Json:
         """Apply an edit in place; editing a "thinking" message completes it rather than marking it edited."""
@@ -1255,18 +1441,29 @@ class FakeDiscord:
 
     async def _delete_message(self, message: Json) -> None:
         del self.messages[int(message["id"])]
-        if self._wants_message_events():
-            data = {"id": message["id"], "channel_id": message["channel_id"], "guild_id": str(self.guild_id)}
+        channel_id = int(message["channel_id"])
+        if self._wants_message_events(channel_id):
+            data = {"id": message["id"], "channel_id": message["channel_id"]}
+            if channel_id != self.dm_channel_id:
+                data["guild_id"] = str(self.guild_id)
             await self.dispatch("MESSAGE_DELETE", data)
 
-    def _wants_message_events(self) -> bool:
-        return self._session is not None and bool(self._session.intents & GUILD_MESSAGES_INTENT)
+    def _wants_message_events(self, channel_id: int) -> bool:
+        """Whether the session gets message events of this channel: GUILD_MESSAGES, or DIRECT_MESSAGES for the DM."""
+        intent = DIRECT_MESSAGES_INTENT if channel_id == self.dm_channel_id else GUILD_MESSAGES_INTENT
+        return self._session is not None and bool(self._session.intents & intent)
 
     async def _echo(self, event: str, message: Json) -> None:
-        """Tell the gateway about a visible message change, as Discord does for GUILD_MESSAGES."""
-        if self._wants_message_events() and not message["flags"] & EPHEMERAL:
-            member = {k: v for k, v in self.world.bot_member().items() if k != "user"}
-            await self.dispatch(event, {**message, "guild_id": str(self.guild_id), "member": member})
+        """Tell the gateway about a visible message change, as Discord does for GUILD_MESSAGES (with the guild and
+        the author's member) and DIRECT_MESSAGES (without either)."""
+        channel_id = int(message["channel_id"])
+        if not self._wants_message_events(channel_id) or message["flags"] & EPHEMERAL:
+            return
+        if channel_id == self.dm_channel_id:
+            await self.dispatch(event, dict(message))
+            return
+        member = {k: v for k, v in self.world.bot_member().items() if k != "user"}
+        await self.dispatch(event, {**message, "guild_id": str(self.guild_id), "member": member})
 
 
 @contextlib.asynccontextmanager

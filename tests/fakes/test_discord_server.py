@@ -20,6 +20,8 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
 from tests.fakes.discord_server import (
+    EPHEMERAL,
+    HAS_THREAD,
     LOADING,
     FakeDiscord,
     ManualClock,
@@ -96,6 +98,16 @@ class TutorBot(discord.Client):
         for command in (ping, explain, plot, quiz, topic):
             self.tree.add_command(command)
         self.reveals: list[int] = []
+        self.seen: list[discord.Message] = []
+        self.threads_seen: list[discord.Thread] = []
+
+    async def on_message(self, message: discord.Message) -> None:
+        """Keep every message the gateway delivered."""
+        self.seen.append(message)
+
+    async def on_thread_create(self, thread: discord.Thread) -> None:
+        """Keep every thread Discord said was newly created."""
+        self.threads_seen.append(thread)
 
     async def setup_hook(self) -> None:
         """Take the gateway URL from /gateway/bot, then sync the commands."""
@@ -482,3 +494,154 @@ async def test_a_followup_after_deleting_the_deferral_is_a_new_message() -> None
         assert response.status == 200 and message["content"] == "private" and message["flags"] == 64
         assert list(fake.messages) == [int(message["id"])]
         await ws.close()
+
+
+# -- threads, forum posts and direct messages ----------------------------------------------------------------
+
+
+def _seen(bot: TutorBot, message_id: str) -> discord.Message | None:
+    return next((m for m in bot.seen if str(m.id) == message_id), None)
+
+
+async def test_a_thread_started_from_a_message_shares_its_id_and_is_started_once(fake: FakeDiscord,
+                                                                                  bot: TutorBot) -> None:
+    asked = await fake.send_user_message(f"<@{fake.bot_user_id}> why is my loss nan?")
+    await _until(lambda: _seen(bot, asked["id"]) is not None)
+    message = _seen(bot, asked["id"])
+    assert message is not None and isinstance(message.channel, discord.TextChannel)
+
+    thread = await message.create_thread(name="why is my loss nan?")
+    assert (thread.id, thread.parent_id, thread.type) == (message.id, fake.channel_id,
+                                                         discord.ChannelType.public_thread)
+    created = await fake.wait_for_frame(lambda f: f.t == "THREAD_CREATE")
+    assert created.d["id"] == asked["id"] and created.d["newly_created"] is True
+    assert created.d["owner_id"] == str(fake.bot_user_id) and created.d["guild_id"] == str(fake.guild_id)
+    await _until(lambda: bool(bot.threads_seen))
+    assert bot.get_channel(thread.id) is bot.threads_seen[0]  # in discord.py's cache, from THREAD_CREATE
+    starter = fake.messages[message.id]
+    assert starter["flags"] & HAS_THREAD and starter["thread"]["id"] == asked["id"]
+    assert list(fake.threads) == [message.id]
+
+    with pytest.raises(discord.HTTPException) as again:
+        await message.create_thread(name="again")
+    assert (again.value.status, again.value.code) == (400, 160004)
+
+    posted = await thread.send("Check the learning rate.")
+    assert fake.messages[posted.id]["channel_id"] == str(thread.id)
+    follow = await fake.send_user_message("it was 10, thanks", mention_bot=False, channel_id=thread.id)
+    await _until(lambda: _seen(bot, follow["id"]) is not None)
+    reply = _seen(bot, follow["id"])
+    assert reply is not None and isinstance(reply.channel, discord.Thread) and reply.channel.id == thread.id
+    assert reply.content == ""  # no message-content intent, no mention: Discord leaves the content out
+    assert [m["id"] for m in fake.messages_in(thread.id)] == [str(posted.id), follow["id"]]
+    assert fake.threads[thread.id]["message_count"] == 2
+    assert [m["channel_id"] for m in fake.bot_messages()] == [str(thread.id)]
+
+    assert isinstance(await bot.fetch_channel(thread.id), discord.Thread)
+    assert isinstance(await bot.fetch_channel(fake.channel_id), discord.TextChannel)
+
+
+async def test_interactions_in_a_thread_come_from_the_thread(fake: FakeDiscord, bot: TutorBot) -> None:
+    asked = await fake.send_user_message("a question", mention_bot=False)
+    thread = await fake.start_user_thread(int(asked["id"]), "a question")
+    sent = await fake.send_slash_command("ping", channel_id=int(thread["id"]))
+    interaction = next(f for f in fake.gateway_frames if f.t == "INTERACTION_CREATE")
+    assert interaction.d["channel_id"] == thread["id"] and interaction.d["channel"]["parent_id"] == str(
+        fake.channel_id)
+    ack = await fake.wait_for_ack(sent.id)
+    await fake.wait_for(lambda r: r in _followups(fake, sent.token))
+    assert ack.message_id is not None and fake.messages[ack.message_id]["channel_id"] == thread["id"]
+    assert fake.messages[int(asked["id"])]["thread"]["owner_id"] == str(fake.user_id)
+
+
+async def test_a_forum_post_is_a_thread_and_its_starter_message(fake: FakeDiscord, bot: TutorBot) -> None:
+    assert isinstance(bot.get_channel(fake.forum_id), discord.ForumChannel)
+    starter = await fake.send_forum_post("CUDA out of memory", "my 4090 runs out of memory at batch 64")
+    await _until(lambda: _seen(bot, starter["id"]) is not None)
+    message = _seen(bot, starter["id"])
+    assert message is not None and isinstance(message.channel, discord.Thread)
+    assert message.channel.id == message.id and message.channel.parent_id == fake.forum_id
+    assert isinstance(message.channel.parent, discord.ForumChannel) and message.channel.name == "CUDA out of memory"
+    order = [f.t for f in fake.gateway_frames if f.t in {"THREAD_CREATE", "MESSAGE_CREATE"}]
+    assert order == ["THREAD_CREATE", "MESSAGE_CREATE"]
+    assert fake.threads[message.id]["message_count"] == 0  # the starter message is not counted
+    with pytest.raises(discord.HTTPException) as refused:
+        await bot.http.send_message(fake.forum_id, params=discord.http.handle_message_parameters(content="hi"))
+    assert (refused.value.status, refused.value.code) == (400, 50008)
+
+
+async def test_a_direct_message_and_the_bots_answer_in_the_dm_channel(fake: FakeDiscord, bot: TutorBot) -> None:
+    sent = await fake.send_dm("how do I freeze a layer?")
+    await _until(lambda: _seen(bot, sent["id"]) is not None)
+    message = _seen(bot, sent["id"])
+    assert message is not None and message.guild is None and isinstance(message.channel, discord.DMChannel)
+    assert message.content == "how do I freeze a layer?"  # DMs carry content without the privileged intent
+    answer = await message.channel.send("Set requires_grad=False.")
+    assert fake.messages[answer.id]["channel_id"] == str(fake.dm_channel_id)
+    echo = await fake.wait_for_frame(lambda f: f.t == "MESSAGE_CREATE" and f.d["id"] == str(answer.id))
+    assert "guild_id" not in echo.d and "member" not in echo.d
+
+    opened = await bot.http.start_private_message(fake.user_id)
+    assert (opened["id"], opened["type"]) == (str(fake.dm_channel_id), 1)
+    assert isinstance(await bot.fetch_channel(fake.dm_channel_id), discord.DMChannel)
+    await answer.delete()
+    deleted = await fake.wait_for_frame(lambda f: f.t == "MESSAGE_DELETE")
+    assert deleted.d == {"id": str(answer.id), "channel_id": str(fake.dm_channel_id)}
+
+
+async def test_thread_and_dm_rules_at_the_wire() -> None:
+    async with start_fake_discord() as fake, aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(fake.gateway_url + "?v=10&encoding=json")
+        await ws.receive_json()
+        await ws.send_json({"op": 2, "d": {"token": "raw", "intents": 1 | (1 << 9), "properties": {}}})
+        assert [(await ws.receive_json())["t"] for _ in range(2)] == ["READY", "GUILD_CREATE"]
+        auth = {"Authorization": "Bot raw"}
+        api = fake.api_url
+
+        async with http.post(f"{api}/channels/{fake.channel_id + 999}/messages", json={"content": "x"},
+                             headers=auth) as unknown:
+            assert unknown.status == 404 and (await unknown.json())["code"] == 10003
+        async with http.get(f"{api}/channels/{fake.dm_channel_id}", headers=auth) as unopened:
+            assert unopened.status == 404  # no DM channel until someone opens it
+
+        await fake.send_dm("hello?")  # no DIRECT_MESSAGES intent in this session: nothing arrives
+        asked = await fake.send_user_message("why nan", mention_bot=False)
+        frame = await ws.receive_json()
+        assert frame["t"] == "MESSAGE_CREATE" and frame["d"]["id"] == asked["id"]
+        threads = f"{api}/channels/{fake.channel_id}/messages/{asked['id']}/threads"
+        async with http.post(threads, json={"name": "x" * 101}, headers=auth) as too_long:
+            assert too_long.status == 400 and (await too_long.json())["code"] == 50035
+        async with http.post(threads, json={"name": "why nan"}, headers=auth) as created:
+            thread = await created.json()
+        assert created.status == 200 and thread["id"] == asked["id"] and thread["type"] == 11
+        assert {"parent_id", "owner_id", "thread_metadata", "message_count", "member_count"} <= thread.keys()
+        frame = await ws.receive_json()
+        assert (frame["t"], frame["d"]["id"], frame["d"]["newly_created"]) == ("THREAD_CREATE", asked["id"], True)
+        async with http.post(threads, json={"name": "again"}, headers=auth) as again:
+            assert again.status == 400 and await again.json() == {
+                "message": "A thread has already been created for this message", "code": 160004}
+        in_thread = f"{api}/channels/{thread['id']}/messages"
+        async with http.post(f"{in_thread}/{asked['id']}/threads", json={"name": "nested"}, headers=auth) as nested:
+            assert nested.status == 400 and (await nested.json())["code"] == 50024
+
+        follow = await fake.send_user_message("still nan", mention_bot=False, channel_id=int(thread["id"]))
+        frame = await ws.receive_json()
+        assert frame["d"]["id"] == follow["id"] and frame["d"]["channel_id"] == thread["id"]
+        assert frame["d"]["guild_id"] == str(fake.guild_id) and "member" in frame["d"]
+        assert frame["d"]["content"] == ""  # no message-content intent
+        async with http.post(in_thread, json={"content": "try a smaller lr"}, headers=auth) as posted:
+            assert posted.status == 200 and (await posted.json())["channel_id"] == thread["id"]
+        assert (await ws.receive_json())["d"]["channel_id"] == thread["id"]  # the bot's own message, echoed
+        await ws.close()
+
+        again_ws = await http.ws_connect(fake.gateway_url + "?v=10&encoding=json")
+        await again_ws.receive_json()
+        await again_ws.send_json({"op": 2, "d": {"token": "raw", "intents": 1 | (1 << 12), "properties": {}}})
+        _ready, guild = await again_ws.receive_json(), await again_ws.receive_json()
+        assert [t["id"] for t in guild["d"]["threads"]] == [thread["id"]]  # active threads arrive with the guild
+        sent = await fake.send_dm("hello again")
+        frame = await again_ws.receive_json()
+        assert frame["t"] == "MESSAGE_CREATE" and frame["d"]["channel_id"] == str(fake.dm_channel_id)
+        assert frame["d"]["content"] == "hello again" and "guild_id" not in frame["d"] and "member" not in frame["d"]
+        assert sent["id"] == frame["d"]["id"] and not fake.messages[int(sent["id"])]["flags"] & EPHEMERAL
+        await again_ws.close()
