@@ -652,9 +652,12 @@ def test_the_manifest_files_are_up_to_date_and_match_the_app(mode: Mode) -> None
     assert [c["description"] for c in commands] == [spec.summary for spec in CATALOGUE]
     assert [c["should_escape"] for c in commands] == [spec.name == "stats" for spec in CATALOGUE]
     assert set(manifest["oauth_config"]["scopes"]["bot"]) == set(BOT_SCOPES)
-    assert manifest["features"]["shortcuts"][0]["callback_id"] == "run_snippet"
+    assert [s["callback_id"] for s in manifest["features"]["shortcuts"]] == ["run_snippet", "ask_message"]
+    assert {s["type"] for s in manifest["features"]["shortcuts"]} == {"message"}
     events = manifest["settings"]["event_subscriptions"]
-    assert set(events["bot_events"]) == {"app_mention", "message.im", "app_home_opened"}
+    assert set(events["bot_events"]) == {"app_mention", "message.im", "message.channels", "message.groups",
+                                         "app_home_opened"}
+    assert {"channels:history", "groups:history", "chat:write"} <= set(BOT_SCOPES)
     urls = [c.get("url") for c in commands] + [events.get("request_url"),
                                                manifest["settings"]["interactivity"].get("request_url")]
     if mode == "http":

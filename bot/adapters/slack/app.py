@@ -13,13 +13,13 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
@@ -43,12 +43,16 @@ from bot.db.engine import Database
 
 log = logging.getLogger(__name__)
 
-BOT_SCOPES = ("commands", "chat:write", "app_mentions:read", "im:history", "files:write", "users:read")
+# channels:history and groups:history: the messages of public and private channels the bot is a member of
+# (follow-ups in its threads, auto-answer channels); Slack sends none from channels it was not invited to.
+BOT_SCOPES = ("commands", "chat:write", "app_mentions:read", "im:history", "channels:history", "groups:history",
+              "files:write", "users:read")
 EVENT_RETRY_WINDOW = timedelta(hours=2)  # Slack retries for about an hour and a half at most
 PURGE_EVERY_S = 300.0
 PERSON_TTL_S = 600.0
 READY_TIMEOUT_S = 60.0
 DRAIN_TIMEOUT_S = 30.0
+SILENT_KINDS = frozenset({"error", "unavailable"})  # never shown for a message that did not address the bot
 
 
 class PeopleCache:
@@ -155,7 +159,8 @@ class SlackAdapter:
         for slash in translate.slash_commands(self.prefix):
             app.command(slash)(self._on_command)
         app.action(re.compile("^" + re.escape(ACTION_ID_PREFIX)))(self._on_action)
-        app.shortcut(translate.RUN_SHORTCUT)(self._on_run_shortcut)
+        app.shortcut(translate.RUN_SHORTCUT)(self._on_shortcut)
+        app.shortcut(translate.ASK_SHORTCUT)(self._on_shortcut)
         app.view(translate.RUN_FORM)(self._on_run_form)
         app.event("app_mention")(self._on_message)
         app.event("message")(self._on_message)
@@ -216,13 +221,17 @@ class SlackAdapter:
         await ack()
         self.spawn(self.serve(translate.from_action(body), client))
 
-    async def _on_run_shortcut(self, ack: Callable[..., Awaitable[None]], body: dict[str, Any],
-                               client: AsyncWebClient) -> None:
+    async def _on_shortcut(self, ack: Callable[..., Awaitable[None]], body: dict[str, Any],
+                           client: AsyncWebClient) -> None:
+        """A message shortcut: "Run with torchtutor" or "Ask torchtutor"."""
         await ack()
-        self.spawn(self.serve(translate.from_run_shortcut(body), client))
+        ask = body.get("callback_id") == translate.ASK_SHORTCUT
+        request = translate.from_ask_shortcut(body) if ask else translate.from_run_shortcut(body)
+        self.spawn(self.serve(request, client))
 
-    async def _on_message(self, body: dict[str, Any], client: AsyncWebClient) -> None:
-        request = translate.from_message(body, accepts_free_text=self.tutor.accepts_free_text)
+    async def _on_message(self, body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient) -> None:
+        request = translate.from_message(body, accepts_free_text=self.tutor.accepts_free_text,
+                                         bot_user_id=context.bot_user_id or translate.bot_user_of(body))
         if request is not None:
             self.spawn(self.serve(request, client))
 
@@ -248,16 +257,20 @@ class SlackAdapter:
                         shown=self.tutor.shown)
         try:
             if not await self._wait_ready():
-                await outbox.send(Reply("I'm still starting up. Try again in a minute.", ephemeral=True,
-                                        kind="error"))
+                if not handle.unasked:
+                    await outbox.send(Reply("I'm still starting up. Try again in a minute.", ephemeral=True,
+                                            kind="error"))
                 return
             person = await self.people.person(client, handle.team_id, handle.user_id, request.user.name)
-            await outbox.deliver(self.tutor.handle(translate.with_person(request, person)))
+            replies = self.tutor.handle(translate.with_person(request, person))
+            await outbox.deliver(_answers_only(replies) if handle.unasked else replies)
         except asyncio.CancelledError:
             raise
         except Exception:
             incident = uuid.uuid4().hex[:8]
             log.exception("Slack request failed (incident %s)", incident)
+            if handle.unasked:
+                return
             try:
                 await outbox.send(Reply(f"Sorry, something went wrong on my side (incident `{incident}`).",
                                         ephemeral=True, kind="error"))
@@ -337,6 +350,15 @@ class SlackAdapter:
         """Wait for the answers in flight (tests)."""
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=timeout)
+
+
+async def _answers_only(replies: AsyncIterator[Reply]) -> AsyncIterator[Reply]:
+    """The replies to a message not addressed to the bot, without errors: nobody asked, so nobody is told."""
+    async for reply in replies:
+        if reply.kind in SILENT_KINDS:
+            log.info("not showing a %s reply to a message nobody addressed to the bot", reply.kind)
+            continue
+        yield reply
 
 
 class SlackChannelPoster:

@@ -16,7 +16,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -41,6 +41,8 @@ EDITS_PER_MINUTE_PER_WORKSPACE = 50
 RATE_LIMIT_RETRIES = 3
 # Public replies that cannot be posted as the bot (it is not in that channel) go through the response_url.
 _NOT_POSTABLE = {"not_in_channel", "channel_not_found", "is_archived", "restricted_action"}
+NOT_A_MEMBER = ("I can't post in this channel: I'm not a member of it. Invite me with `/invite @torchtutor`, "
+                "then try again.")
 
 
 def retry_handlers() -> list[Any]:
@@ -219,9 +221,14 @@ class Outbox:
         """Show a new reply; None if Slack refused it (logged)."""
         handle = self.handle
         try:
+            if reply.retracts:
+                await self._delete_pressed()
+            if reply.in_thread_of:
+                return await self._post_in_thread(reply, reply.in_thread_of)
             # In a DM with the app every message is private already; a slash command's response_url is still
             # preferred there, since a DM between two people is one the bot cannot post into.
-            if reply.ephemeral and (handle.response_url or not handle.is_direct):
+            private = reply.ephemeral or reply.retracts or handle.private
+            if private and (handle.response_url or not handle.is_direct):
                 return await self._post_private(reply)
             return await self._post_public(reply)
         except SlackApiError as exc:
@@ -229,23 +236,48 @@ class Outbox:
             log.warning("Slack refused a reply in %s: %s", handle.channel_id, exc.response.get("error"))
             return None
 
+    async def _delete_pressed(self) -> None:
+        """Delete, for everyone, the message whose button was pressed (a bot may delete only its own)."""
+        handle = self.handle
+        if handle.message_is_ephemeral and handle.response_url:
+            await self._respond(handle.response_url, delete_original=True)
+        elif handle.message_ts:
+            await self.client.chat_delete(channel=handle.channel_id, ts=handle.message_ts)
+
     async def _post_private(self, reply: Reply) -> Posted:
         handle = self.handle
         content = render_message(reply)
+        # A private request's thread is that of the message asked about; elsewhere the ephemeral stays where the
+        # person typed or pressed (an ephemeral in a thread not yet started is never shown).
+        thread_ts = handle.thread_ts if handle.private else None
         if handle.response_url:
-            await self._respond(handle.response_url, response_type="ephemeral", replace_original=False, **content)
+            await self._respond(handle.response_url, response_type="ephemeral", replace_original=False,
+                                thread_ts=thread_ts, **content)
             return Posted("response_url", handle.channel_id, response_url=handle.response_url)
         await self.client.chat_postEphemeral(channel=handle.channel_id, user=handle.user_id,
                                              thread_ts=handle.thread_ts, **content)
         return Posted("ephemeral", handle.channel_id)
 
+    async def _post_in_thread(self, reply: Reply, message_ts: str) -> Posted | None:
+        """A reply for everyone in the thread on a message, as the bot: only where it is a member, so a refusal
+        is told to the person privately rather than posted through the response_url."""
+        handle = self.handle
+        # Pressed inside a thread: that thread (a reply's ts cannot start one of its own).
+        pressed_in_thread = handle.thread_ts is not None and handle.thread_ts != handle.message_ts
+        thread_ts = handle.thread_ts if pressed_in_thread else message_ts
+        try:
+            return await self._post_as_bot(replace(reply, ephemeral=False), None, thread_ts)
+        except SlackApiError as exc:
+            if exc.response.get("error") not in _NOT_POSTABLE:
+                raise
+            self.api_error(exc)
+            return await self._post_private(Reply(NOT_A_MEMBER, ephemeral=True, kind="error"))
+
     async def _post_public(self, reply: Reply) -> Posted:
         handle = self.handle
         preface = None if handle.is_direct else handle.preface
-        content = render_message(reply, preface=preface, image_note=_image_note(reply))
         try:
-            response = await self.client.chat_postMessage(channel=handle.channel_id, thread_ts=handle.thread_ts,
-                                                          unfurl_links=False, unfurl_media=False, **content)
+            return await self._post_as_bot(reply, preface, handle.thread_ts)
         except SlackApiError as exc:
             if exc.response.get("error") not in _NOT_POSTABLE or not handle.response_url:
                 raise
@@ -253,8 +285,14 @@ class Outbox:
             await self._respond(handle.response_url, response_type="in_channel", replace_original=False,
                                 **render_message(reply, preface=preface))
             return Posted("response_url", handle.channel_id, response_url=handle.response_url)
-        posted = Posted("message", str(response.get("channel") or handle.channel_id), ts=response.get("ts"),
-                        thread_ts=handle.thread_ts, preface=preface)
+
+    async def _post_as_bot(self, reply: Reply, preface: str | None, thread_ts: str | None) -> Posted:
+        """chat.postMessage of a reply (and its images, into the thread); raises what Slack refused."""
+        content = render_message(reply, preface=preface, image_note=_image_note(reply))
+        response = await self.client.chat_postMessage(channel=self.handle.channel_id, thread_ts=thread_ts,
+                                                      unfurl_links=False, unfurl_media=False, **content)
+        posted = Posted("message", str(response.get("channel") or self.handle.channel_id), ts=response.get("ts"),
+                        thread_ts=thread_ts, preface=preface)
         await self._upload_images(reply, posted)
         return posted
 

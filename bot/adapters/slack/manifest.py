@@ -14,12 +14,14 @@ from typing import Any, Literal
 import yaml
 
 from bot.adapters.slack.app import BOT_SCOPES
-from bot.adapters.slack.translate import RUN_SHORTCUT
+from bot.adapters.slack.translate import ASK_SHORTCUT, RUN_SHORTCUT
 from bot.core.commands import CATALOGUE, Command, OptionKind
 
 Mode = Literal["http", "socket"]
 MODES: tuple[Mode, ...] = ("http", "socket")
-BOT_EVENTS = ("app_mention", "message.im", "app_home_opened")
+# message.channels and message.groups: follow-ups in the bot's threads and auto-answer channels (only channels
+# the bot is a member of; a mention comes as app_mention too and is answered once).
+BOT_EVENTS = ("app_mention", "message.im", "message.channels", "message.groups", "app_home_opened")
 EXAMPLE_HOST = "bot.example.com"
 EVENTS_PATH = "/slack/events"
 REDIRECT_PATH = "/slack/oauth_redirect"
@@ -41,7 +43,9 @@ def manifest(mode: Mode, host: str = EXAMPLE_HOST, prefix: str = "") -> dict[str
                          "messages_tab_read_only_enabled": False},
             "bot_user": {"display_name": "torchtutor", "always_online": True},
             "shortcuts": [{"name": "Run with torchtutor", "type": "message", "callback_id": RUN_SHORTCUT,
-                           "description": "Run this message's code block in the sandbox"}],
+                           "description": "Run this message's code block in the sandbox"},
+                          {"name": "Ask torchtutor", "type": "message", "callback_id": ASK_SHORTCUT,
+                           "description": "Answer this message's question or error, just for you"}],
             "slash_commands": [_slash_command(command, prefix, events_url) for command in CATALOGUE],
         },
         "oauth_config": {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -15,6 +15,7 @@ from bot.core.conversation import Person, Reply, Request
 PLATFORM = "slack"
 CHAT_COMMANDS = NAMES  # the core's catalogue
 RUN_SHORTCUT = "run_snippet"  # the callback id of the "Run with torchtutor" message shortcut
+ASK_SHORTCUT = "ask_message"  # the callback id of the "Ask torchtutor" message shortcut
 RUN_FORM = "run_code"  # the callback id of the modal `/run` opens when typed without code
 RUN_FORM_BLOCK = RUN_FORM_INPUT = "code"
 RUN_FORM_LIMIT = 3000  # Slack's most for a plain_text_input
@@ -23,6 +24,8 @@ PREFACE_LIMIT = 300
 
 _USER_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 _LEADING_MENTIONS = re.compile(r"^(\s*<@[UW][A-Z0-9]+(?:\|[^>]*)?>[\s,:]*)+")
+# Channels whose messages the bot hears (message.channels, message.groups) without being mentioned.
+HEARD_CHANNEL_TYPES = ("channel", "group")
 
 
 # The shape of the fields that Bolt and this module read, wherever they appear in a payload (Slack's own payloads
@@ -76,7 +79,7 @@ class SlackHandle:
     team_id: str
     channel_id: str
     user_id: str
-    source: str  # "command", "action", "mention", "dm" or "home"
+    source: str  # "command", "action", "mention", "dm", "home", "shortcut" or "overheard" (not addressed to us)
     thread_ts: str | None = None
     response_url: str | None = None
     enterprise_id: str | None = None
@@ -85,10 +88,17 @@ class SlackHandle:
     message_is_ephemeral: bool = False
     message_preface: str | None = None
     preface: str | None = None
+    # Every reply is shown to the person alone, in the thread of the message asked about ("Ask torchtutor").
+    private: bool = False
 
     @property
     def is_direct(self) -> bool:
         return self.channel_id.startswith("D") or self.source in ("dm", "home")
+
+    @property
+    def unasked(self) -> bool:
+        """Nobody addressed the bot: a refusal or an apology would be noise in someone else's conversation."""
+        return self.source == "overheard"
 
 
 def command_name(slash_command: str, prefix: str) -> str:
@@ -107,10 +117,11 @@ def mention_text(text: str) -> str:
 
 
 def _base(*, team_id: str, user_id: str, name: str, channel_id: str, channel_name: str, handle: SlackHandle,
-          command: str = "", text: str = "", action: str | None = None) -> Request:
+          command: str = "", text: str = "", action: str | None = None, thread_id: str = "",
+          target: str = "") -> Request:
     return Request(platform=PLATFORM, user=Person(platform_id=user_id, name=name), channel_id=channel_id,
                    command=command, text=text, workspace_id=team_id, channel_name=channel_name,
-                   is_direct=handle.is_direct, action=action, handle=handle)
+                   is_direct=handle.is_direct, action=action, handle=handle, thread_id=thread_id, target=target)
 
 
 def from_command(body: Mapping[str, Any], prefix: str) -> Request:
@@ -135,17 +146,30 @@ def from_command(body: Mapping[str, Any], prefix: str) -> Request:
 def from_run_shortcut(body: Mapping[str, Any]) -> Request:
     """The "Run with torchtutor" message shortcut (`message_action`): `/run` on the message's text, answered in
     the message's channel."""
-    user, message = body.get("user") or {}, body.get("message") or {}
-    team_id = str((body.get("team") or {}).get("id") or user.get("team_id") or "")
-    channel = body.get("channel") or {}
-    name = str(user.get("username") or user.get("name") or "")
-    handle = SlackHandle(team_id=team_id, channel_id=str(channel.get("id", "")), user_id=str(user.get("id", "")),
-                         source="command", response_url=body.get("response_url"),
-                         enterprise_id=(body.get("enterprise") or {}).get("id"),
-                         preface=f"*{escape(name or str(user.get('id', '')))}* ran a message's code")
-    return _base(team_id=team_id, user_id=handle.user_id, name=name, channel_id=handle.channel_id,
-                 channel_name=str(channel.get("name", "")), handle=handle, command="run",
-                 text=unescape(str(message.get("text", ""))))
+    return _from_shortcut(body, "run", lambda name: f"*{escape(name)}* ran a message's code")
+
+
+def from_ask_shortcut(body: Mapping[str, Any]) -> Request:
+    """The "Ask torchtutor" message shortcut (`message_action`): `ask_message` about the message (its ts is the
+    target, its thread the request's), answered to the person alone, in that thread if it is in one."""
+    return _from_shortcut(body, "ask_message", None)
+
+
+def _from_shortcut(body: Mapping[str, Any], command: str, preface: Callable[[str], str] | None) -> Request:
+    """A message shortcut as `command` on the message's text (its characters back as typed); with no preface
+    to echo, every reply is private."""
+    user, message, channel = _obj(body.get("user")), _obj(body.get("message")), _obj(body.get("channel"))
+    team_id = str(_obj(body.get("team")).get("id") or user.get("team_id") or "")
+    name, user_id = str(user.get("username") or user.get("name") or ""), str(user.get("id", ""))
+    thread_ts = message.get("thread_ts") if isinstance(message.get("thread_ts"), str) else None
+    handle = SlackHandle(team_id=team_id, channel_id=str(channel.get("id", "")), user_id=user_id,
+                         source="shortcut", thread_ts=thread_ts, response_url=body.get("response_url"),
+                         enterprise_id=_obj(body.get("enterprise")).get("id"),
+                         preface=preface(name or user_id) if preface else None, private=preface is None)
+    return _base(team_id=team_id, user_id=user_id, name=name, channel_id=handle.channel_id,
+                 channel_name=str(channel.get("name", "")), handle=handle, command=command,
+                 text=unescape(str(message.get("text", ""))), thread_id=thread_ts or "",
+                 target=str(message.get("ts") or ""))
 
 
 def wants_run_form(body: Mapping[str, Any], prefix: str) -> bool:
@@ -217,10 +241,11 @@ def from_action(body: Mapping[str, Any]) -> Request:
     if not channel_id and view:
         channel_id, source = _view_channel(view), "home"
     message_ts = container.get("message_ts") or message.get("ts")
+    thread = message.get("thread_ts") or container.get("thread_ts")
     reply_id = reply_id_of_block(action.get("block_id"))
     handle = SlackHandle(
         team_id=team_id, channel_id=channel_id, user_id=str(user.get("id", "")), source=source,
-        thread_ts=message.get("thread_ts") or container.get("thread_ts") or message_ts,
+        thread_ts=thread or message_ts,
         response_url=body.get("response_url"), enterprise_id=_obj(body.get("enterprise")).get("id"),
         message_ts=message_ts, message_reply_id=reply_id,
         message_is_ephemeral=bool(container.get("is_ephemeral")),
@@ -228,12 +253,10 @@ def from_action(body: Mapping[str, Any]) -> Request:
     )
     name = str(user.get("username") or user.get("name") or "")
     channel_name = str(_obj(body.get("channel")).get("name", ""))
-    if value.startswith(COMMAND_ACTION):
-        command = value[len(COMMAND_ACTION):]
-        return _base(team_id=team_id, user_id=handle.user_id, name=name, channel_id=channel_id,
-                     channel_name=channel_name, handle=handle, command=command)
+    command, pressed = (value[len(COMMAND_ACTION):], None) if value.startswith(COMMAND_ACTION) else ("", value)
     return _base(team_id=team_id, user_id=handle.user_id, name=name, channel_id=channel_id,
-                 channel_name=channel_name, handle=handle, action=value)
+                 channel_name=channel_name, handle=handle, command=command, action=pressed,
+                 thread_id=str(thread or ""))
 
 
 def _view_channel(view: Mapping[str, Any]) -> str:
@@ -258,30 +281,50 @@ def _preface_of(message: Mapping[str, Any], reply_id: str | None) -> str | None:
     return None
 
 
-def from_message(body: Mapping[str, Any], *, accepts_free_text: bool) -> Request | None:
-    """An `app_mention` (a question, answered in its thread) or a direct message; None for what to ignore."""
+def from_message(body: Mapping[str, Any], *, accepts_free_text: bool, bot_user_id: str = "") -> Request | None:
+    """An `app_mention`, a direct message, or a person's message in a channel the bot is in; None for what to
+    ignore (edits, joins and other subtypes, bots, and a channel message that mentions the bot: its
+    `app_mention` is answered)."""
     event = _obj(body.get("event"))
-    kind = event.get("type")
-    if kind == "message" and (event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id")):
+    user_id, channel_id, kind = str(event.get("user", "")), str(event.get("channel", "")), event.get("type")
+    if not user_id or not channel_id or kind not in ("app_mention", "message"):
         return None
-    team_id = str(body.get("team_id") or event.get("team") or "")
-    user_id, channel_id = str(event.get("user", "")), str(event.get("channel", ""))
-    if not user_id or not channel_id:
+    if kind == "message" and (event.get("subtype") or event.get("bot_id") or event.get("hidden")):
         return None
-    text = _LEADING_MENTIONS.sub("", mention_text(str(event.get("text", "")))).strip()
-    in_thread = bool(event.get("thread_ts")) and event.get("thread_ts") != event.get("ts")
+    ts, raw = str(event.get("ts") or ""), str(event.get("text", ""))
+    thread_ts = str(event.get("thread_ts") or "")
+    in_thread = bool(thread_ts) and thread_ts != ts
+    text = unescape(mention_text(raw)).strip()
     if kind == "app_mention":
-        handle = SlackHandle(team_id=team_id, channel_id=channel_id, user_id=user_id, source="mention",
-                             thread_ts=event.get("thread_ts") or event.get("ts"))
-    else:
-        handle = SlackHandle(team_id=team_id, channel_id=channel_id, user_id=user_id, source="dm",
-                             thread_ts=event.get("thread_ts"))
-    command, text = _command_in_text(text)
+        source, thread, command = "mention", thread_ts or ts, None
+    elif event.get("channel_type") == "im":
+        source, thread, command = "dm", thread_ts, None
+    elif event.get("channel_type") in HEARD_CHANNEL_TYPES and bot_user_id and f"<@{bot_user_id}" not in raw:
+        source, thread = "overheard", thread_ts if in_thread else ts
+        command = "thread_reply" if in_thread else "autoask"
+    else:  # a mention is answered through its app_mention; without our id, one cannot be told apart
+        return None
+    if command is None:
+        command, text = _command_in_text(_LEADING_MENTIONS.sub("", text).strip())
     if command is None:
         # In a DM, a reply in a thread answers the bot's pending prompt; anything else is a question.
         command = "" if (kind == "message" and in_thread and accepts_free_text) else "ask"
+    if source == "overheard" and not text:
+        return None
+    team_id = str(body.get("team_id") or event.get("team") or "")
+    handle = SlackHandle(team_id=team_id, channel_id=channel_id, user_id=user_id, source=source,
+                         thread_ts=thread or None)
     return _base(team_id=team_id, user_id=user_id, name="", channel_id=channel_id, channel_name="",
-                 handle=handle, command=command, text=text)
+                 handle=handle, command=command, text=text, thread_id=thread)
+
+
+def bot_user_of(body: Mapping[str, Any]) -> str:
+    """The bot user an event was delivered for, from its `authorizations` (Bolt's context has it too)."""
+    authorizations = body.get("authorizations")
+    for authorization in authorizations if isinstance(authorizations, list) else []:
+        if _obj(authorization).get("is_bot") and isinstance(authorization.get("user_id"), str):
+            return str(authorization["user_id"])
+    return ""
 
 
 def _command_in_text(text: str) -> tuple[str | None, str]:
