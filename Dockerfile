@@ -42,9 +42,11 @@ COPY knowledge ./knowledge
 COPY workers ./workers
 COPY bot ./bot
 # Editable, because migrations/ and knowledge/docs/ are found next to the code, not in site-packages.
-# The encoder's ONNX export is made here, offline, into the image (/opt/venv/share/torchtutor).
+# The encoder's ONNX export is made here, offline, into the image (/opt/venv/share/torchtutor), and the bundled
+# knowledge pack is encoded next to it (the embedding cache's seed), so a container's first start encodes nothing.
 RUN pip install --no-deps --no-build-isolation -e . \
     && python -m knowledge.onnx_model \
+    && python -m knowledge.seed \
     && mkdir -p /app/var && chown torchtutor:torchtutor /app/var
 USER torchtutor
 ENV TORCHTUTOR_HOST=0.0.0.0 TORCHTUTOR_PORT=8000

@@ -12,8 +12,11 @@ export TRANSFORMERS_OFFLINE := 1
 .PHONY: setup lock run test test-postgres lint bench screenshots slack-manifests clean
 
 # The ONNX export of the packaged model (knowledge/onnx_model.py) is made once, offline; a no-op once it exists.
+# Then the bundled knowledge pack is encoded into the embedding cache's install-time seed (knowledge/seed.py), so a
+# first start does not encode it (about 12 s on two cores the first time; a second or so when nothing changed).
 setup: $(STAMP)
 	@$(BIN)/python -m knowledge.onnx_model >/dev/null
+	@$(BIN)/python -m knowledge.seed >/dev/null
 
 # torch==2.13.0 goes first, as the build this machine's pip picks (a CPU build here), so that nothing later pulls
 # a multi-GB CUDA build; it is kept out of the locks because its build, and so its hash, differs per machine

@@ -44,7 +44,7 @@ from bot.db.engine import Database
 from bot.db.journal import Journal
 from bot.health import HealthCheck, Unhealthy, database_check, queue_check
 from bot.metrics import Metrics
-from knowledge.cache import CachingEncoder, EmbeddingCache
+from knowledge.cache import CachingEncoder, EmbeddingCache, seed_directory
 from knowledge.embedder import get_embedder
 from knowledge.index import Encoder
 
@@ -360,7 +360,7 @@ def build_runtime(settings: Settings, *, paths: Sequence[Path] | None = None, en
         pool_timeout=settings.database_pool_timeout, pool_recycle=settings.database_pool_recycle,
         lock_timeout_s=settings.database_lock_timeout_s)
     encoder = encoder or get_embedder(settings.encoder_backend, settings.cache_dir, settings.encoder_threads)
-    cache = EmbeddingCache(settings.cache_dir, getattr(encoder, "name", "encoder"))
+    cache = EmbeddingCache(settings.cache_dir, getattr(encoder, "name", "encoder"), seed_dir=seed_directory())
     knowledge = KnowledgeService(knowledge_paths(settings, paths), encoder, cache,
                                  database if use_database_entries else None)
     ask = AskService(knowledge, encoder, threshold=settings.answer_threshold,

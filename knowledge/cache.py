@@ -2,6 +2,10 @@
 
 One `.npy` file per model holds a record per text (its key and its vector); it is memory-mapped, so a start
 reads only the keys and the pages of the vectors it uses, instead of decoding an archive of arrays.
+
+Beside it, a read-only seed: the bundled knowledge pack encoded when torchtutor is installed (`make setup`, the
+image build: `python -m knowledge.seed`), in the environment's `share/torchtutor`, next to the ONNX export. A first
+start then encodes only what the seed lacks (entries added or changed since), instead of the whole pack.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -25,11 +30,19 @@ def text_key(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:KEY_BYTES]
 
 
-class EmbeddingCache:
-    """Vectors by text hash, stored as one memory-mapped .npy per model; writes are atomic renames."""
+def seed_directory() -> Path:
+    """Where the install-time seed of every model's embeddings lives (in the environment, like the ONNX export)."""
+    return Path(sys.prefix) / "share" / "torchtutor"
 
-    def __init__(self, directory: Path | None, model_name: str) -> None:
+
+class EmbeddingCache:
+    """Vectors by text hash, stored as one memory-mapped .npy per model; writes are atomic renames. Texts found
+    in the read-only seed of `seed_dir` (same file name) are taken from there and never encoded again."""
+
+    def __init__(self, directory: Path | None, model_name: str, seed_dir: Path | None = None) -> None:
         self._path = directory / f"embeddings-{model_name}.npy" if directory else None
+        seed = seed_dir / f"embeddings-{model_name}.npy" if seed_dir else None
+        self._seed = EmbeddingCache(seed_dir, model_name) if seed is not None and seed != self._path else None
         self._rows: dict[str, int] = {}
         self._stored: np.ndarray | None = None  # the file's vectors, memory-mapped
         self._fresh: dict[str, np.ndarray] = {}  # encoded since, not yet in the file
@@ -38,6 +51,8 @@ class EmbeddingCache:
         self.misses = 0
 
     def _load(self) -> None:
+        if self._seed is not None:
+            self._seed._load()
         if self._loaded:
             return
         self._loaded = True
@@ -61,8 +76,7 @@ class EmbeddingCache:
         with self._lock:
             self._load()
             keys = [text_key(t) for t in texts]
-            missing = sorted({(k, t) for k, t in zip(keys, texts, strict=True)
-                              if k not in self._rows and k not in self._fresh})
+            missing = sorted({(k, t) for k, t in zip(keys, texts, strict=True) if not self._has(k)})
             if missing:
                 fresh = encoder.encode([t for _, t in missing])
                 self._fresh.update({k: np.asarray(v, dtype=np.float32) for (k, _), v in zip(missing, fresh,
@@ -73,9 +87,16 @@ class EmbeddingCache:
                 return np.zeros((0, encoder.dimension), dtype=np.float32)
             return np.stack([self._vector(k) for k in keys]).astype(np.float32, copy=False)
 
+    def _has(self, key: str) -> bool:
+        return key in self._rows or key in self._fresh or (self._seed is not None and self._seed._has(key))
+
     def _vector(self, key: str) -> np.ndarray:
         row = self._rows.get(key)
-        return self._fresh[key] if row is None or self._stored is None else self._stored[row]
+        if row is not None and self._stored is not None:
+            return np.asarray(self._stored[row])
+        if key in self._fresh or self._seed is None:
+            return self._fresh[key]
+        return self._seed._vector(key)
 
     def _save(self) -> None:
         if self._path is None:

@@ -15,6 +15,7 @@ from knowledge.entries import Entry, slugify
 
 logger = logging.getLogger(__name__)
 
+BUNDLED_DOCS = Path(__file__).resolve().parent / "docs"  # the knowledge pack torchtutor ships
 MAX_ANSWER_CHARS = 20_000
 # Longer "questions" are junk (a run-on heading); the cap also bounds the cost of cleaning them.
 _MAX_QUESTION_CHARS = 2_000

@@ -130,13 +130,13 @@ def check_paths(args: argparse.Namespace) -> int:
 def _calibration(entries: list[Any]) -> Any:
     """The thresholds these entries alone would get (the embedding cache of the settings spares re-encoding)."""
     from bot.config import get_settings
-    from knowledge.cache import EmbeddingCache
+    from knowledge.cache import EmbeddingCache, seed_directory
     from knowledge.calibration import calibrate
     from knowledge.embedder import get_embedder
     from knowledge.index import KnowledgeIndex
 
     encoder = get_embedder()
-    cache = EmbeddingCache(get_settings().cache_dir, encoder.name)
+    cache = EmbeddingCache(get_settings().cache_dir, encoder.name, seed_dir=seed_directory())
     return calibrate(KnowledgeIndex.build(entries, encoder, cache), encoder, cache)
 
 

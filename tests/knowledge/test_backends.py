@@ -153,6 +153,40 @@ def test_the_embedding_cache_is_one_memory_mapped_file_that_grows(tmp_path: Path
     assert encoder.encoded == ["alpha", "beta", "gamma"] and restarted.tolist()[0] == grown.tolist()[0]
 
 
+def test_texts_in_the_install_time_seed_are_never_encoded_and_the_seed_is_never_written(tmp_path: Path) -> None:
+    encoder = Counting()
+    seed_dir, cache_dir = tmp_path / "seed", tmp_path / "cache"
+    seeded = EmbeddingCache(seed_dir, "counting").encode(["alpha", "beta"], encoder)
+    seed_file = seed_dir / "embeddings-counting.npy"
+    seed_bytes = seed_file.read_bytes()
+
+    cache = EmbeddingCache(cache_dir, "counting", seed_dir=seed_dir)
+    first = cache.encode(["beta", "alpha"], encoder)  # a first start: all in the seed, nothing encoded or written
+    assert encoder.encoded == ["alpha", "beta"] and first.tolist() == seeded[[1, 0]].tolist()
+    assert not cache_dir.exists()
+    grown = cache.encode(["gamma", "alpha"], encoder)  # an entry added since: only it is encoded, into the cache
+    assert encoder.encoded == ["alpha", "beta", "gamma"] and grown[1].tolist() == seeded[0].tolist()
+    assert seed_file.read_bytes() == seed_bytes
+    restarted = EmbeddingCache(cache_dir, "counting", seed_dir=seed_dir).encode(["gamma", "beta"], encoder)
+    assert encoder.encoded == ["alpha", "beta", "gamma"] and restarted[0].tolist() == grown[0].tolist()
+    # Another model's cache does not read this seed (the file is named by model).
+    EmbeddingCache(cache_dir, "other", seed_dir=seed_dir).encode(["alpha"], encoder)
+    assert encoder.encoded[-1] == "alpha"
+
+
+def test_the_seed_of_the_bundled_pack_covers_what_a_first_start_encodes(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    from bot.core.answering.knowledge import KnowledgeService
+    from knowledge import seed
+    from knowledge.loader import BUNDLED_DOCS
+
+    path, encoded, _ = seed.build(tmp_path / "seed")
+    assert encoded > 1000 and path.stat().st_mode & 0o777 == 0o644  # readable by a serving user who did not build it
+    cache = EmbeddingCache(tmp_path / "cache", embedder.name, seed_dir=tmp_path / "seed")
+    service = KnowledgeService([BUNDLED_DOCS], embedder, cache)
+    service.reload()
+    assert cache.misses == 0 and not (tmp_path / "cache").exists()
+
+
 def test_an_unreadable_embedding_cache_is_ignored_and_rewritten(tmp_path: Path,
                                                                caplog: pytest.LogCaptureFixture) -> None:
     (tmp_path / "embeddings-counting.npy").write_bytes(b"not numpy at all")

@@ -18,11 +18,11 @@ from knowledge.cache import EmbeddingCache
 from knowledge.calibration import FALLBACK, Calibration, calibrate
 from knowledge.entries import Entry
 from knowledge.index import Encoder, KnowledgeIndex
-from knowledge.loader import load_entries
+from knowledge.loader import BUNDLED_DOCS, load_entries
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DOCS = Path(__file__).resolve().parents[3] / "knowledge" / "docs"
+DEFAULT_DOCS = BUNDLED_DOCS
 
 
 @dataclass(frozen=True)
