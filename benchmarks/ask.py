@@ -8,7 +8,8 @@ shared machine's load hits both sides alike:
 - one client, distinct questions: HTTP p50 / bare single encode p50 (measured between its requests) [<= 1.0x];
 - 64 concurrent clients, distinct questions: answers/s / bare batched encode/s (just before and after) [>= 1.0x];
 - open-loop Poisson arrivals at half the bare batched capacity: HTTP p99 / bare single encode p50 [<= 5x];
-- `/healthz` ready after start: first (empty embedding cache) and warm [<= 10 s / <= 3 s];
+- `/healthz` ready after start: first (empty embedding cache, the install-time seed of `make setup` in place) and
+  warm [<= 10 s / <= 3 s]; and, for the record, cold (no cache and no seed: the whole pack is encoded);
 - `torchtutor ask "..."`, one question, warm [<= 3 s]; the serving process's RSS after the load [<= 400 MB];
 - retrieval quality: every question of knowledge/eval/*.tsv gets the same outcome (answered or declined, entry,
   related entries) from `torchtutor ask` with each backend;
@@ -415,14 +416,18 @@ def main() -> int:
         env = environment(tmp, args.backend)
         server = Server(env, tmp / "serve.log")
         try:
-            first = server.start()  # empty embedding cache: the knowledge base is encoded
+            cold_server = Server({**env, "TORCHTUTOR_EMBEDDING_SEED": "false",
+                                  "TORCHTUTOR_CACHE_DIR": str(tmp / "cold-cache")}, tmp / "serve-cold.log")
+            cold = cold_server.start()  # no cache, no seed: the whole knowledge base is encoded
+            cold_server.stop()
+            first = server.start()  # an empty embedding cache after `make setup`: the seed holds the pack
             server.stop()
             warm = []
             for _ in range(3):
                 warm.append(server.start())
                 if len(warm) < 3:
                     server.stop()
-            figures["start"] = {"first_s": first, "warm_s": statistics.median(warm), "warm_all_s": warm}
+            figures["start"] = {"cold_s": cold, "first_s": first, "warm_s": statistics.median(warm), "warm_all_s": warm}
             port = server.port
             asyncio.run(single_client(port, questions(8, "warm-up")))
             figures["single"] = asyncio.run(single_client(port, questions(n_single, "one"), bare))
@@ -469,7 +474,9 @@ def report(f: dict) -> None:  # type: ignore[type-arg]
          f"{poisson['bare_encode_p50_ms']:.1f} ms", poisson["p99_ms"] / poisson["bare_encode_p50_ms"], "x",
          "<= 5x"),
         ("/healthz ready, warm", f"median of {len(f['start']['warm_all_s'])}", f["start"]["warm_s"], " s", "<= 3 s"),
-        ("/healthz ready, first", "empty embedding cache", f["start"]["first_s"], " s", "<= 10 s"),
+        ("/healthz ready, first", "empty embedding cache, install-time seed", f["start"]["first_s"], " s",
+         "<= 10 s"),
+        ("/healthz ready, cold", "no cache, no seed: the pack is encoded", f["start"]["cold_s"], " s", "(record)"),
         ("torchtutor ask, warm", f"median of {len(f['ask_cli']['all_s'])}", f["ask_cli"]["warm_s"], " s", "<= 3 s"),
         ("serving process RSS", f"worker pool children {f['memory']['worker_children_rss_mb']:.0f} MB",
          f["memory"]["serve_rss_mb"], " MB", "<= 400 MB"),

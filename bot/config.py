@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     # The sentence encoder: `onnx` (ONNX Runtime, exported from the packaged weights; no torch in the process) or
     # `torch` (sentence-transformers); both give the same answers. Threads: ONNX Runtime's per encode, 0 = per core.
     encoder_backend: Literal["onnx", "torch"] = "onnx"
+    # Read the vectors of the bundled knowledge pack encoded at install time (knowledge/seed.py); off, a first start
+    # encodes it (the benchmark's cold start).
+    embedding_seed: bool = True
     encoder_threads: int = Field(default=0, ge=0, le=64)
     encode_batch_size: int = Field(default=64, ge=1, le=1024)
     encode_batch_wait_ms: float = Field(default=0.5, ge=0.0, le=1000.0)

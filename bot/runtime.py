@@ -360,7 +360,8 @@ def build_runtime(settings: Settings, *, paths: Sequence[Path] | None = None, en
         pool_timeout=settings.database_pool_timeout, pool_recycle=settings.database_pool_recycle,
         lock_timeout_s=settings.database_lock_timeout_s)
     encoder = encoder or get_embedder(settings.encoder_backend, settings.cache_dir, settings.encoder_threads)
-    cache = EmbeddingCache(settings.cache_dir, getattr(encoder, "name", "encoder"), seed_dir=seed_directory())
+    cache = EmbeddingCache(settings.cache_dir, getattr(encoder, "name", "encoder"),
+                           seed_dir=seed_directory() if settings.embedding_seed else None)
     knowledge = KnowledgeService(knowledge_paths(settings, paths), encoder, cache,
                                  database if use_database_entries else None)
     ask = AskService(knowledge, encoder, threshold=settings.answer_threshold,

@@ -136,7 +136,9 @@ def _calibration(entries: list[Any]) -> Any:
     from knowledge.index import KnowledgeIndex
 
     encoder = get_embedder()
-    cache = EmbeddingCache(get_settings().cache_dir, encoder.name, seed_dir=seed_directory())
+    settings = get_settings()
+    seed = seed_directory() if settings.embedding_seed else None
+    cache = EmbeddingCache(settings.cache_dir, encoder.name, seed_dir=seed)
     return calibrate(KnowledgeIndex.build(entries, encoder, cache), encoder, cache)
 
 
