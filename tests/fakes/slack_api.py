@@ -5,6 +5,12 @@ apps can talk to it. Every call is recorded (method, arguments, token, time, sta
 `ratelimited` (429 with Retry-After) or any Slack error for the next N calls of a method. Messages are checked
 against Block Kit's limits and refused with `invalid_blocks` as Slack does. Socket Mode: `apps.connections.open`
 hands out this server's websocket URL; `send_envelope` pushes an envelope and the client's acks are recorded.
+
+People talk too: `user_posts` records a person's message (top level or in a thread) and returns the Events API
+deliveries Slack makes of it (`message.channels` / `message.groups`, and `app_mention` when it mentions the bot;
+nothing from a channel the bot is not a member of, `outside`); `message_shortcut` builds the `message_action`
+payload of a message shortcut used on a recorded message. The bot may delete only its own messages, and posts
+nothing where it is not a member (`not_in_channel`).
 """
 
 from __future__ import annotations
@@ -99,6 +105,7 @@ class FakeSlack:
     socket_frames: list[Json] = field(default_factory=list)
     oauth_codes: dict[str, Team] = field(default_factory=dict)
     views: list[Json] = field(default_factory=list)  # modals opened with views.open, as Slack answered them
+    outside: set[str] = field(default_factory=set)  # channels the bot is not a member of
 
     def __post_init__(self) -> None:
         self._faults: list[_Fault] = []
@@ -186,6 +193,49 @@ class FakeSlack:
     def add_oauth_code(self, code: str, team: Team) -> None:
         self.oauth_codes[code] = team
 
+    def user_posts(self, channel: str, user: str, text: str, *, thread_ts: str | None = None,
+                   channel_type: str = "channel", team_id: str = "T0001") -> tuple[str, list[Json]]:
+        """A person posts in a channel (in the thread on `thread_ts`, if given): the message's ts, and the
+        `event_callback` bodies Slack delivers for it, in the documented shapes of message.channels (or
+        message.groups) and app_mention. None come from a channel the bot is not a member of."""
+        team = next(t for t in self.teams if t.id == team_id)
+        ts = self._next_ts()
+        message: Json = {"type": "message", "user": user, "text": text, "ts": ts}
+        if thread_ts:
+            message["thread_ts"] = thread_ts
+        with self._lock:
+            self.messages[(channel, ts)] = message
+        if channel in self.outside:
+            return ts, []
+        deliveries = [self._event_callback(team, {**message, "channel": channel, "event_ts": ts,
+                                                  "channel_type": channel_type})]
+        if f"<@{team.bot_user_id}>" in text:
+            deliveries.append(self._event_callback(team, {**message, "type": "app_mention", "channel": channel,
+                                                          "event_ts": ts}))
+        return ts, deliveries
+
+    def _event_callback(self, team: Team, event: Json) -> Json:
+        """The Events API envelope (https://docs.slack.dev/apis/events-api/) of one event for the bot."""
+        return {"token": "one-long-verification-token", "team_id": team.id, "api_app_id": "A0001", "event": event,
+                "type": "event_callback", "event_id": "Ev" + uuid.uuid4().hex[:10].upper(),
+                "event_time": int(time.time()),
+                "authorizations": [{"enterprise_id": None, "team_id": team.id, "user_id": team.bot_user_id,
+                                    "is_bot": True, "is_enterprise_install": False}],
+                "is_ext_shared_channel": False}
+
+    def message_shortcut(self, callback_id: str, channel: str, ts: str, *, user: str, response_url: str,
+                         team_id: str = "T0001") -> Json:
+        """The `message_action` payload of a message shortcut used on a recorded message, as documented
+        (https://docs.slack.dev/reference/interaction-payloads/shortcuts-interaction-payload)."""
+        with self._lock:
+            message = dict(self.messages[(channel, ts)])
+        name = str((self.users.get(user) or {}).get("name") or user.lower())
+        shown = {k: message[k] for k in ("type", "user", "ts", "text", "thread_ts") if message.get(k)}
+        return {"token": "Nj2rfC2hU8mAfgaJLemZgO7H", "callback_id": callback_id, "type": "message_action",
+                "trigger_id": f"{uuid.uuid4().int % 10**11}.{uuid.uuid4().hex[:24]}", "response_url": response_url,
+                "team": {"id": team_id, "domain": "example"}, "channel": {"id": channel, "name": "general"},
+                "user": {"id": user, "name": name}, "message": shown}
+
     # ----- Web API
 
     async def _api(self, request: web.Request) -> web.StreamResponse:
@@ -234,12 +284,30 @@ class FakeSlack:
         problems = check_message(args)
         if problems:
             return {"ok": False, "error": "invalid_blocks", "errors": problems}
-        channel, ts = str(args.get("channel")), self._next_ts()
+        channel = str(args.get("channel"))
+        if channel in self.outside:
+            return {"ok": False, "error": "not_in_channel"}
+        ts = self._next_ts()
+        team = self._team(token)
+        assert team is not None
         message = {"type": "message", "ts": ts, "text": args.get("text"), "blocks": _blocks(args),
-                   "thread_ts": args.get("thread_ts")}
+                   "thread_ts": args.get("thread_ts"), "user": team.bot_user_id, "bot_id": team.bot_id}
         with self._lock:
             self.messages[(channel, ts)] = message
         return {"ok": True, "channel": channel, "ts": ts, "message": message}
+
+    def _m_chat_delete(self, args: Json, token: str | None) -> Json:
+        """https://docs.slack.dev/reference/methods/chat.delete: with a bot token, only that bot's messages."""
+        key = (str(args.get("channel")), str(args.get("ts")))
+        team = self._team(token)
+        with self._lock:
+            message = self.messages.get(key)
+            if message is None:
+                return {"ok": False, "error": "message_not_found"}
+            if team is None or message.get("bot_id") != team.bot_id:
+                return {"ok": False, "error": "cant_delete_message"}
+            del self.messages[key]
+        return {"ok": True, "channel": key[0], "ts": key[1]}
 
     def _m_chat_update(self, args: Json, token: str | None) -> Json:
         key = (str(args.get("channel")), str(args.get("ts")))
@@ -255,6 +323,8 @@ class FakeSlack:
         problems = check_message(args)
         if problems:
             return {"ok": False, "error": "invalid_blocks", "errors": problems}
+        if str(args.get("channel")) in self.outside:
+            return {"ok": False, "error": "not_in_channel"}
         return {"ok": True, "message_ts": self._next_ts()}
 
     def _m_users_info(self, args: Json, token: str | None) -> Json:
@@ -333,7 +403,7 @@ class FakeSlack:
                 self.hooks.append(Hook(key, body, time.monotonic(), fault.status))
             headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else None
             return web.Response(status=fault.status, text=fault.error, headers=headers)
-        problems = check_message(body)
+        problems = [] if body.get("delete_original") else check_message(body)
         if problems:
             return web.Response(status=400, text="invalid_blocks")
         with self._lock:
