@@ -1356,11 +1356,18 @@ class FakeDiscord:
         if not files and not any(body.get(key) for key in ("content", "embeds", "components", "sticker_ids")):
             raise DiscordError(400, 50006, "Cannot send an empty message")
         reference = body.get("message_reference")
-        extra = {"type": 19, "message_reference": reference} if reference else {}
+        extra = {"type": 19, "message_reference": self._reference(reference, channel)} if reference else {}
         flags = (body.get("flags") or 0) & ~EPHEMERAL
         message = self._new_message(body, files, flags=flags, extra=extra, channel_id=int(channel["id"]))
         await self._echo("MESSAGE_CREATE", message)
         return _json_response(message)
+
+    def _reference(self, reference: Json, channel: Json) -> Json:
+        """A reply's message_reference as Discord stores it: snowflakes as strings, its channel and guild filled in."""
+        stored = {**reference, "channel_id": reference.get("channel_id") or channel["id"]}
+        if "guild_id" in channel:
+            stored.setdefault("guild_id", channel["guild_id"])
+        return {k: str(v) if k.endswith("_id") and v is not None else v for k, v in stored.items()}
 
     async def _get_channel_message(self, request: web.Request) -> web.Response:
         return _json_response(self._channel_message(request))

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from bot.adapters.discord.client import TorchtutorDiscord, question_suggester
+from bot.adapters.discord.client import TorchtutorDiscord, intents, question_suggester
 from bot.adapters.discord.translate import PLATFORM
 
 if TYPE_CHECKING:
@@ -20,9 +20,11 @@ READY_POLL_S = 0.2
 
 
 def build_client(runtime: Runtime, settings: Settings, **options: Any) -> TorchtutorDiscord:
-    """A client for this runtime's Tutor, configured from settings (API URL, development guild)."""
+    """A client for this runtime's Tutor, configured from settings (API URL, development guild, whether to ask for
+    the Message Content intent)."""
     from workers.demos import list_demos
 
+    options.setdefault("intents", intents(message_content=settings.discord_message_content))
     return TorchtutorDiscord(
         runtime.tutor,
         demos=list_demos(),

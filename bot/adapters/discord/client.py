@@ -16,8 +16,8 @@ from discord.http import Route
 
 from bot.adapters.discord import translate
 from bot.adapters.discord.commands import PRIVATE_COMMANDS, Suggest, build_commands
-from bot.adapters.discord.delivery import EDIT_INTERVAL, ChannelPoster, Conversation, Delivery, Token
-from bot.adapters.discord.render import ALLOWED_MENTIONS, SHOW_MORE_PREFIX, render_page
+from bot.adapters.discord.delivery import EDIT_INTERVAL, ChannelPoster, Conversation, Delivery, ThreadStart, Token
+from bot.adapters.discord.render import ALLOWED_MENTIONS, SHOW_MORE_PREFIX, render_page, thread_name
 from bot.core.bounded import Bounded
 from bot.core.conversation import Request
 from bot.core.outbox import Outbox
@@ -32,9 +32,11 @@ SEEN_CAPACITY = 4096
 EXPIRED_PAGES = "That text is no longer available. Run the command again to see it."
 
 
-def intents() -> discord.Intents:
-    """Guilds, and guild and direct messages (for mentions); no privileged intent, message content included."""
-    return discord.Intents(guilds=True, guild_messages=True, dm_messages=True)
+def intents(message_content: bool = False) -> discord.Intents:
+    """Guilds (and their threads), guild and direct messages; the privileged Message Content intent only when asked
+    for (`discord_message_content`): without it Discord leaves out the text of posts that do not mention the bot,
+    so auto-answers and unaddressed follow-ups in threads stay silent."""
+    return discord.Intents(guilds=True, guild_messages=True, dm_messages=True, message_content=message_content)
 
 
 class TorchtutorDiscord(discord.AutoShardedClient):
@@ -122,15 +124,16 @@ class TorchtutorDiscord(discord.AutoShardedClient):
 
     # -- events ---------------------------------------------------------------------------------------------
 
-    async def run_command(self, interaction: discord.Interaction, command: str, text: str) -> None:
-        """A slash command: defer at once (the 3-second window), then let the core answer."""
+    async def run_command(self, interaction: discord.Interaction, command: str, text: str, target: str = "") -> None:
+        """A slash or message command (`target`: the message it was used on): defer at once (the 3-second window),
+        then let the core answer."""
         if not self._first_time("interaction", interaction.id):
             return
         private = command in PRIVATE_COMMANDS
         token = await self._acknowledge(interaction, ephemeral=private, thinking=True)
         conversation = Conversation(self.delivery, channel_id=interaction.channel_id or 0, token=token,
-                                    deferred_ephemeral=private)
-        await self._converse(translate.command_request(interaction, command, text), conversation)
+                                    deferred_ephemeral=private, in_thread=_in_thread(interaction))
+        await self._converse(translate.command_request(interaction, command, text, target), conversation)
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         """A button press: its custom_id is the core's action id (works across restarts: nothing is stored)."""
@@ -148,27 +151,27 @@ class TorchtutorDiscord(discord.AutoShardedClient):
         if token is not None and pressed is not None:
             self.delivery.rearm(pressed.id, token)
         conversation = Conversation(self.delivery, channel_id=interaction.channel_id or 0, token=token,
-                                    pressed=pressed)
+                                    pressed=pressed, in_thread=_in_thread(interaction))
         await self._converse(translate.action_request(interaction, custom_id), conversation)
 
     async def on_message(self, message: discord.Message) -> None:
-        """A message that mentions the bot (or a direct message): a question, "help", or a "/command"."""
-        if self.user is None or message.author.bot:
+        """A mention or a DM (a question, "help", a "/command"), a follow-up in a thread, or a new post for an
+        auto-answer (`translate.route_message`); a top-level post is answered in a thread started on it."""
+        if self.user is None:
             return
-        direct = message.guild is None
-        if not direct and not any(user.id == self.user.id for user in message.mentions):
+        route = translate.route_message(message, self.user.id)
+        # Unaddressed posts go only to a core that reads them: the Tutor answers unknown commands with an error.
+        if route is None or (route.unsolicited and route.command not in self.tutor.command_names):
             return
         if not self._first_time("message", message.id):
             return
-        text = translate.mention_text(message, self.user.id)
-        command = "ask"
-        if text.startswith("/"):  # "@torchtutor /quiz autograd", as typed in the terminal chat
-            name, _, text = text[1:].partition(" ")
-            command, text = name.lower(), text.strip()
-        elif text.lower() in {"", "help"}:
-            command, text = "help", ""
-        conversation = Conversation(self.delivery, channel_id=message.channel.id, source=message)
-        await self._converse(translate.message_request(message, command, text), conversation)
+        thread = None
+        if route.opens_thread:
+            thread = ThreadStart(message.id, thread_name(translate.mention_text(message, self.user.id)))
+        conversation = Conversation(self.delivery, channel_id=message.channel.id, source=message, thread=thread,
+                                    in_thread=isinstance(message.channel, discord.Thread),
+                                    unsolicited=route.unsolicited)
+        await self._converse(translate.message_request(message, route), conversation)
 
     # -- helpers --------------------------------------------------------------------------------------------
 
@@ -216,6 +219,10 @@ class TorchtutorDiscord(discord.AutoShardedClient):
             return False
         self._seen.put(key, None)
         return True
+
+
+def _in_thread(interaction: discord.Interaction) -> bool:
+    return isinstance(interaction.channel, discord.Thread)
 
 
 def question_suggester(entries: Callable[[], Iterable[Entry]]) -> Suggest:

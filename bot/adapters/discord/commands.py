@@ -16,14 +16,18 @@ from workers.demos import Demo
 
 CHOICE_LIMIT = 25
 CHOICE_TEXT_LIMIT = 100
+RUN_MENU = "Run with torchtutor"
+ASK_MENU = "Ask torchtutor"
+ASK_MESSAGE = "ask_message"  # the core's command behind "Ask torchtutor"
 # Commands whose first answer is usually for the invoker alone, so their deferral is ephemeral from the start.
-PRIVATE_COMMANDS = frozenset(spec.name for spec in CATALOGUE if spec.private)
+PRIVATE_COMMANDS = frozenset(spec.name for spec in CATALOGUE if spec.private) | {ASK_MESSAGE}
 
 
 class CommandRunner(Protocol):
     """What the commands need from the client."""
 
-    async def run_command(self, interaction: discord.Interaction, command: str, text: str) -> None: ...
+    async def run_command(self, interaction: discord.Interaction, command: str, text: str,
+                          target: str = "") -> None: ...
 
 
 Suggest = Callable[[str], Sequence[str]]
@@ -37,15 +41,16 @@ _PERMISSIONS = {Audience.CHANNEL_MANAGERS: discord.Permissions(manage_channels=T
 
 def build_commands(runner: CommandRunner, demos: Sequence[Demo], suggest_questions: Suggest | None = None,
                    suggest_topics: Suggest | None = None) -> list[AppCommand | app_commands.ContextMenu]:
-    """The application commands of the catalogue, each forwarding to `runner.run_command`, and the message command
-    "Run with torchtutor"."""
+    """The application commands of the catalogue, each forwarding to `runner.run_command`, and the message commands
+    "Run with torchtutor" and "Ask torchtutor"."""
     demo_choices = ([_choice(f"{d.name}: {d.title}", d.name) for d in demos]
                     if 0 < len(demos) <= CHOICE_LIMIT else None)
     built = {spec.name: app_command(spec, runner, on_call=_run_call(runner) if spec.name == "run" else None,
                                     choices={"name": demo_choices} if spec.name == "demo" and demo_choices else None)
              for spec in CATALOGUE}
     _suggestions(built, demos, suggest_questions, suggest_topics, autocomplete_names=demo_choices is None)
-    return [*built.values(), app_commands.ContextMenu(name=RUN_MENU, callback=_run_message(runner))]
+    return [*built.values(), app_commands.ContextMenu(name=RUN_MENU, callback=_run_message(runner)),
+            app_commands.ContextMenu(name=ASK_MENU, callback=_ask_message(runner))]
 
 
 def app_command(spec: Command, runner: CommandRunner, *, on_call: OnCall | None = None,
@@ -128,7 +133,6 @@ def _suggestions(built: dict[str, AppCommand], demos: Sequence[Demo], suggest_qu
         return [_choice(topic, topic) for topic in topics[:CHOICE_LIMIT]]
 
 
-RUN_MENU = "Run with torchtutor"
 CODE_INPUT_LIMIT = 4000  # Discord's most for a text input
 
 
@@ -169,6 +173,15 @@ def _run_message(runner: CommandRunner) -> Callable[[discord.Interaction, discor
         await runner.run_command(interaction, "run", message.content)
 
     return run_message
+
+
+def _ask_message(runner: CommandRunner) -> Callable[[discord.Interaction, discord.Message], Coroutine[Any, Any, None]]:
+    """The "Ask torchtutor" message command: the message's text (code fences and all) asked about privately."""
+
+    async def ask_message(interaction: discord.Interaction, message: discord.Message) -> None:
+        await runner.run_command(interaction, ASK_MESSAGE, message.content, str(message.id))
+
+    return ask_message
 
 
 def _choice(name: str, value: str) -> app_commands.Choice[str]:

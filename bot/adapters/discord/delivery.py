@@ -4,6 +4,10 @@ A reply is posted once. Later replies that edit it go through the interaction's 
 young (tokens live 15 minutes), else through the channel message with the bot's own token. Edits to one
 message are coalesced: while one is in flight only the newest pending edit is kept, and a message is edited
 at most once per `edit_interval`. discord.py itself retries 429s (after Retry-After) and 5xx answers.
+
+A top-level message is answered in a thread started on it, once the first reply to post exists (a request that
+yields nothing leaves no empty thread behind); where Discord refuses the thread, the answer is a reply in the
+channel as before.
 """
 
 from __future__ import annotations
@@ -13,13 +17,13 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Final
 
 import discord
 
 from bot.adapters.api_errors import api_error_kind
-from bot.adapters.discord.render import SHOW_MORE_PREFIX, Rendered, render
+from bot.adapters.discord.render import SHOW_MORE_PREFIX, Rendered, render, thread_name
 from bot.adapters.discord.translate import PLATFORM
 from bot.core.bounded import Bounded
 from bot.core.conversation import Placement, Reply
@@ -33,7 +37,8 @@ EDIT_INTERVAL = 1.0
 CAPACITY = 10_000
 # Unknown Webhook, Invalid Webhook Token, Unknown Interaction: the interaction's token can no longer be used.
 _TOKEN_GONE_CODES = frozenset({10015, 50027, 10062})
-
+THREAD_EXISTS = 160004  # "A thread has already been created for this message": that thread has the message's id
+THREAD_ARCHIVE_MINUTES: Final = 1440  # a day without messages hides the thread
 
 
 def token_rejected(exc: discord.HTTPException) -> bool:
@@ -48,6 +53,14 @@ class Token:
     interaction: discord.Interaction
     received_at: float
     dead: bool = False
+
+
+@dataclass(frozen=True)
+class ThreadStart:
+    """A thread to start on a top-level message when the first reply to it is posted."""
+
+    message_id: int
+    name: str
 
 
 @dataclass(eq=False)
@@ -117,6 +130,26 @@ class Delivery:
     def by_message(self, message_id: int) -> Posted | None:
         """What the bot remembers of one of its messages."""
         return self._messages.get(message_id)
+
+    def forget(self, message_id: int) -> None:
+        """One of the bot's messages was deleted: no more edits of it."""
+        posted = self._messages.get(message_id)
+        if posted is not None:
+            posted.gone = True
+
+    async def open_thread(self, channel_id: int, message_id: int, name: str) -> int | None:
+        """Start the public thread on a message, or find the one already started on it (a thread started on a
+        message has the message's id); None where Discord refuses (no permission, not a text channel)."""
+        try:
+            data = await self.client.http.start_thread_with_message(
+                channel_id, message_id, name=name, auto_archive_duration=THREAD_ARCHIVE_MINUTES)
+        except discord.HTTPException as exc:
+            if exc.code == THREAD_EXISTS:
+                return message_id
+            self.api_error(exc)
+            log.warning("could not start a thread on message %s (%s); answering in the channel", message_id, exc)
+            return None
+        return int(data["id"])
 
     def rearm(self, message_id: int, token: Token) -> None:
         """A button on this message was pressed: that fresher token can edit it (as @original) from now on."""
@@ -219,10 +252,15 @@ class Conversation:
 
     def __init__(self, delivery: Delivery, *, channel_id: int, token: Token | None = None,
                  deferred_ephemeral: bool | None = None, pressed: discord.Message | None = None,
-                 source: discord.Message | None = None) -> None:
+                 source: discord.Message | None = None, thread: ThreadStart | None = None,
+                 in_thread: bool = False, unsolicited: bool = False) -> None:
         self.delivery = delivery
-        self.channel_id = channel_id
+        self.channel_id = channel_id  # where replies go: becomes the thread once `thread` is started
         self.token = token
+        self._thread = thread
+        self.in_thread = in_thread  # the request came from inside a thread (channel_id is that thread)
+        # Nobody addressed the bot (an auto-answer, a follow-up without a mention): a private reply has nowhere to go.
+        self.unsolicited = unsolicited
         # Not None while a deferred "thinking" response waits for the first reply, and whether it is ephemeral.
         self._awaiting: bool | None = deferred_ephemeral if token is not None else None
         self._pressed = pressed
@@ -232,7 +270,14 @@ class Conversation:
         self._touched: list[Posted] = []
 
     async def deliver(self, reply: Reply) -> None:
-        """Show one reply: edit the message it replaces, or post it."""
+        """Show one reply: edit the message it replaces, or post it (in the thread it names, if it names one);
+        a retracting reply first deletes the message whose button was pressed."""
+        if reply.retracts:
+            await self._retract()
+            reply = replace(reply, ephemeral=True)
+        if reply.in_thread_of is not None and reply.edits is None:
+            await self._post_in_thread_of(reply, reply.in_thread_of)
+            return
         root = reply.edits or reply.id
         rendered = self.delivery.render(reply)
         if reply.edits is not None:
@@ -259,6 +304,47 @@ class Conversation:
             with contextlib.suppress(discord.HTTPException):
                 await self.token.interaction.delete_original_response()
         await self.delivery.flush(self._touched)
+
+    async def _retract(self) -> None:
+        """Delete, for everyone and with the bot's token, the message whose button was pressed."""
+        if self._pressed is None:
+            log.warning("a reply retracts a message, but no button was pressed: nothing deleted")
+            return
+        message = self.delivery.client.get_partial_messageable(self.channel_id).get_partial_message(self._pressed.id)
+        try:
+            await message.delete()
+        except discord.NotFound:
+            pass
+        except discord.HTTPException as exc:
+            self.delivery.api_error(exc)
+            log.warning("could not delete message %s: %s", self._pressed.id, exc)
+            return
+        self.delivery.forget(self._pressed.id)
+
+    async def _post_in_thread_of(self, reply: Reply, target: str) -> None:
+        """A reply for everyone in the thread on message `target`, posted with the bot's token: in this thread
+        when the request came from inside one, else in the thread started on `target` here (or found there)."""
+        rendered = self.delivery.render(replace(reply, ephemeral=False))
+        channel_id: int | None = self.channel_id
+        if not self.in_thread and target.isdigit():
+            channel_id = await self.delivery.open_thread(self.channel_id, int(target),
+                                                         thread_name(reply.title or reply.text))
+        kwargs = rendered.send_kwargs()
+        if channel_id is None:  # no thread: answer the message in its channel
+            channel_id = self.channel_id
+            kwargs["reference"] = discord.MessageReference(message_id=int(target), channel_id=channel_id,
+                                                           fail_if_not_exists=False)
+            kwargs["mention_author"] = False
+        try:
+            message = await self.delivery.client.get_partial_messageable(channel_id).send(nonce=reply.id, **kwargs)
+        except discord.HTTPException as exc:
+            self.delivery.api_error(exc)
+            log.warning("could not post reply %s in the thread of %s: %s", reply.id, target, exc)
+            await self._apologise(reply.id)
+            return
+        posted = Posted(message.id, channel_id, False, None, original=False)
+        self._track(posted, reply.id)
+        await self.delivery.posted(reply, posted)
 
     async def _apologise(self, reply_id: str) -> None:
         """Say that a reply could not be shown, rather than leave the person waiting on nothing."""
@@ -301,6 +387,9 @@ class Conversation:
         if rendered.ephemeral and self._source is None:
             log.info("dropping an ephemeral reply: its interaction token has expired")
             return None
+        if rendered.ephemeral and self.unsolicited:
+            log.info("dropping a private %s reply to a message that did not address the bot", rendered.kind)
+            return None
         return await self._post_to_channel(rendered, nonce)
 
     async def _post_through_token(self, token: Token, rendered: Rendered) -> Posted:
@@ -317,8 +406,13 @@ class Conversation:
         return Posted(message.id, self.channel_id, rendered.ephemeral, token, original=False)
 
     async def _post_to_channel(self, rendered: Rendered, nonce: str) -> Posted:
+        if self._thread is not None:
+            start, self._thread = self._thread, None
+            opened = await self.delivery.open_thread(self.channel_id, start.message_id, start.name)
+            self.channel_id = opened or self.channel_id
         kwargs = rendered.send_kwargs()
-        if self._source is not None and not self._replied:
+        # The first reply answers its message; in the thread started on that message it needs no pointer to it.
+        if self._source is not None and not self._replied and self._source.channel.id == self.channel_id:
             self._replied = True
             kwargs["reference"] = self._source.to_reference(fail_if_not_exists=False)
             kwargs["mention_author"] = False

@@ -11,6 +11,7 @@ from typing import Any
 import discord
 
 from bot.core.conversation import Button, Image, Reply
+from bot.core.text import normalise_question, plain_text
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,8 @@ LABEL_LIMIT = 80
 CUSTOM_ID_LIMIT = 100
 BUTTON_LIMIT = 25  # 5 rows of 5
 FILE_LIMIT = 10
+THREAD_NAME_LIMIT = 100
+DEFAULT_THREAD_NAME = "torchtutor"
 # Room kept for the description when fields crowd an embed; fields that do not fit move into the text.
 MIN_DESCRIPTION = 1000
 
@@ -234,6 +237,13 @@ def _images(images: tuple[Image, ...]) -> tuple[Image, ...]:
         taken.add(name)
         named.append(Image(image.data, name))
     return tuple(named)
+
+
+def thread_name(text: str) -> str:
+    """The name of a thread started for a question: the question as plain text on one line, without mentions,
+    cut to Discord's 100 characters."""
+    name, _ = normalise_question(plain_text(text), len(text) + 1)
+    return _clip(name, THREAD_NAME_LIMIT) or DEFAULT_THREAD_NAME
 
 
 def _clip(text: str, limit: int) -> str:
