@@ -247,24 +247,20 @@ class Outbox:
     async def _post_private(self, reply: Reply) -> Posted:
         handle = self.handle
         content = render_message(reply)
-        # A private request's thread is that of the message asked about; elsewhere the ephemeral stays where the
-        # person typed or pressed (an ephemeral in a thread not yet started is never shown).
-        thread_ts = handle.thread_ts if handle.private else None
         if handle.response_url:
+            # A private request is answered in the thread of the message asked about; other response_url
+            # answers stay where Slack puts them, beside what was typed or pressed.
             await self._respond(handle.response_url, response_type="ephemeral", replace_original=False,
-                                thread_ts=thread_ts, **content)
+                                thread_ts=handle.open_thread if handle.private else None, **content)
             return Posted("response_url", handle.channel_id, response_url=handle.response_url)
         await self.client.chat_postEphemeral(channel=handle.channel_id, user=handle.user_id,
-                                             thread_ts=handle.thread_ts, **content)
+                                             thread_ts=handle.open_thread, **content)
         return Posted("ephemeral", handle.channel_id)
 
     async def _post_in_thread(self, reply: Reply, message_ts: str) -> Posted | None:
         """A reply for everyone in the thread on a message, as the bot: only where it is a member, so a refusal
         is told to the person privately rather than posted through the response_url."""
-        handle = self.handle
-        # Pressed inside a thread: that thread (a reply's ts cannot start one of its own).
-        pressed_in_thread = handle.thread_ts is not None and handle.thread_ts != handle.message_ts
-        thread_ts = handle.thread_ts if pressed_in_thread else message_ts
+        thread_ts = self.handle.open_thread or message_ts
         try:
             return await self._post_as_bot(replace(reply, ephemeral=False), None, thread_ts)
         except SlackApiError as exc:
@@ -309,7 +305,7 @@ class Outbox:
         elif posted.mode == "ephemeral":
             # chat.postEphemeral messages cannot be updated: the newest version is shown as a new one.
             await self.client.chat_postEphemeral(channel=posted.channel, user=self.handle.user_id,
-                                                 thread_ts=self.handle.thread_ts,
+                                                 thread_ts=self.handle.open_thread,
                                                  **render_message(reply, message_id=message_id))
 
     async def _upload_images(self, reply: Reply, posted: Posted) -> None:

@@ -83,17 +83,25 @@ class SlackHandle:
     thread_ts: str | None = None
     response_url: str | None = None
     enterprise_id: str | None = None
-    message_ts: str | None = None
+    message_ts: str | None = None  # the message whose button was pressed
     message_reply_id: str | None = None
     message_is_ephemeral: bool = False
     message_preface: str | None = None
     preface: str | None = None
     # Every reply is shown to the person alone, in the thread of the message asked about ("Ask torchtutor").
     private: bool = False
+    ts: str | None = None  # the message the request came in: a mention, a direct or a channel message
 
     @property
     def is_direct(self) -> bool:
         return self.channel_id.startswith("D") or self.source in ("dm", "home")
+
+    @property
+    def open_thread(self) -> str | None:
+        """The thread the person is in already, if any (an ephemeral in a thread not yet started is never shown,
+        and a message in a thread cannot start one of its own)."""
+        own = self.ts or self.message_ts
+        return self.thread_ts if self.thread_ts and self.thread_ts != own else None
 
     @property
     def unasked(self) -> bool:
@@ -313,9 +321,10 @@ def from_message(body: Mapping[str, Any], *, accepts_free_text: bool, bot_user_i
         return None
     team_id = str(body.get("team_id") or event.get("team") or "")
     handle = SlackHandle(team_id=team_id, channel_id=channel_id, user_id=user_id, source=source,
-                         thread_ts=thread or None)
+                         thread_ts=thread or None, ts=ts or None)
+    # The message itself is the target: a mention whose thread is its own opens that thread.
     return _base(team_id=team_id, user_id=user_id, name="", channel_id=channel_id, channel_name="",
-                 handle=handle, command=command, text=text, thread_id=thread)
+                 handle=handle, command=command, text=text, thread_id=thread, target=ts)
 
 
 def bot_user_of(body: Mapping[str, Any]) -> str:
