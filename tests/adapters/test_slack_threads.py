@@ -10,6 +10,7 @@ what Slack shows.
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -26,7 +27,7 @@ from bot.config import Settings
 from bot.core.conversation import Button, Reply, Request
 from bot.core.tutor import Tutor
 from bot.db.engine import Database
-from tests.adapters.test_slack import (
+from tests.adapters.test_slack import (  # noqa: F401 - `real` is a fixture
     PREFIX,
     SECRET,
     STEVE,
@@ -36,8 +37,10 @@ from tests.adapters.test_slack import (
     block_of_value,
     button_body,
     posted_in,
+    real,
+    slash_fields,
 )
-from tests.fakes.slack_api import FakeSlack
+from tests.fakes.slack_api import FakeSlack, form_body
 
 RIVER = "UA8RXUSPL"  # who presses buttons in the documented block_actions payload
 CHANNEL = "CGENERAL"
@@ -150,6 +153,7 @@ async def test_a_top_level_mention_asks_with_its_ts_and_is_answered_in_its_threa
     [answer] = await _until(lambda: posted_in(fake, CHANNEL))
     [asked] = scripted.requests
     assert (asked.command, asked.text, asked.thread_id, asked.channel_id) == ("ask", QUESTION, ts, CHANNEL)
+    assert asked.target == ts, "the mention opens the thread on itself"
     assert answer["thread_ts"] == ts and "Answer: " + QUESTION in all_text(answer["blocks"])
 
 
@@ -159,8 +163,22 @@ async def test_a_mention_inside_a_thread_asks_in_that_thread(slack) -> None:  # 
     ts = await say(client, fake, f"<@UBOT> {QUESTION}", thread_ts=parent)
     [answer] = await _until(lambda: posted_in(fake, CHANNEL))
     [asked] = scripted.requests
-    assert (asked.command, asked.thread_id) == ("ask", parent) and ts != parent
+    assert (asked.command, asked.thread_id, asked.target) == ("ask", parent, ts) and ts != parent
     assert answer["thread_ts"] == parent
+
+
+async def test_a_private_reply_to_a_mention_is_shown_where_the_person_is(slack) -> None:  # type: ignore[no-untyped-def]
+    adapter, scripted, fake, client = slack
+    scripted.script["ask"] = lambda r: [Reply("Only you see this.", ephemeral=True)]
+    await say(client, fake, f"<@UBOT> {QUESTION}")
+    [top] = await _until(lambda: fake.calls_to("chat.postEphemeral"))
+    parent, _ = fake.user_posts(CHANNEL, RIVER, "my model will not train")
+    await say(client, fake, f"<@UBOT> {QUESTION}", thread_ts=parent)
+    [_, inside] = await _until(lambda: fake.calls_to("chat.postEphemeral")[1:] and fake.calls_to("chat.postEphemeral"))
+    # An ephemeral in a thread nobody has started yet is never shown: a top-level mention's stays in the channel.
+    assert (top.args["channel"], top.args["user"], top.args.get("thread_ts")) == (CHANNEL, STEVE, None)
+    assert inside.args.get("thread_ts") == parent
+    assert posted_in(fake, CHANNEL) == []
 
 
 async def test_a_message_mentioning_the_bot_comes_twice_and_is_answered_once(slack) -> None:  # type: ignore[no-untyped-def]
@@ -336,3 +354,192 @@ async def test_a_retracting_reply_deletes_the_pressed_answer_and_says_so_private
     [told] = await _until(lambda: fake.hooks_to("down"))
     assert told.body["response_type"] == "ephemeral" and "Removed the answer." in all_text(told.body["blocks"])
     assert scripted.requests[-1].thread_id == post
+
+
+# ----- the real runtime over the bundled knowledge: what people in a workspace would see
+
+DATALOADER = "what is a DataLoader?"
+WORKERS_FOLLOW_UP = "and how many workers should it have?"
+DATALOADER_ENTRY = "what-do-batch-size-shuffle-and-drop-last-do-in-a-dataloader"
+WORKERS_ENTRY = "how-does-num-workers-in-a-dataloader-work-and-what-value-should-i-use"
+DEVICE_ENTRY = "how-do-i-fix-expected-all-tensors-to-be-on-the-same-device"
+SAVE_QUESTION = "How do I save a model's weights and load them back?"
+UNCLEAR_POST = "anyone around for lunch later? my code is slow"
+TRACEBACK = ("my training loop dies here, any idea?\n```\nTraceback (most recent call last):\n"
+             '  File "train.py", line 42, in &lt;module&gt;\n    loss = model(x)\n' + DEVICE_ERROR + "\n```")
+
+
+class Transcript:
+    """What people sent and what the bot showed (where, and to whom), in order; written where
+    TORCHTUTOR_TEST_SLACK_TRANSCRIPT names a file."""
+
+    SHOWING = ("chat.postMessage", "chat.postEphemeral", "chat.update", "chat.delete")
+
+    def __init__(self, fake: FakeSlack, title: str) -> None:
+        self.fake, self.lines = fake, [f"## {title}", ""]
+        self._calls = self._hooks = 0
+
+    def sent(self, who: str, where: str, what: str) -> None:
+        self.note()
+        self.lines.append(f"- **{who}** {where}: {_quoted(what)}")
+
+    def note(self) -> None:
+        """What the bot showed since the last note."""
+        calls, hooks = list(self.fake.calls), list(self.fake.hooks)
+        shown = [(c.at, _call_line(c)) for c in calls[self._calls:] if c.method in self.SHOWING]
+        shown += [(h.at, _hook_line(h)) for h in hooks[self._hooks:]]
+        self._calls, self._hooks = len(calls), len(hooks)
+        self.lines += [f"  - bot {line}" for _, line in sorted(shown)]
+
+    def write(self) -> None:
+        self.note()
+        path = os.environ.get("TORCHTUTOR_TEST_SLACK_TRANSCRIPT")
+        if path:
+            with open(path, "a", encoding="utf-8") as out:
+                out.write("\n".join(self.lines) + "\n\n")
+
+
+def _quoted(text: str, limit: int = 400) -> str:
+    flat = " ⏎ ".join(line for line in text.splitlines() if line.strip())
+    return "“" + (flat if len(flat) <= limit else flat[: limit - 1] + "…") + "”"
+
+
+def _words(blocks: Any) -> str:
+    """A message's header, sections and context lines, and its buttons' ids."""
+    blocks = json.loads(blocks) if isinstance(blocks, str) else blocks or []
+    parts = []
+    for block in blocks:
+        if block["type"] in ("header", "section") and "text" in block:
+            parts.append(block["text"]["text"])
+        elif block["type"] == "context":
+            parts += [e.get("text", "") for e in block["elements"]]
+        elif block["type"] == "actions":
+            parts.append("[buttons: " + ", ".join(e.get("value", "") for e in block["elements"]) + "]")
+    return _quoted("\n".join(parts), limit=700)
+
+
+def _call_line(call: Any) -> str:
+    args, error = call.args, f" → refused: {call.error}" if call.error else ""
+    where = f"in {args.get('channel')}" + (f", thread {args['thread_ts']}" if args.get("thread_ts") else "")
+    if call.method == "chat.delete":
+        return f"deleted message {args.get('ts')} {where}{error}"
+    kind = {"chat.postMessage": "posted for everyone", "chat.postEphemeral": f"showed privately to {args.get('user')}",
+            "chat.update": f"updated {args.get('ts')}"}[call.method]
+    return f"{kind} {where}{error}: {_words(args.get('blocks'))}"
+
+
+def _hook_line(hook: Any) -> str:
+    body = hook.body
+    if body.get("delete_original"):
+        return "deleted the pressed message (response_url)"
+    who = "for everyone" if body.get("response_type") == "in_channel" else "privately to the person"
+    where = f", thread {body['thread_ts']}" if body.get("thread_ts") else ""
+    return f"answered {who} (response_url{where}): {_words(body.get('blocks'))}"
+
+
+def cites(blocks: Any, entry: str) -> bool:
+    return f"Source: {entry}" in all_text(blocks)
+
+
+async def test_a_mention_is_answered_in_its_thread_and_a_follow_up_there_is_read_with_it(real) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    runtime, adapter, fake, client = real
+    log = Transcript(fake, "A mention, answered in its thread; a follow-up there read with its question")
+    log.sent("Steve", "top level in #elsewhere", f"@torchtutor {WORKERS_FOLLOW_UP}")
+    await say(client, fake, f"<@UBOT> {WORKERS_FOLLOW_UP}", channel="CELSE")
+    [alone] = await _until(lambda: posted_in(fake, "CELSE"), timeout=60)
+    assert "No answer yet" in all_text(alone["blocks"]) and not cites(alone["blocks"], WORKERS_ENTRY)
+
+    log.sent("Steve", "top level in #help", f"@torchtutor {DATALOADER}")
+    question = await say(client, fake, f"<@UBOT> {DATALOADER}", channel="CHELP")
+    [answer] = await _until(lambda: posted_in(fake, "CHELP"), timeout=60)
+    assert answer["thread_ts"] == question and cites(answer["blocks"], DATALOADER_ENTRY)
+
+    log.sent("River", f"in the thread on {question} (no mention)", WORKERS_FOLLOW_UP)
+    await say(client, fake, WORKERS_FOLLOW_UP, channel="CHELP", user=RIVER, thread_ts=question)
+    follow = (await _until(lambda: posted_in(fake, "CHELP")[1:], timeout=60))[0]
+    assert follow["thread_ts"] == question and cites(follow["blocks"], WORKERS_ENTRY)
+    assert "A follow-up to “what is a DataLoader?”" in all_text(follow["blocks"])
+
+    log.sent("River", "top level in #help", "thanks all, brb")
+    other = await say(client, fake, "thanks all, brb", channel="CHELP", user=RIVER)
+    log.sent("Steve", f"in the thread on {other}, which the bot did not start", WORKERS_FOLLOW_UP)
+    await say(client, fake, WORKERS_FOLLOW_UP, channel="CHELP", thread_ts=other)
+    await say(client, fake, "<@UBOT> /help", channel="CMARK")
+    await _until(lambda: posted_in(fake, "CMARK") or fake.calls_to("chat.postEphemeral"), timeout=60)
+    await adapter.drain()
+    assert len(posted_in(fake, "CHELP")) == 2, "silent in a thread the bot did not start, and on the post"
+    log.write()
+
+
+async def test_ask_torchtutor_answers_a_pasted_error_privately_and_posts_it_on_request(real) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    runtime, adapter, fake, client = real
+    log = Transcript(fake, "“Ask torchtutor” on a pasted error, then “Post in thread”")
+    log.sent("Steve", "top level in #help", TRACEBACK)
+    pasted = await say(client, fake, TRACEBACK, channel="CHELP")
+    log.sent("River", f"used the “Ask torchtutor” shortcut on message {pasted}", "")
+    await _signed(client, shortcut_body(fake, "CHELP", pasted, fake.response_url("ask")))
+    [private] = await _until(lambda: fake.hooks_to("ask"), timeout=60)
+    blocks = private.body["blocks"]
+    assert private.body["response_type"] == "ephemeral" and cites(blocks, DEVICE_ENTRY)
+    assert "RuntimeError: Expected all tensors to be on the same device" in all_text(blocks)
+    post = next(v for b in blocks if b["type"] == "actions" for e in b["elements"]
+                if (v := e["value"]).startswith("ask:post:"))
+    assert post.endswith(f":{pasted}")
+    await adapter.drain()
+    assert posted_in(fake, "CHELP") == [], "nothing public yet (the post itself is not auto-answered here)"
+
+    log.sent("River", "pressed “Post in thread” on the private answer", "")
+    await _signed(client, press_body(post, channel="CHELP", ephemeral=True, response_url=fake.response_url("post"),
+                                     message={"ts": "1700000002.000001", "blocks": blocks}))
+    [public] = await _until(lambda: posted_in(fake, "CHELP"), timeout=60)
+    assert public["thread_ts"] == pasted and cites(public["blocks"], DEVICE_ENTRY)
+    log.write()
+
+
+async def test_an_auto_answer_channel_answers_a_clear_post_and_stays_silent_on_an_unclear_one(real) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    from sqlalchemy import select
+
+    from bot.db.models import Question
+
+    runtime, adapter, fake, client = real
+    log = Transcript(fake, "An auto-answer channel")
+    log.sent("River (not an admin)", "in #auto", "/tt-autoanswer on")
+    refused = fake.response_url("river-on")
+    fields = slash_fields(f"/{PREFIX}autoanswer", "on", channel="CAUTO", response_url=refused)
+    await _signed(client, form_body({**fields, "user_id": RIVER, "user_name": "river"}))
+    [no] = await _until(lambda: fake.hooks_to("river-on"), timeout=60)
+    assert "only someone who can manage this channel" in all_text(no.body["blocks"])
+
+    log.sent("Steve (workspace admin)", "in #auto", "/tt-autoanswer on")
+    await _signed(client, form_body(slash_fields(f"/{PREFIX}autoanswer", "on", channel="CAUTO",
+                                                 response_url=fake.response_url("on"))))
+    await _until(lambda: posted_in(fake, "CAUTO") or fake.hooks_to("on"), timeout=60)
+    await adapter.drain()
+    before = len(posted_in(fake, "CAUTO"))
+
+    def asked(text: str) -> list[Any]:
+        with runtime.database.session() as session:
+            return list(session.scalars(select(Question).where(Question.text == text)))
+
+    log.sent("River", "top level in #auto", SAVE_QUESTION)
+    clear = await say(client, fake, SAVE_QUESTION, channel="CAUTO", user=RIVER)
+    answer = (await _until(lambda: posted_in(fake, "CAUTO")[before:], timeout=60))[0]
+    assert answer["thread_ts"] == clear and "Your 👎 removes this answer" in all_text(answer["blocks"])
+
+    log.sent("River", "top level in #auto", UNCLEAR_POST)
+    await say(client, fake, UNCLEAR_POST, channel="CAUTO", user=RIVER)
+    [gap] = await _until(lambda: asked(UNCLEAR_POST), timeout=60)
+    await adapter.drain()
+    assert gap.status == "no_match" and len(posted_in(fake, "CAUTO")) == before + 1, "silent, noted as a gap"
+    assert [q.status for q in asked(SAVE_QUESTION)] == ["answered"]
+
+    down = next(v for v in (e["value"] for b in answer["blocks"] if b["type"] == "actions" for e in b["elements"])
+                if v.startswith("feedback:down:"))
+    answer_ts = next(ts for ts in fake.message_ts("CAUTO") if fake.messages[("CAUTO", ts)].get("thread_ts") == clear)
+    log.sent("River (the asker)", f"pressed 👎 on the auto-answer {answer_ts}", "")
+    await _signed(client, press_body(down, channel="CAUTO", message=fake.messages[("CAUTO", answer_ts)],
+                                     response_url=fake.response_url("down")))
+    [told] = await _until(lambda: fake.hooks_to("down"), timeout=60)
+    assert [(c.args["channel"], c.args["ts"]) for c in fake.calls_to("chat.delete")] == [("CAUTO", answer_ts)]
+    assert "Removed my answer for everyone" in all_text(told.body["blocks"])
+    log.write()
