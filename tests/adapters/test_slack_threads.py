@@ -23,6 +23,7 @@ from fastapi import Request as HttpRequest
 
 from bot.adapters.slack import SlackAdapter, translate
 from bot.adapters.slack.delivery import NOT_A_MEMBER, EditPacer
+from bot.adapters.slack.http import handle_events
 from bot.config import Settings
 from bot.core.conversation import Button, Reply, Request
 from bot.core.tutor import Tutor
@@ -100,7 +101,7 @@ async def slack(migrated: Settings) -> AsyncIterator[tuple[SlackAdapter, Scripte
 
         @app.post("/slack/events")
         async def events(request: HttpRequest):  # type: ignore[no-untyped-def]
-            return await adapter.handler.handle(request)
+            return await handle_events(adapter, request)  # the served endpoint: signature, shape, replay checks
 
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://slack.test") as client:
             yield adapter, scripted, fake, client
