@@ -3,16 +3,24 @@ and the loopback Discord: where each message reaches the core, and where the bot
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
+import asyncio
+import contextlib
+import inspect
+import os
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from bot.adapters.discord import intents
+from bot.adapters.discord import TorchtutorDiscord, build_client, intents
 from bot.core.conversation import Button, Reply, Request
 from bot.core.tutor import Tutor
+from tests.adapters.discord_transcript import chat_log
 from tests.adapters.test_discord import fake, running, until  # noqa: F401 - `fake` is a fixture
 from tests.fakes.discord_server import EPHEMERAL, FakeDiscord
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
 
 ERROR = "RuntimeError: Expected all tensors to be on the same device, but found at least two devices, cuda:0 and cpu!"
 WITH_CONTENT = {"intents": intents(message_content=True)}
@@ -292,3 +300,142 @@ async def test_a_direct_message_is_answered_in_the_dm_channel(fake: FakeDiscord)
     [request] = tutor.requests
     assert (request.command, request.is_direct, request.channel_id, request.thread_id, request.workspace_id) == (
         "ask", True, str(fake.dm_channel_id), "", "")
+
+
+# -- the real runtime, end to end ---------------------------------------------------------------------------
+
+DATALOADER = "what is a DataLoader?"
+WORKERS_FOLLOW_UP = "and how many workers should it have?"
+WORKERS_ENTRY = "how-does-num-workers-in-a-dataloader-work-and-what-value-should-i-use"
+DEVICE_ENTRY = "how-do-i-fix-expected-all-tensors-to-be-on-the-same-device"
+CLEAR = "How do I save a model's weights and load them back?"
+UNCLEAR = "anyone around for lunch later? my code is slow"
+REAL_WAIT = 60.0  # the first answers of a fresh runtime encode on two shared cores
+
+
+@pytest.fixture
+def transcript(fake: FakeDiscord, request: pytest.FixtureRequest) -> Iterator[None]:  # noqa: F811
+    """Appends what happened on the fake to the file named by TORCHTUTOR_TEST_DISCORD_TRANSCRIPT, if set."""
+    yield
+    path = os.environ.get("TORCHTUTOR_TEST_DISCORD_TRANSCRIPT")
+    if path:
+        doc = inspect.cleandoc(request.function.__doc__ or request.node.name)
+        with open(path, "a", encoding="utf-8") as out:
+            out.write(f"\n## {request.node.name}\n\n{doc}\n\n" + "\n".join(chat_log(fake)) + "\n")
+
+
+@contextlib.asynccontextmanager
+async def real_client(fake: FakeDiscord, runtime: Runtime) -> AsyncIterator[TorchtutorDiscord]:  # noqa: F811
+    """The client `torchtutor serve` builds, with the Message Content intent switched on in settings."""
+    settings = runtime.settings.model_copy(update={"discord_api_url": fake.api_url, "discord_message_content": True})
+    client = build_client(runtime, settings, guild_ready_timeout=0.05, edit_interval=0.3)
+    runner = asyncio.create_task(client.start("fake-token"))
+    try:
+        await until(lambda: client.is_ready() or runner.done())
+        if runner.done():
+            runner.result()
+        yield client
+    finally:
+        await client.close()
+        await asyncio.wait_for(runner, 10)
+
+
+def cited(message: dict[str, Any]) -> str:
+    footer = (message["embeds"][0].get("footer") or {}).get("text", "") if message["embeds"] else ""
+    return footer.removeprefix("Source: ").split(" ")[0]
+
+
+def stored(runtime: Runtime, text: str) -> list[tuple[str, str | None]]:
+    from sqlalchemy import select
+
+    from bot.db.models import Question
+
+    with runtime.database.session() as session:
+        rows = session.scalars(select(Question).where(Question.text == text).order_by(Question.id))
+        return [(q.status, q.entry_id) for q in rows]
+
+
+async def test_real_mention_thread_follow_up_and_dm(fake: FakeDiscord, runtime: Runtime,  # noqa: F811
+                                                    transcript: None) -> None:
+    """A mention is answered in a new thread; a follow-up there without a mention, which alone is declined, is
+    answered with the thread's question as context; the same words in a DM, alone, are declined."""
+    async with real_client(fake, runtime):
+        identify = await fake.wait_for_frame(lambda f: f.direction == "in" and f.op == 2)
+        assert identify.d["intents"] & (1 << 15)  # discord_message_content=True asks for the intent
+        asked = await fake.send_user_message(f"<@{fake.bot_user_id}> {DATALOADER}")
+        thread_id = int(asked["id"])
+        [first] = await until(lambda: bot_posts(fake, thread_id), timeout=REAL_WAIT)
+        assert cited(first) and first["embeds"][0]["title"] != "No answer yet"
+        assert fake.threads[thread_id]["name"] == DATALOADER and bot_posts(fake, fake.channel_id) == []
+
+        await fake.send_user_message(WORKERS_FOLLOW_UP, mention_bot=False, channel_id=thread_id)
+        follow = await until(lambda: bot_posts(fake, thread_id)[1:], timeout=REAL_WAIT)
+        assert cited(follow[0]) == WORKERS_ENTRY
+        assert text_of(follow[0]).startswith(f"_A follow-up to “{DATALOADER}”, so I read the two together")
+
+        await fake.send_dm(WORKERS_FOLLOW_UP)
+        [alone] = await until(lambda: bot_posts(fake, fake.dm_channel_id), timeout=REAL_WAIT)
+        assert alone["embeds"][0]["title"] == "No answer yet" and not cited(alone)
+        await fake.send_dm("How do I move a tensor to the GPU?")
+        answered = await until(lambda: bot_posts(fake, fake.dm_channel_id)[1:], timeout=REAL_WAIT)
+        assert cited(answered[0]) and "GPU" in text_of(answered[0])
+    assert stored(runtime, WORKERS_FOLLOW_UP) == [("answered", WORKERS_ENTRY), ("no_match", None)]
+    assert list(fake.threads) == [thread_id]
+
+
+async def test_real_ask_torchtutor_on_a_traceback_then_post_in_thread(fake: FakeDiscord, runtime: Runtime,  # noqa: F811
+                                                                      transcript: None) -> None:
+    """"Ask torchtutor" on a pasted device error answers privately with the device entry; "Post in thread"
+    posts it for everyone in a thread on that message. The channel has no auto-answers: the post itself is
+    left alone."""
+    content = f"my training loop dies here, any idea?\n```\nTraceback (most recent call last):\n{ERROR}\n```"
+    async with real_client(fake, runtime):
+        message = await fake.send_user_message(content, mention_bot=False)
+        sent = await fake.send_message_command("Ask torchtutor", int(message["id"]))
+        ack = await fake.wait_for_ack(sent.id)
+        assert ack.callback_type == 5 and ack.body["data"]["flags"] & EPHEMERAL and ack.latency < 1.0
+        await until(lambda: cited(fake.messages.get(ack.message_id) or {"embeds": []}), timeout=REAL_WAIT)
+        private = fake.messages[ack.message_id]
+        assert private["flags"] & EPHEMERAL and cited(private) == DEVICE_ENTRY
+        post = next(c for row in private["components"] for c in row["components"] if c["label"] == "Post in thread")
+        assert post["custom_id"].startswith("ask:post:") and post["custom_id"].endswith(f":{message['id']}")
+        assert fake.threads == {} and bot_posts(fake, fake.channel_id) == []
+
+        press = await fake.send_button_press(ack.message_id, post["custom_id"])
+        assert (await fake.wait_for_ack(press.id)).status < 300
+        thread_id = int(message["id"])
+        [public] = await until(lambda: bot_posts(fake, thread_id), timeout=REAL_WAIT)
+        assert cited(public) == DEVICE_ENTRY and not public["flags"] & EPHEMERAL
+        assert fake.threads[thread_id]["owner_id"] == str(fake.bot_user_id)
+    assert stored(runtime, content) == []  # not an auto-answer channel: the post was neither answered nor kept
+
+
+async def test_real_autoanswer_channel_answers_when_sure_and_notes_the_rest(fake: FakeDiscord,  # noqa: F811
+                                                                           runtime: Runtime,
+                                                                           transcript: None) -> None:
+    """`/autoanswer on`; a clear question posted without a mention is answered in its own new thread; an unclear
+    post gets nothing, no thread, and is noted as a gap; the asker's 👎 removes the auto-answer."""
+    async with real_client(fake, runtime):
+        switched = await fake.send_slash_command("autoanswer", {"action": "on"})
+        ack = await fake.wait_for_ack(switched.id)
+        await until(lambda: "**on**" in str(fake.messages.get(ack.message_id, {})), timeout=REAL_WAIT)
+
+        unclear = await fake.send_user_message(UNCLEAR, mention_bot=False)
+        clear = await fake.send_user_message(CLEAR, mention_bot=False)
+        thread_id = int(clear["id"])
+        [answer] = await until(lambda: bot_posts(fake, thread_id), timeout=REAL_WAIT)
+        assert "save" in cited(answer) and "Your 👎 removes this answer" in text_of(answer)
+        await until(lambda: stored(runtime, UNCLEAR), timeout=REAL_WAIT)
+        assert stored(runtime, UNCLEAR) == [("no_match", None)]
+        assert int(unclear["id"]) not in fake.threads and list(fake.threads) == [thread_id]
+
+        down = next(c["custom_id"] for row in answer["components"] for c in row["components"]
+                    if c["custom_id"].startswith("feedback:down:"))
+        press = await fake.send_button_press(int(answer["id"]), down)
+        deleted = f"/channels/{thread_id}/messages/{answer['id']}"
+        await fake.wait_for(lambda r: r.method == "DELETE" and r.path == deleted)
+        note = await fake.wait_for(lambda r: r.method == "POST" and r.path.startswith(
+            f"/webhooks/{fake.application_id}/{press.token}"), timeout=REAL_WAIT)
+        assert note.json["flags"] & EPHEMERAL and note.json["content"].startswith("Removed my answer for everyone")
+        assert bot_posts(fake, thread_id) == []
+    assert stored(runtime, CLEAR)[0][0] == "answered"
