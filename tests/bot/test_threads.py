@@ -102,6 +102,9 @@ def test_ask_about_a_traceback_answers_privately_with_the_device_entry_and_posts
     with runtime.database.session() as session:
         thread = session.scalars(select(ConversationThread).where(ConversationThread.thread_id == "1700.5")).one()
     assert thread.started and thread.entry_id == DEVICE_ENTRY
+    # A message inside a thread is answered in that thread (named by its first message), not one of its own.
+    [inside] = ask(runtime, TRACEBACK, command="ask_message", target="1700.9", thread="1700.1", user="U5")
+    assert inside.buttons[0].id.endswith(":1700.1")
 
 
 def test_autoanswer_is_for_managers_and_answers_only_when_sure(runtime: Runtime) -> None:

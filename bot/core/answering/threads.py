@@ -83,8 +83,10 @@ class ThreadAnswers:
         asked = replace(request, text=question)
         answer, question_id = await self.qa.answer_and_record(asked)
         reply = render_answer(answer, question_id)
-        if answer.answered and question_id is not None and request.target:
-            post = Button(f"ask:post:{question_id}:{request.target}", POST_LABEL, style="primary")
+        # A message inside a thread is answered in that thread; any other opens one on itself.
+        thread = request.thread_id or request.target
+        if answer.answered and question_id is not None and thread:
+            post = Button(f"ask:post:{question_id}:{thread}", POST_LABEL, style="primary")
             reply = replace(reply, buttons=(post, *reply.buttons))
         lead = f"_You asked about this message: “{chat_escape(_shown(question))}”._\n\n"
         return replace(reply, text=lead + reply.text, ephemeral=True)
