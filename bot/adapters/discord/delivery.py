@@ -257,7 +257,7 @@ class Conversation:
         self.delivery = delivery
         self.channel_id = channel_id  # where replies go: becomes the thread once `thread` is started
         self.token = token
-        self._thread = thread
+        self._thread_start = thread
         self.in_thread = in_thread  # the request came from inside a thread (channel_id is that thread)
         # Nobody addressed the bot (an auto-answer, a follow-up without a mention): a private reply has nowhere to go.
         self.unsolicited = unsolicited
@@ -406,8 +406,8 @@ class Conversation:
         return Posted(message.id, self.channel_id, rendered.ephemeral, token, original=False)
 
     async def _post_to_channel(self, rendered: Rendered, nonce: str) -> Posted:
-        if self._thread is not None:
-            start, self._thread = self._thread, None
+        if self._thread_start is not None:
+            start, self._thread_start = self._thread_start, None
             opened = await self.delivery.open_thread(self.channel_id, start.message_id, start.name)
             self.channel_id = opened or self.channel_id
         kwargs = rendered.send_kwargs()
