@@ -25,7 +25,8 @@ from tests.fakes.discord_server import EPHEMERAL, LOADING, FakeDiscord, ManualCl
 from workers.demos import list_demos
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(64)
-COMMANDS = {"ask", "demo", "run", "Run with torchtutor", "quiz", "review", "study", "stats", "leaderboard", "help"}
+COMMANDS = {"ask", "demo", "run", "Run with torchtutor", "Ask torchtutor", "quiz", "review", "study", "autoanswer",
+            "stats", "leaderboard", "help"}
 
 
 # -- a test Tutor: slow answers, a streamed demo, buttons that record their presses -------------------------
@@ -311,9 +312,13 @@ async def test_later_edits_fall_back_to_the_channel_message(fake: FakeDiscord, h
         assert "Done." in fake.messages[message_id]["embeds"][0]["description"]
 
 
-async def test_mention_is_answered_in_the_channel_and_pings_nobody(fake: FakeDiscord) -> None:
+async def test_a_mention_where_no_thread_may_start_is_answered_in_the_channel_and_pings_nobody(
+        fake: FakeDiscord) -> None:
     tutor = StubTutor()
     async with running(fake, tutor):
+        # Without Create Public Threads the bot answers in the channel, replying to the mention (with the
+        # permission it answers in a thread: tests/adapters/test_discord_threads.py).
+        fake.fail_next("POST", r"/threads$", status=403, times=2)
         asked = await fake.send_user_message(f"<@{fake.bot_user_id}> what is a tensor?")
         await fake.send_user_message("just chatting", mention_bot=False)
         reply = await fake.wait_for(lambda r: r.method == "POST" and r.path == f"/channels/{fake.channel_id}/messages")
@@ -609,7 +614,7 @@ async def test_only_channel_managers_schedule_and_quiz_topics_autocomplete(fake:
     async with real_client(fake, runtime):
         study = next(c for c in fake.commands[None] if c["name"] == "study")
         assert str(study["default_member_permissions"]) == "16"  # MANAGE_CHANNELS: hidden from others by default
-        assert all(c["default_member_permissions"] is None for c in fake.commands[None] if c["name"] != "study")
+        assert all(c["default_member_permissions"] is None for c in fake.commands[None] if c["name"] not in {"study", "autoanswer"})
 
         # Bob lacks Manage Channels (a server may still show him the command): refused, to him alone, one line.
         sent = await fake.send_interaction(2, fake._command_data(
@@ -769,7 +774,7 @@ async def test_each_command_hands_its_options_to_the_core_as_the_catalogue_text(
     other = {"id": "4242", "username": "bob", "discriminator": "0", "avatar": None, "global_name": "Bob"}
     sent_values = {"ask": {"question": "what is a tensor?"}, "demo": {"name": "train-tiny", "params": "steps=5"},
                    "run": {"code": "print(1)"}, "quiz": {"topic": "autograd"}, "review": {"what": "mistakes"},
-                   "study": {"action": "status"}, "leaderboard": {}, "help": {}}
+                   "study": {"action": "status"}, "autoanswer": {"action": "status"}, "leaderboard": {}, "help": {}}
     async with running(fake, tutor):
         for name, values in sent_values.items():
             sent = await fake.send_slash_command(name, values)
