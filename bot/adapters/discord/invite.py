@@ -17,10 +17,11 @@ PERMISSIONS = (
     "view_channel",              # see the channels it is mentioned in
     "send_messages",             # answer mentions and post follow-ups in the channel
     "send_messages_in_threads",  # a mention inside a thread is answered there
+    "create_public_threads",     # a mention, an auto-answer or "Post in thread" opens a thread on the message
     "embed_links",               # answers, quizzes and demo results are embeds
     "attach_files",              # demo charts are PNG attachments
     "read_message_history",      # edit and reply to its own earlier messages (progress, pages)
-    "use_application_commands",  # /ask, /demo, /quiz ... and the "Run with torchtutor" message command
+    "use_application_commands",  # the slash commands and the "Run with" / "Ask torchtutor" message commands
 )
 AUTHORIZE = "https://discord.com/oauth2/authorize"
 
