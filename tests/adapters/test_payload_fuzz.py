@@ -93,7 +93,9 @@ def test_discord_messages_and_buttons_parse(content: str, author: dict[str, Any]
             "type": 0, **({"guild_id": guild} if guild else {})}
     message = discord.Message(state=state, channel=discord.PartialMessageable(state=state, id=20), data=data)
     text = discord_translate.mention_text(message, 99)
-    request = discord_translate.message_request(message, "ask", text)
+    route = discord_translate.route_message(message, 99) or discord_translate.MessageRoute("ask", text, "", False,
+                                                                                          False)
+    request = discord_translate.message_request(message, route)
     for value in (request.text, request.user.name, request.channel_name):
         value.encode("utf-8")  # storable: no lone surrogates left
     page = discord_translate.show_more_page(custom_id, "tt:more")
