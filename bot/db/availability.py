@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 from sqlalchemy import exc as sa_exc
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class DatabaseUnavailable(Exception):
@@ -22,6 +30,19 @@ def is_unavailable(error: BaseException) -> bool:
             return True
         return isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError) and not _is_schema_error(error)
     return False
+
+
+async def unless_unavailable(default: T, work: Callable[..., T], *args: Any) -> T:
+    """`work(*args)` in a worker thread, or `default` when the database is unavailable (logged): for what a reply
+    can do without (a thread's context, remembering where an answer went)."""
+    try:
+        return await asyncio.to_thread(work, *args)
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+        log.warning("going on without %s: the database is unavailable (%s)", getattr(work, "__name__", "it"),
+                    type(exc).__name__)
+        return default
 
 
 def _is_schema_error(error: sa_exc.DBAPIError) -> bool:

@@ -614,7 +614,8 @@ async def test_only_channel_managers_schedule_and_quiz_topics_autocomplete(fake:
     async with real_client(fake, runtime):
         study = next(c for c in fake.commands[None] if c["name"] == "study")
         assert str(study["default_member_permissions"]) == "16"  # MANAGE_CHANNELS: hidden from others by default
-        assert all(c["default_member_permissions"] is None for c in fake.commands[None] if c["name"] not in {"study", "autoanswer"})
+        managed = {"study", "autoanswer"}
+        assert all(c["default_member_permissions"] is None for c in fake.commands[None] if c["name"] not in managed)
 
         # Bob lacks Manage Channels (a server may still show him the command): refused, to him alone, one line.
         sent = await fake.send_interaction(2, fake._command_data(

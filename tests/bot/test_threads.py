@@ -12,6 +12,9 @@ from bot.core.conversation import Person, Reply, Request
 from bot.db.models import Question
 from bot.db.thread_models import ConversationThread
 from bot.runtime import Runtime
+from tests.bot.test_busy_database import fast_retries  # noqa: F401 - a fixture
+from tests.db_locks import database_locked
+from tests.helpers import wait_until
 
 DATALOADER = "what is a DataLoader?"
 WORKERS_FOLLOW_UP = "and how many workers should it have?"
@@ -155,3 +158,23 @@ def test_autoanswers_are_rate_limited_per_channel(runtime: Runtime) -> None:
     with runtime.database.session() as session:
         declined = session.scalar(select(func.count()).select_from(Question).where(Question.status == "no_match"))
     assert declined == 2  # the posts past the limit are noted, unanswered
+
+
+def test_a_busy_database_costs_a_thread_its_context_not_its_answers(fast_retries, runtime: Runtime) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    ask(runtime, "on", command="autoanswer", manager=True)
+    ask(runtime, DATALOADER, thread="t1", target="t1")
+    assert len(ask(runtime, DATALOADER, command="autoask", thread="p0", target="p0")) == 1  # opt-ins now known
+    with database_locked(runtime.settings.database_url, tables=("questions", "conversation_threads")):
+        # A mention in the thread is answered on its own (its context cannot be read)...
+        [mention] = ask(runtime, "How do I save a model's weights and load them back?", thread="t1", target="m2")
+        assert mention.kind == "answer" and "A follow-up" not in mention.text
+        # ...an unaddressed reply gets an answer where the thread can still be read (SQLite lets readers through a
+        # writer's lock), else nothing, since whose thread it is cannot be told; never an error...
+        replies = ask(runtime, WORKERS_FOLLOW_UP, command="thread_reply", thread="t1")
+        assert [r.kind for r in replies] in ([], ["answer"])
+        # ...and a clear post in an auto-answer channel is still answered.
+        [auto] = ask(runtime, "How do I save a model's weights and load them back?", command="autoask",
+                     thread="p1", target="p1")
+        assert auto.kind == "autoanswer"
+    wait_until(lambda: runtime.journal.pending == 0, timeout=30, what="the kept questions to be stored")
+    assert len(questions(runtime, text="How do I save a model's weights and load them back?")) == 2

@@ -22,7 +22,7 @@ from bot.core.bounded import Bounded
 from bot.core.conversation import Reply, Request
 from bot.core.errors import BadInput, Forbidden
 from bot.db import repo, thread_repo
-from bot.db.availability import is_unavailable
+from bot.db.availability import is_unavailable, unless_unavailable
 from bot.db.engine import Database
 
 log = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ class AutoAnswers:
             await self.qa.keep(request, _withheld(answer), started=started)
             return None
         _, question_id = await self.qa.keep(request, answer, started=started)
-        await asyncio.to_thread(self._remember, request, answer, question_id)
+        await unless_unavailable(None, self._remember, request, answer, question_id)
         reply = render_answer(answer, question_id)
         return replace(reply, text=f"{reply.text}\n\n{NOTE}", kind="autoanswer")
 

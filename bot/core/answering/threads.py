@@ -21,6 +21,7 @@ from bot.core.conversation import Button, Reply, Request
 from bot.core.errors import BadInput, Forbidden, NotFound
 from bot.core.text import chat_escape, plain_text
 from bot.db import repo, thread_repo
+from bot.db.availability import unless_unavailable
 from bot.db.engine import Database
 
 POST_LABEL = "Post in thread"
@@ -56,7 +57,8 @@ class ThreadAnswers:
             return await self.qa.ask(request)
         if not request.text.strip():
             raise BadInput("Ask me a PyTorch question, for example `how do I move a tensor to the GPU?`")
-        state = await asyncio.to_thread(self._state, request)
+        # Without the database (busy), a mention is still answered: on its own, and not remembered.
+        state = await unless_unavailable(None, self._state, request)
         # A mention that opens a thread names its own message; one inside someone else's thread does not.
         opens = state.started if state is not None else request.target == request.thread_id
         reply, _ = await self._answer(request, state, opens=opens)
@@ -67,7 +69,7 @@ class ThreadAnswers:
         with an answer (a "thanks!" gets no "I don't know"); a declined question there is still noted."""
         if not request.thread_id or not request.text.strip():
             return
-        state = await asyncio.to_thread(self._state, request)
+        state = await unless_unavailable(None, self._state, request)  # unknown: not the bot's to answer
         if state is None or not state.started:
             return
         reply, answer = await self._answer(request, state, opens=True, record_declined="?" in request.text)
@@ -120,7 +122,7 @@ class ThreadAnswers:
         _, question_id = await self.qa.keep(request, answer, started=started)
         context = read_with or request.text
         if answer.answered or state is None:
-            await asyncio.to_thread(self._remember, request, context, answer, question_id, opens)
+            await unless_unavailable(None, self._remember, request, context, answer, question_id, opens)
         reply = render_answer(answer, question_id)
         if read_with and answer.hit is not None:
             note = FOLLOW_UP_NOTE.format(context=chat_escape(_shown(state.context if state else "")),
