@@ -8,6 +8,7 @@ from sqlalchemy import Boolean, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.db.base import Base, utcnow
+from bot.db.channel_switches import ChannelSwitch
 from bot.db.types import UTCDateTime
 
 
@@ -37,11 +38,7 @@ class ConversationThread(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
-class AutoAnswerChannel(Base):
+class AutoAnswerChannel(ChannelSwitch, Base):
     """A channel (or Discord forum) where every new post gets an answer when the bot is sure."""
 
     __tablename__ = "autoanswer_channels"
-
-    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True)
-    enabled_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    enabled_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

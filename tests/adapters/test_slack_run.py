@@ -12,7 +12,8 @@ import pytest
 
 from bot.adapters.slack import translate
 from bot.core.demos.snippets import RunSettings
-from bot.db import repo, run_repo
+from bot.db import channel_switches, repo
+from bot.db.run_models import RunChannel
 from tests.adapters.test_slack import (  # noqa: F401 - `real` is a fixture
     PREFIX,
     STEVE,
@@ -78,7 +79,7 @@ async def test_run_by_slash_command_and_by_message_shortcut(real) -> None:  # ty
     with runtime.database.transaction() as session:
         channel = repo.get_or_create_channel(session=session, platform="slack", workspace_id=TEAM,
                                              platform_channel_id="CRUN")
-        run_repo.set_run_enabled(session=session, channel_id=channel.id, enabled=True, user_id=None)
+        channel_switches.turn(session=session, switch=RunChannel, channel_id=channel.id, on=True, user_id=None)
     runtime.start_workers()
 
     def finished() -> list[Any]:
@@ -127,7 +128,7 @@ async def test_run_without_code_opens_a_form_whose_code_runs_in_the_channel(real
     with runtime.database.transaction() as session:
         channel = repo.get_or_create_channel(session=session, platform="slack", workspace_id=TEAM,
                                              platform_channel_id="CFORM")
-        run_repo.set_run_enabled(session=session, channel_id=channel.id, enabled=True, user_id=None)
+        channel_switches.turn(session=session, switch=RunChannel, channel_id=channel.id, on=True, user_id=None)
     runtime.start_workers()
 
     fields = slash_fields(f"/{PREFIX}run", "  ", channel="CFORM", response_url=fake.response_url())

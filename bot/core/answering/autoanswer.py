@@ -20,10 +20,12 @@ from bot.core.answering.answers import QuestionAnswering, render_answer
 from bot.core.answering.matching import Answer
 from bot.core.bounded import Bounded
 from bot.core.conversation import Reply, Request
-from bot.core.errors import BadInput, Forbidden
-from bot.db import repo, thread_repo
+from bot.core.errors import BadInput
+from bot.core.identity import channel_of, switch_here
+from bot.db import channel_switches, thread_repo
 from bot.db.availability import is_unavailable, unless_unavailable
 from bot.db.engine import Database
+from bot.db.thread_models import AutoAnswerChannel
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,7 @@ SWITCHES = ("on", "off", "status")
 REFRESH_S = 10.0  # how stale another process's `/autoanswer on|off` may be seen here
 CHANNELS_TRACKED = 4096
 NOTE = "_I answer new posts in this channel when I'm sure. Not what you needed? Your 👎 removes this answer._"
+SWITCH_REFUSED = "Sorry, only someone who can manage this channel can turn auto-answers on or off."
 RETRACTED = "Removed my answer for everyone. Thanks: it is noted, so the people who maintain me can do better."
 
 Place = tuple[str, str, str]  # platform, workspace id, platform channel id
@@ -129,20 +132,17 @@ class AutoAnswers:
     def _opted_in(self, place: Place) -> bool:
         if self.clock() - self._loaded_at > REFRESH_S:
             with self.database.session() as session:
-                channels = frozenset(thread_repo.autoanswer_channels(session=session))
+                channels = frozenset(channel_switches.channels_on(session=session, switch=AutoAnswerChannel))
             self._channels, self._loaded_at = channels, self.clock()
         return place in self._channels
 
     def _remember(self, request: Request, answer: Answer, question_id: int | None) -> None:
         entry_id = answer.hit.entry.id if answer.hit else None
         with self.database.transaction() as session:
-            channel = repo.get_or_create_channel(session=session, platform=request.platform,
-                                                 workspace_id=request.workspace_id,
-                                                 platform_channel_id=request.channel_id, name=request.channel_name)
-            thread_repo.save_thread(session=session, platform=request.platform, workspace_id=request.workspace_id,
-                                    thread_id=request.thread_id or request.target, channel=channel,
-                                    context=request.text, entry_id=entry_id, question_id=question_id,
-                                    asker=request.user.platform_id, auto=True)
+            thread_repo.save_thread(session=session, channel=channel_of(session, request),
+                                    thread_id=request.thread_id or request.target, context=request.text,
+                                    entry_id=entry_id, question_id=question_id, asker=request.user.platform_id,
+                                    auto=True)
 
     def _retract(self, request: Request, question_id: int) -> bool:
         """Whether this 👎 removes an auto-answer: its asker pressed it. The bot then stays out of that thread."""
@@ -156,19 +156,7 @@ class AutoAnswers:
 
     def _switch(self, request: Request, word: str) -> Reply:
         with self.database.transaction() as session:
-            channel = repo.get_or_create_channel(session=session, platform=request.platform,
-                                                 workspace_id=request.workspace_id,
-                                                 platform_channel_id=request.channel_id, name=request.channel_name)
-            on = thread_repo.autoanswer_enabled_in(session=session, channel_id=channel.id)
-            if word != "status":
-                if not request.user.can_manage_channel:
-                    raise Forbidden("Sorry, only someone who can manage this channel can turn auto-answers on or off.")
-                user = repo.get_or_create_user(session=session, platform=request.platform,
-                                               platform_user_id=request.user.platform_id,
-                                               display_name=request.user.name)
-                thread_repo.set_autoanswer(session=session, channel_id=channel.id, enabled=word == "on",
-                                           user_id=user.id)
-                on = word == "on"
+            on = switch_here(session, request, AutoAnswerChannel, word, SWITCH_REFUSED)
         self._loaded_at = float("-inf")  # this process sees its own switch at once
         return Reply(self._status(on), kind="autoanswer_status")
 

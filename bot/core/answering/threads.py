@@ -19,6 +19,7 @@ from bot.core.answering.answers import QuestionAnswering, render_answer, render_
 from bot.core.answering.matching import Answer
 from bot.core.conversation import Button, Reply, Request
 from bot.core.errors import BadInput, Forbidden, NotFound
+from bot.core.identity import channel_of
 from bot.core.text import chat_escape, plain_text
 from bot.db import repo, thread_repo
 from bot.db.availability import unless_unavailable
@@ -154,12 +155,9 @@ class ThreadAnswers:
                   opens: bool) -> None:
         entry_id = answer.hit.entry.id if answer.answered and answer.hit else None
         with self.database.transaction() as session:
-            channel = repo.get_or_create_channel(session=session, platform=request.platform,
-                                                 workspace_id=request.workspace_id,
-                                                 platform_channel_id=request.channel_id, name=request.channel_name)
-            thread_repo.save_thread(session=session, platform=request.platform, workspace_id=request.workspace_id,
-                                    thread_id=request.thread_id, channel=channel, context=context, entry_id=entry_id,
-                                    question_id=question_id, asker=request.user.platform_id, started=opens)
+            thread_repo.save_thread(session=session, channel=channel_of(session, request), thread_id=request.thread_id,
+                                    context=context, entry_id=entry_id, question_id=question_id,
+                                    asker=request.user.platform_id, started=opens)
 
     def _claim_post(self, request: Request, question_id: int, target: str) -> str:
         """The entry of the asker's private answer, with the thread on `target` now remembered as holding it;
@@ -173,11 +171,8 @@ class ThreadAnswers:
                 raise Forbidden("Only the person who asked can post that answer.")
             if thread_repo.thread_of_question(session=session, question_id=question_id) is not None:
                 raise BadInput(ALREADY_POSTED)
-            channel = repo.get_or_create_channel(session=session, platform=request.platform,
-                                                 workspace_id=request.workspace_id,
-                                                 platform_channel_id=request.channel_id, name=request.channel_name)
-            thread_repo.save_thread(session=session, platform=request.platform, workspace_id=request.workspace_id,
-                                    thread_id=target, channel=channel, context=question.text,
+            thread_repo.save_thread(session=session, channel=channel_of(session, request), thread_id=target,
+                                    context=question.text,
                                     entry_id=question.entry_id, question_id=question_id,
                                     asker=request.user.platform_id)
             return question.entry_id

@@ -16,9 +16,11 @@ from dataclasses import dataclass
 
 from bot.core.conversation import Reply, Request, new_reply_id
 from bot.core.demos.live import DemoJobs, StartedJob
-from bot.core.errors import BadInput, Forbidden, TorchtutorError
-from bot.db import repo, run_repo
+from bot.core.errors import BadInput, TorchtutorError
+from bot.core.identity import switch_here
+from bot.db import channel_switches
 from bot.db.engine import Database
+from bot.db.run_models import RunChannel
 from workers.sandbox.job import CODE_LIMIT, SNIPPET, STARTUP_S, snippet_params
 
 OPTED_IN_PLATFORMS = ("console",)  # the person at the terminal runs the bot: its channels count as turned on
@@ -32,6 +34,7 @@ SANDBOX_RECHECK_S = 60.0
 class RunUnavailable(TorchtutorError):
     """`/run` cannot run anything here now; the message says why in one line."""
 
+RUN_SWITCH_REFUSED = "Sorry, only someone who can manage this channel can turn `/run` on or off here."
 
 @dataclass(frozen=True)
 class RunSettings:
@@ -93,20 +96,8 @@ class SnippetRuns:
     def switch(self, request: Request, word: str) -> Reply:
         """`/run on|off|status` in this channel; on and off are for the channel's admins."""
         with self.database.transaction() as session:
-            channel = repo.get_or_create_channel(session=session, platform=request.platform,
-                                                 workspace_id=request.workspace_id,
-                                                 platform_channel_id=request.channel_id, name=request.channel_name)
-            on_here = request.platform in OPTED_IN_PLATFORMS or run_repo.run_enabled_in(
-                session=session, channel_id=channel.id)
-            if word != "status":
-                if not request.user.can_manage_channel:
-                    raise Forbidden("Sorry, only someone who can manage this channel can turn `/run` on or off here.")
-                user = repo.get_or_create_user(session=session, platform=request.platform,
-                                               platform_user_id=request.user.platform_id,
-                                               display_name=request.user.name)
-                run_repo.set_run_enabled(session=session, channel_id=channel.id, enabled=word == "on",
-                                         user_id=user.id)
-                on_here = word == "on" or request.platform in OPTED_IN_PLATFORMS
+            on_here = switch_here(session, request, RunChannel, word, RUN_SWITCH_REFUSED)
+        on_here = on_here or request.platform in OPTED_IN_PLATFORMS
         return Reply(self._status_text(on_here), kind="run_status")
 
     def refuse_if_unavailable(self, request: Request) -> None:
@@ -116,9 +107,9 @@ class SnippetRuns:
                                  "TORCHTUTOR_RUN_ENABLED=true).")
         if request.platform not in OPTED_IN_PLATFORMS:
             with self.database.session() as session:
-                on_here = run_repo.run_enabled_for(session=session, platform=request.platform,
-                                                   workspace_id=request.workspace_id,
-                                                   platform_channel_id=request.channel_id)
+                on_here = channel_switches.is_on_at(session=session, switch=RunChannel, platform=request.platform,
+                                                    workspace_id=request.workspace_id,
+                                                    platform_channel_id=request.channel_id)
             if not on_here:
                 raise RunUnavailable("`/run` is not turned on in this channel; a channel admin can turn it on with "
                                      "`/run on`.")
