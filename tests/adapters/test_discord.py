@@ -500,11 +500,12 @@ CHOICE_RIGHT = "On the fly, while the forward pass runs, anew for each input"
 
 
 @contextlib.asynccontextmanager
-async def real_client(fake: FakeDiscord, runtime) -> AsyncIterator[TorchtutorDiscord]:  # type: ignore[no-untyped-def]
-    """The client `torchtutor serve` builds for this runtime, connected to the fake; closed afterwards."""
+async def real_client(fake: FakeDiscord, runtime, **settings: Any) -> AsyncIterator[TorchtutorDiscord]:  # type: ignore[no-untyped-def]
+    """The client `torchtutor serve` builds for this runtime (with these settings changed), connected to the
+    fake; closed afterwards."""
     from bot.adapters.discord import build_client
 
-    settings = runtime.settings.model_copy(update={"discord_api_url": fake.api_url})
+    settings = runtime.settings.model_copy(update={"discord_api_url": fake.api_url, **settings})
     client = build_client(runtime, settings, guild_ready_timeout=0.05, edit_interval=0.3)
     runner = asyncio.create_task(client.start("fake-token"))
     try:

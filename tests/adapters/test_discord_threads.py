@@ -3,8 +3,6 @@ and the loopback Discord: where each message reaches the core, and where the bot
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import inspect
 import os
 from collections.abc import AsyncIterator, Iterator
@@ -12,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from bot.adapters.discord import TorchtutorDiscord, build_client, intents
+from bot.adapters.discord import intents
 from bot.core.conversation import Button, Reply, Request
 from bot.core.tutor import Tutor
 from tests.adapters.discord_transcript import chat_log
-from tests.adapters.test_discord import fake, running, until  # noqa: F401 - `fake` is a fixture
+from tests.adapters.test_discord import fake, real_client, running, until  # noqa: F401 - `fake` is a fixture
 from tests.fakes.discord_server import EPHEMERAL, FakeDiscord
 
 if TYPE_CHECKING:
@@ -324,22 +322,6 @@ def transcript(fake: FakeDiscord, request: pytest.FixtureRequest) -> Iterator[No
             out.write(f"\n## {request.node.name}\n\n{doc}\n\n" + "\n".join(chat_log(fake)) + "\n")
 
 
-@contextlib.asynccontextmanager
-async def real_client(fake: FakeDiscord, runtime: Runtime) -> AsyncIterator[TorchtutorDiscord]:  # noqa: F811
-    """The client `torchtutor serve` builds, with the Message Content intent switched on in settings."""
-    settings = runtime.settings.model_copy(update={"discord_api_url": fake.api_url, "discord_message_content": True})
-    client = build_client(runtime, settings, guild_ready_timeout=0.05, edit_interval=0.3)
-    runner = asyncio.create_task(client.start("fake-token"))
-    try:
-        await until(lambda: client.is_ready() or runner.done())
-        if runner.done():
-            runner.result()
-        yield client
-    finally:
-        await client.close()
-        await asyncio.wait_for(runner, 10)
-
-
 def cited(message: dict[str, Any]) -> str:
     footer = (message["embeds"][0].get("footer") or {}).get("text", "") if message["embeds"] else ""
     return footer.removeprefix("Source: ").split(" ")[0]
@@ -359,7 +341,7 @@ async def test_real_mention_thread_follow_up_and_dm(fake: FakeDiscord, runtime: 
                                                     transcript: None) -> None:
     """A mention is answered in a new thread; a follow-up there without a mention, which alone is declined, is
     answered with the thread's question as context; the same words in a DM, alone, are declined."""
-    async with real_client(fake, runtime):
+    async with real_client(fake, runtime, discord_message_content=True):
         identify = await fake.wait_for_frame(lambda f: f.direction == "in" and f.op == 2)
         assert identify.d["intents"] & (1 << 15)  # discord_message_content=True asks for the intent
         asked = await fake.send_user_message(f"<@{fake.bot_user_id}> {DATALOADER}")
@@ -389,7 +371,7 @@ async def test_real_ask_torchtutor_on_a_traceback_then_post_in_thread(fake: Fake
     posts it for everyone in a thread on that message. The channel has no auto-answers: the post itself is
     left alone."""
     content = f"my training loop dies here, any idea?\n```\nTraceback (most recent call last):\n{ERROR}\n```"
-    async with real_client(fake, runtime):
+    async with real_client(fake, runtime, discord_message_content=True):
         message = await fake.send_user_message(content, mention_bot=False)
         sent = await fake.send_message_command("Ask torchtutor", int(message["id"]))
         ack = await fake.wait_for_ack(sent.id)
@@ -415,7 +397,7 @@ async def test_real_autoanswer_channel_answers_when_sure_and_notes_the_rest(fake
                                                                            transcript: None) -> None:
     """`/autoanswer on`; a clear question posted without a mention is answered in its own new thread; an unclear
     post gets nothing, no thread, and is noted as a gap; the asker's 👎 removes the auto-answer."""
-    async with real_client(fake, runtime):
+    async with real_client(fake, runtime, discord_message_content=True):
         switched = await fake.send_slash_command("autoanswer", {"action": "on"})
         ack = await fake.wait_for_ack(switched.id)
         await until(lambda: "**on**" in str(fake.messages.get(ack.message_id, {})), timeout=REAL_WAIT)
