@@ -73,7 +73,9 @@ def _serve(settings: Settings, host: str, port: int, *, chat: bool) -> None:
     """Serve until SIGTERM or SIGINT, then stop taking work, drain within TORCHTUTOR_SHUTDOWN_TIMEOUT, exit."""
     from bot.runtime import build_runtime
 
-    asyncio.run(serve_all(build_runtime(settings), settings, host, port, chat=chat))
+    runtime = build_runtime(settings)
+    runtime.freeze_after_start = True
+    asyncio.run(serve_all(runtime, settings, host, port, chat=chat))
 
 
 async def serve_all(runtime: Runtime, settings: Settings, host: str, port: int, *, chat: bool = True) -> None:
