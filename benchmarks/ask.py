@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import json
 import os
 import re
@@ -39,6 +40,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as `torchtutor serve` has it; the server inherits it too
 ASK = "How do I move a tensor to the GPU?"
+KEEP_ALIVE_S = 4.0  # reuse a kept-alive connection only this long (uvicorn closes them after 5 s idle)
 
 TOPICS = ["tensors", "autograd", "a DataLoader", "mixed precision", "a CUDA device", "an optimizer", "nn.Module",
           "torch.compile", "gradient clipping", "a learning-rate scheduler", "a custom Dataset", "model.eval()",
@@ -182,32 +184,43 @@ async def concurrent_clients(port: int, texts: list[str], clients: int) -> dict[
             latencies.append((time.perf_counter() - started) * 1000)
         connection.close()
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(client() for _ in range(clients)))
     elapsed = time.perf_counter() - started
     return {"requests": len(texts), "per_s": len(texts) / elapsed, "p50_ms": pct(latencies, 50),
-            "p99_ms": pct(latencies, 99), "errors": errors}
+            "p99_ms": pct(latencies, 99), "errors": errors,
+            "client_cpu_share": (time.process_time() - cpu) / elapsed}  # of one core, the load generator's own
 
 
-async def open_loop(port: int, texts: list[str], rate: float) -> dict[str, float]:
+async def open_loop(port: int, texts: list[str], rate: float) -> dict[str, object]:
     """Poisson arrivals at `rate` per second, each sent when due whatever is still in flight (an open loop, so a
     slow server meets a growing queue, as it would from real users); latency counts from the arrival time."""
     loop = asyncio.get_running_loop()
     arrivals = np.cumsum(np.random.default_rng(19).exponential(1 / rate, size=len(texts)))
-    idle: list[Connection] = []
+    idle: list[tuple[float, Connection]] = []  # (idle since, connection), most recently used last
     latencies: list[float] = []
-    errors = 0
+    errors: collections.Counter[str] = collections.Counter()
+
+    def connection() -> Connection:
+        # As an HTTP client's pool does: never reuse a connection the server may be closing (uvicorn closes
+        # one idle for 5 s), else the request meets a closed socket and counts as an error of the server's.
+        while idle:
+            since, reused = idle.pop()
+            if loop.time() - since < KEEP_ALIVE_S:
+                return reused
+            reused.close()
+        return Connection("127.0.0.1", port)
 
     async def fire(text: str, due: float) -> None:
-        nonlocal errors
-        connection = idle.pop() if idle else Connection("127.0.0.1", port)
+        used = connection()
         try:
-            status, _, _ = await connection.post("/api/v1/ask", {"question": text})
-            errors += status != 200
-            idle.append(connection)
-        except (OSError, asyncio.IncompleteReadError):
-            errors += 1
-            connection.close()
+            status, _, _ = await used.post("/api/v1/ask", {"question": text})
+            if status != 200:
+                errors[f"HTTP {status}"] += 1
+            idle.append((loop.time(), used))
+        except (OSError, asyncio.IncompleteReadError) as exc:
+            errors[type(exc).__name__] += 1
+            used.close()
         latencies.append((loop.time() - due) * 1000)
 
     start = loop.time()
@@ -219,10 +232,11 @@ async def open_loop(port: int, texts: list[str], rate: float) -> dict[str, float
         tasks.append(asyncio.create_task(fire(text, start + offset)))
     await asyncio.gather(*tasks)
     elapsed = loop.time() - start
-    for connection in idle:
-        connection.close()
+    for _, unused in idle:
+        unused.close()
     return {"offered_per_s": rate, "achieved_per_s": len(texts) / elapsed, "requests": len(texts),
-            "p50_ms": pct(latencies, 50), "p99_ms": pct(latencies, 99), "errors": errors}
+            "p50_ms": pct(latencies, 50), "p99_ms": pct(latencies, 99), "errors": sum(errors.values()),
+            "error_kinds": dict(errors)}
 
 
 async def cached(port: int, text: str, repeats: int) -> dict[str, float]:
@@ -258,7 +272,7 @@ class Server:
         started = time.perf_counter()
         with self.log.open("ab") as log:
             self.process = subprocess.Popen([sys.executable, "-m", "bot.cli.main", "serve", "--port", str(self.port)],
-                                            env=self.env, stdout=subprocess.DEVNULL, stderr=log)
+                                            env=self.env, stdout=subprocess.DEVNULL, stderr=log, cwd=REPO)
 
         def healthy() -> bool:
             assert self.process is not None
@@ -458,6 +472,11 @@ def main() -> int:
     return 0
 
 
+def _errors(load: dict) -> str:  # type: ignore[type-arg]
+    kinds = ", ".join(f"{n} {kind}" for kind, n in load.get("error_kinds", {}).items())
+    return f"{load['errors']} errors" + (f": {kinds}" if kinds else "")
+
+
 def report(f: dict) -> None:  # type: ignore[type-arg]
     bare, after, single, load, poisson = f["bare"], f["bare_after"], f["single"], f["concurrent_64"], f["open_loop"]
     print(f"bare sentence-transformers: encode one question p50 {bare['encode_one_p50_ms']:.1f} ms, batched "
@@ -467,10 +486,11 @@ def report(f: dict) -> None:  # type: ignore[type-arg]
         ("one client, p50", f"{single['p50_ms']:.1f} ms vs bare encode {single['bare_encode_p50_ms']:.1f} ms",
          single["p50_ms"] / single["bare_encode_p50_ms"], "x", "<= 1.0x"),
         ("64 clients, throughput", f"{load['per_s']:.0f}/s vs bare batched {load['bare_batched_per_s']:.0f}/s "
-         f"(p99 {load['p99_ms']:.0f} ms, {load['errors']} errors)", load["per_s"] / load["bare_batched_per_s"],
+         f"(p99 {load['p99_ms']:.0f} ms, {load['errors']} errors; the load generator used "
+         f"{load['client_cpu_share']:.0%} of a core)", load["per_s"] / load["bare_batched_per_s"],
          "x", ">= 1.0x"),
         ("open loop at half capacity, p99", f"{poisson['p99_ms']:.1f} ms at {poisson['offered_per_s']:.0f}/s "
-         f"offered ({poisson['achieved_per_s']:.0f}/s done, {poisson['errors']} errors) vs bare encode "
+         f"offered ({poisson['achieved_per_s']:.0f}/s done, {_errors(poisson)}) vs bare encode "
          f"{poisson['bare_encode_p50_ms']:.1f} ms", poisson["p99_ms"] / poisson["bare_encode_p50_ms"], "x",
          "<= 5x"),
         ("/healthz ready, warm", f"median of {len(f['start']['warm_all_s'])}", f["start"]["warm_s"], " s", "<= 3 s"),
