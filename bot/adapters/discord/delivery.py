@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
@@ -275,19 +275,23 @@ class Conversation:
         if reply.retracts:
             await self._retract()
             reply = replace(reply, ephemeral=True)
-        if reply.in_thread_of is not None and reply.edits is None:
-            await self._post_in_thread_of(reply, reply.in_thread_of)
-            return
         root = reply.edits or reply.id
-        rendered = self.delivery.render(reply)
-        if reply.edits is not None:
-            posted = self.delivery.find(reply.edits) or self._pressed_message()
-            if posted is not None:
-                self._track(posted, reply.edits, reply.id)
-                self.delivery.edit(posted, rendered)
-                return
+        post: Awaitable[Posted | None]
+        if reply.in_thread_of is not None and reply.edits is None:
+            rendered = self.delivery.render(replace(reply, ephemeral=False))
+            post = self._post_in_thread_of(rendered, reply.in_thread_of, name=thread_name(reply.title or reply.text),
+                                           nonce=reply.id)
+        else:
+            rendered = self.delivery.render(reply)
+            if reply.edits is not None:
+                posted = self.delivery.find(reply.edits) or self._pressed_message()
+                if posted is not None:
+                    self._track(posted, reply.edits, reply.id)
+                    self.delivery.edit(posted, rendered)
+                    return
+            post = self._post(rendered, nonce=reply.id)
         try:
-            new = await self._post(rendered, nonce=reply.id)
+            new = await post
         except discord.HTTPException as exc:
             self.delivery.api_error(exc)
             log.warning("could not post reply %s: %s", reply.id, exc)
@@ -321,30 +325,16 @@ class Conversation:
             return
         self.delivery.forget(self._pressed.id)
 
-    async def _post_in_thread_of(self, reply: Reply, target: str) -> None:
+    async def _post_in_thread_of(self, rendered: Rendered, target: str, *, name: str, nonce: str) -> Posted:
         """A reply for everyone in the thread on message `target`, posted with the bot's token: in this thread
         when the request came from inside one, else in the thread started on `target` here (or found there)."""
-        rendered = self.delivery.render(replace(reply, ephemeral=False))
-        channel_id: int | None = self.channel_id
-        if not self.in_thread and target.isdigit():
-            channel_id = await self.delivery.open_thread(self.channel_id, int(target),
-                                                         thread_name(reply.title or reply.text))
-        kwargs = rendered.send_kwargs()
-        if channel_id is None:  # no thread: answer the message in its channel
-            channel_id = self.channel_id
-            kwargs["reference"] = discord.MessageReference(message_id=int(target), channel_id=channel_id,
-                                                           fail_if_not_exists=False)
-            kwargs["mention_author"] = False
-        try:
-            message = await self.delivery.client.get_partial_messageable(channel_id).send(nonce=reply.id, **kwargs)
-        except discord.HTTPException as exc:
-            self.delivery.api_error(exc)
-            log.warning("could not post reply %s in the thread of %s: %s", reply.id, target, exc)
-            await self._apologise(reply.id)
-            return
-        posted = Posted(message.id, channel_id, False, None, original=False)
-        self._track(posted, reply.id)
-        await self.delivery.posted(reply, posted)
+        if self.in_thread or not target.isdigit():
+            return await self._send(self.channel_id, rendered, nonce)
+        opened = await self.delivery.open_thread(self.channel_id, int(target), name)
+        if opened is None:  # no thread: answer the message in its channel
+            return await self._send(self.channel_id, rendered, nonce, answering=discord.MessageReference(
+                message_id=int(target), channel_id=self.channel_id, fail_if_not_exists=False))
+        return await self._send(opened, rendered, nonce)
 
     async def _apologise(self, reply_id: str) -> None:
         """Say that a reply could not be shown, rather than leave the person waiting on nothing."""
@@ -410,16 +400,23 @@ class Conversation:
             start, self._thread_start = self._thread_start, None
             opened = await self.delivery.open_thread(self.channel_id, start.message_id, start.name)
             self.channel_id = opened or self.channel_id
-        kwargs = rendered.send_kwargs()
+        answering = None
         # The first reply answers its message; in the thread started on that message it needs no pointer to it.
         if self._source is not None and not self._replied and self._source.channel.id == self.channel_id:
             self._replied = True
-            kwargs["reference"] = self._source.to_reference(fail_if_not_exists=False)
+            answering = self._source.to_reference(fail_if_not_exists=False)
+        return await self._send(self.channel_id, rendered, nonce, answering)
+
+    async def _send(self, channel_id: int, rendered: Rendered, nonce: str,
+                    answering: discord.MessageReference | None = None) -> Posted:
+        """Post with the bot's token, as a reply to `answering` when given (without pinging its author)."""
+        kwargs = rendered.send_kwargs()
+        if answering is not None:
+            kwargs["reference"] = answering
             kwargs["mention_author"] = False
-        channel = self.delivery.client.get_partial_messageable(self.channel_id)
         # An enforced nonce makes Discord drop a duplicate if a retried request had in fact gone through.
-        message = await channel.send(nonce=nonce, **kwargs)
-        return Posted(message.id, self.channel_id, False, None, original=False)
+        message = await self.delivery.client.get_partial_messageable(channel_id).send(nonce=nonce, **kwargs)
+        return Posted(message.id, channel_id, False, None, original=False)
 
 
 class ChannelPoster:
