@@ -157,15 +157,14 @@ async def single_client(port: int, texts: list[str], bare: BareModel | None = No
             "bare_encode_p50_ms": pct(bare_ms, 50)}
 
 
-async def concurrent_clients(port: int, texts: list[str], clients: int) -> dict[str, float]:
+async def concurrent_clients(port: int, texts: list[str], clients: int) -> dict[str, object]:
     queue: asyncio.Queue[str] = asyncio.Queue()
     for text in texts:
         queue.put_nowait(text)
     latencies: list[float] = []
-    errors = 0
+    errors: collections.Counter[str] = collections.Counter()
 
     async def client() -> None:
-        nonlocal errors
         connection = Connection("127.0.0.1", port)
         while True:
             try:
@@ -175,10 +174,12 @@ async def concurrent_clients(port: int, texts: list[str], clients: int) -> dict[
             started = time.perf_counter()
             try:
                 status, _, body = await connection.post("/api/v1/ask", {"question": text})
-                if status != 200 or b'"status"' not in body:
-                    errors += 1
-            except (OSError, asyncio.IncompleteReadError):
-                errors += 1
+                if status != 200:
+                    errors[f"HTTP {status}"] += 1
+                elif b'"status"' not in body:
+                    errors["no answer in the body"] += 1
+            except (OSError, asyncio.IncompleteReadError) as exc:
+                errors[type(exc).__name__] += 1
                 connection.close()
                 connection = Connection("127.0.0.1", port)
             latencies.append((time.perf_counter() - started) * 1000)
@@ -188,7 +189,7 @@ async def concurrent_clients(port: int, texts: list[str], clients: int) -> dict[
     await asyncio.gather(*(client() for _ in range(clients)))
     elapsed = time.perf_counter() - started
     return {"requests": len(texts), "per_s": len(texts) / elapsed, "p50_ms": pct(latencies, 50),
-            "p99_ms": pct(latencies, 99), "errors": errors,
+            "p99_ms": pct(latencies, 99), "errors": sum(errors.values()), "error_kinds": dict(errors),
             "client_cpu_share": (time.process_time() - cpu) / elapsed}  # of one core, the load generator's own
 
 
@@ -473,7 +474,7 @@ def main() -> int:
 
 
 def _errors(load: dict) -> str:  # type: ignore[type-arg]
-    kinds = ", ".join(f"{n} {kind}" for kind, n in load.get("error_kinds", {}).items())
+    kinds = ", ".join(f"{n} {kind}" for kind, n in load["error_kinds"].items())
     return f"{load['errors']} errors" + (f": {kinds}" if kinds else "")
 
 
@@ -486,7 +487,7 @@ def report(f: dict) -> None:  # type: ignore[type-arg]
         ("one client, p50", f"{single['p50_ms']:.1f} ms vs bare encode {single['bare_encode_p50_ms']:.1f} ms",
          single["p50_ms"] / single["bare_encode_p50_ms"], "x", "<= 1.0x"),
         ("64 clients, throughput", f"{load['per_s']:.0f}/s vs bare batched {load['bare_batched_per_s']:.0f}/s "
-         f"(p99 {load['p99_ms']:.0f} ms, {load['errors']} errors; the load generator used "
+         f"(p99 {load['p99_ms']:.0f} ms, {_errors(load)}; the load generator used "
          f"{load['client_cpu_share']:.0%} of a core)", load["per_s"] / load["bare_batched_per_s"],
          "x", ">= 1.0x"),
         ("open loop at half capacity, p99", f"{poisson['p99_ms']:.1f} ms at {poisson['offered_per_s']:.0f}/s "
